@@ -1,0 +1,2 @@
+/** PrefLoop: the human-feedback loop in one service. Packages are capabilities; see DESIGN.md. */
+package org.prefloop;
