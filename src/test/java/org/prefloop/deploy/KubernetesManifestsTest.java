@@ -1,0 +1,196 @@
+package org.prefloop.deploy;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PersistentVolumeClaim;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyIngressRule;
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Parses every manifest in k8s/ into typed Kubernetes objects and checks what operators rely on. */
+class KubernetesManifestsTest {
+    private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+    private static final Set<String> TOPICS = Set.of("preferences", "preferences-dlq", "training-jobs", "training-events");
+
+    private static List<HasMetadata> objects(String kustomization) {
+        List<ObjectNode> raw = Kustomization.build(Path.of("k8s", kustomization));
+        return raw.stream().map(n -> (HasMetadata) SERIALIZATION.unmarshal(n.toString())).toList();
+    }
+
+    private static <T> List<T> ofType(List<HasMetadata> objects, Class<T> type) {
+        return objects.stream().filter(type::isInstance).map(type::cast).toList();
+    }
+
+    private static Deployment deployment(List<HasMetadata> objects, String name) {
+        return ofType(objects, Deployment.class).stream().filter(d -> d.getMetadata().getName().equals(name))
+                .findFirst().orElseThrow(() -> new AssertionError("no Deployment " + name));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    void everyContainerHasHealthProbesAndResources(String kustomization) {
+        List<Deployment> deployments = ofType(objects(kustomization), Deployment.class);
+        assertEquals(Set.of("prefloop-web", "prefloop-ingest", "prefloop-serve", "prefloop-worker"),
+                deployments.stream().map(d -> d.getMetadata().getName()).collect(Collectors.toSet()));
+        for (Deployment d : deployments) {
+            assertEquals(d.getSpec().getSelector().getMatchLabels(),
+                    filter(d.getSpec().getTemplate().getMetadata().getLabels(), d.getSpec().getSelector().getMatchLabels().keySet()),
+                    d.getMetadata().getName() + ": selector must match the pod template");
+            for (Container c : d.getSpec().getTemplate().getSpec().getContainers()) {
+                String where = d.getMetadata().getName() + "/" + c.getName();
+                assertEquals("/q/health/ready", c.getReadinessProbe().getHttpGet().getPath(), where);
+                assertEquals("/q/health/live", c.getLivenessProbe().getHttpGet().getPath(), where);
+                Map<String, Quantity> requests = c.getResources().getRequests();
+                assertNotNull(requests.get("cpu"), where + " requests cpu");
+                assertNotNull(requests.get("memory"), where + " requests memory");
+                assertNotNull(c.getResources().getLimits().get("memory"), where + " limits memory");
+                assertFalse(c.getSecurityContext().getAllowPrivilegeEscalation(), where);
+                assertTrue(d.getSpec().getTemplate().getSpec().getSecurityContext().getRunAsNonRoot(), where + " runs as non-root");
+            }
+        }
+    }
+
+    private static Map<String, String> filter(Map<String, String> labels, Set<String> keys) {
+        return labels.entrySet().stream().filter(e -> keys.contains(e.getKey()))
+                .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/prod"})
+    void theTrainingWorkerRunsOnAGpuNode(String kustomization) {
+        Deployment worker = deployment(objects(kustomization), "prefloop-worker");
+        Container c = worker.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertEquals(new Quantity("1"), c.getResources().getLimits().get("nvidia.com/gpu"));
+        assertEquals("true", worker.getSpec().getTemplate().getSpec().getNodeSelector().get("nvidia.com/gpu.present"));
+        assertTrue(worker.getSpec().getTemplate().getSpec().getTolerations().stream()
+                .anyMatch(t -> t.getKey().equals("nvidia.com/gpu")));
+        assertEquals("Recreate", worker.getSpec().getStrategy().getType(), "two pods must never share one worker's GPU");
+    }
+
+    @Test
+    void theDevOverlayRunsTheWorkerWithoutAGpu() {
+        Deployment worker = deployment(objects("overlays/dev"), "prefloop-worker");
+        Container c = worker.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertFalse(c.getResources().getLimits().containsKey("nvidia.com/gpu"));
+        Map<String, String> nodeSelector = worker.getSpec().getTemplate().getSpec().getNodeSelector();
+        assertTrue(nodeSelector == null || nodeSelector.isEmpty(), "no GPU node selector: " + nodeSelector);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/prod"})
+    void noSecretIsWrittenIntoTheManifests(String kustomization) {
+        assertEquals(List.of(), ofType(objects(kustomization), Secret.class));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    void everyReferencedSecretIsGeneratedOrProvidedByAnOperator(String kustomization) {
+        List<HasMetadata> objects = objects(kustomization);
+        Set<String> generated = ofType(objects, Secret.class).stream().map(s -> s.getMetadata().getName()).collect(Collectors.toSet());
+        Set<String> byOperator = ofType(objects, GenericKubernetesResource.class).stream()
+                .filter(r -> r.getKind().equals("Cluster")).map(r -> r.getMetadata().getName() + "-app").collect(Collectors.toSet());
+        Set<String> providedByPeople = Set.of("prefloop-admin", "prefloop-api-keys");
+        for (Deployment d : ofType(objects, Deployment.class)) {
+            d.getSpec().getTemplate().getSpec().getContainers().stream().flatMap(c -> c.getEnv().stream())
+                    .filter(e -> e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null)
+                    .map(e -> e.getValueFrom().getSecretKeyRef().getName())
+                    .forEach(name -> assertTrue(generated.contains(name) || byOperator.contains(name)
+                                    || (!kustomization.equals("overlays/dev") && providedByPeople.contains(name)),
+                            d.getMetadata().getName() + " references Secret " + name + " that nothing provides"));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    void onlyTheWebRoleIsReachableFromOutside(String kustomization) {
+        List<HasMetadata> objects = objects(kustomization);
+        List<NetworkPolicy> policies = ofType(objects, NetworkPolicy.class);
+        for (Deployment d : ofType(objects, Deployment.class)) {
+            Map<String, String> podLabels = d.getSpec().getTemplate().getMetadata().getLabels();
+            List<NetworkPolicy> covering = policies.stream().filter(p -> selects(p, podLabels)).toList();
+            assertFalse(covering.isEmpty(), d.getMetadata().getName() + " has no NetworkPolicy");
+            boolean openToAll = covering.stream().flatMap(p -> p.getSpec().getIngress().stream())
+                    .anyMatch(r -> r.getFrom() == null || r.getFrom().isEmpty());
+            assertEquals(d.getMetadata().getName().equals("prefloop-web"), openToAll,
+                    d.getMetadata().getName() + " open to outside traffic: " + openToAll);
+        }
+        for (Service s : ofType(objects, Service.class)) {
+            assertTrue(s.getSpec().getType() == null || s.getSpec().getType().equals("ClusterIP"),
+                    s.getMetadata().getName() + " must not be exposed as " + s.getSpec().getType());
+        }
+    }
+
+    private static boolean selects(NetworkPolicy p, Map<String, String> labels) {
+        var selector = p.getSpec().getPodSelector();
+        boolean labelsMatch = selector.getMatchLabels() == null
+                || selector.getMatchLabels().entrySet().stream().allMatch(e -> e.getValue().equals(labels.get(e.getKey())));
+        boolean expressionsMatch = selector.getMatchExpressions() == null || selector.getMatchExpressions().stream()
+                .allMatch(x -> x.getOperator().equals("In") && x.getValues().contains(labels.get(x.getKey())));
+        return labelsMatch && expressionsMatch;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    void kafkaTopicsStatePartitionsReplicationAndRetention(String kustomization) {
+        List<GenericKubernetesResource> topics = ofType(objects(kustomization), GenericKubernetesResource.class).stream()
+                .filter(r -> r.getKind().equals("KafkaTopic")).toList();
+        assertEquals(TOPICS, topics.stream().map(t -> t.getMetadata().getName()).collect(Collectors.toSet()));
+        for (GenericKubernetesResource t : topics) {
+            Map<String, Object> spec = t.get("spec");
+            assertTrue(((Number) spec.get("partitions")).intValue() >= 1, t.getMetadata().getName());
+            assertTrue(((Number) spec.get("replicas")).intValue() >= 1, t.getMetadata().getName());
+            @SuppressWarnings("unchecked") Map<String, Object> config = (Map<String, Object>) spec.get("config");
+            assertNotNull(config.get("retention.ms"), t.getMetadata().getName() + " states its retention");
+            assertTrue(Integer.parseInt(config.get("min.insync.replicas").toString()) <= ((Number) spec.get("replicas")).intValue(),
+                    t.getMetadata().getName() + ": min ISR above the replica count makes every acks=all write fail");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    void autoscalersAndVolumesPointAtThingsThatExist(String kustomization) {
+        List<HasMetadata> objects = objects(kustomization);
+        Set<String> deployments = ofType(objects, Deployment.class).stream().map(d -> d.getMetadata().getName()).collect(Collectors.toSet());
+        List<HorizontalPodAutoscaler> hpas = ofType(objects, HorizontalPodAutoscaler.class);
+        assertEquals(Set.of("prefloop-web", "prefloop-serve"),
+                hpas.stream().map(h -> h.getSpec().getScaleTargetRef().getName()).collect(Collectors.toSet()));
+        hpas.forEach(h -> assertTrue(deployments.contains(h.getSpec().getScaleTargetRef().getName())));
+        Set<String> claims = ofType(objects, PersistentVolumeClaim.class).stream().map(c -> c.getMetadata().getName()).collect(Collectors.toSet());
+        for (Deployment d : ofType(objects, Deployment.class)) {
+            d.getSpec().getTemplate().getSpec().getVolumes().stream()
+                    .filter(v -> v.getPersistentVolumeClaim() != null)
+                    .forEach(v -> assertTrue(claims.contains(v.getPersistentVolumeClaim().getClaimName()),
+                            d.getMetadata().getName() + " mounts a missing claim"));
+        }
+        assertTrue(deployment(objects, "prefloop-worker").getSpec().getTemplate().getSpec().getVolumes().stream()
+                .anyMatch(v -> v.getPersistentVolumeClaim() != null), "the worker writes adapters to the model store");
+    }
+
+    @Test
+    void aBrokenOverlayPatchFailsTheBuild() {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> Kustomization.build(Path.of("src/test/resources/k8s-broken")));
+        assertTrue(e.getMessage().contains("/spec/template/spec/nodeSelector"), e.getMessage());
+    }
+}
