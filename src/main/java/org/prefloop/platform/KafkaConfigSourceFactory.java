@@ -7,6 +7,9 @@ import io.smallrye.config.ConfigValue;
 import io.smallrye.config.PropertiesConfigSource;
 import org.eclipse.microprofile.config.spi.ConfigSource;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -35,14 +38,24 @@ public final class KafkaConfigSourceFactory implements ConfigSourceFactory {
         if (external == null && ExecutionMode.current() == ExecutionMode.RUNTIME_INIT
                 && Boolean.parseBoolean(value(context, "prefloop.kafka.embedded", "true"))) {
             if (broker == null) {
-                Path dataDir = Path.of(value(context, "prefloop.data-dir", "./data"));
+                Path logDir = Boolean.parseBoolean(value(context, "prefloop.kafka.ephemeral", "false"))
+                        ? temporaryDirectory()
+                        : Path.of(value(context, "prefloop.data-dir", "./data")).resolve("kafka");
                 int port = Integer.parseInt(value(context, "prefloop.kafka.port", "0"));
-                broker = EmbeddedKafka.start(dataDir.resolve("kafka"), port);
+                broker = EmbeddedKafka.start(logDir, port);
                 Runtime.getRuntime().addShutdownHook(new Thread(EmbeddedKafkaShutdown::stopLast, "embedded-kafka-shutdown"));
             }
             props.put("kafka.bootstrap.servers", broker.bootstrapServers());
         }
         return List.of(new PropertiesConfigSource(props, "prefloop-runtime", 275));
+    }
+
+    private static Path temporaryDirectory() {
+        try {
+            return Files.createTempDirectory("prefloop-kafka");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     static synchronized EmbeddedKafka broker() {
