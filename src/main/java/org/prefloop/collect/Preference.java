@@ -39,6 +39,9 @@ public class Preference extends PanacheEntityBase {
     @Column(name = "submitted_at")
     public OffsetDateTime submittedAt;
 
+    /** Null for a person; the checker or LLM judge that made this judgment otherwise. */
+    public String judge;
+
     @Column(name = "stored_at", insertable = false, updatable = false)
     public OffsetDateTime storedAt;
 

@@ -74,7 +74,7 @@ public class PreferenceResource {
             throw ProblemException.notFound("comparisonId", "comparison " + input.comparisonId() + " does not exist");
         }
         PreferenceEvent event = new PreferenceEvent(input.eventId(), input.comparisonId(), me, input.choice(),
-                input.rationale(), input.timeSpentMs(), Instant.now());
+                input.rationale(), input.timeSpentMs(), Instant.now(), null);
         String payload;
         try {
             payload = json.writeValueAsString(event);

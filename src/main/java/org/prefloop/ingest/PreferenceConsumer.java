@@ -103,8 +103,8 @@ public class PreferenceConsumer {
         int[] inserted = {0};
         Comparison.getEntityManager().unwrap(Session.class).doWork(conn -> {
             try (PreparedStatement ps = conn.prepareStatement(
-                    "insert into preferences (event_id, comparison_id, annotator, choice, rationale, time_spent_ms, submitted_at) "
-                            + "values (?,?,?,?,?,?,?) on conflict do nothing")) {
+                    "insert into preferences (event_id, comparison_id, annotator, choice, rationale, time_spent_ms, submitted_at, judge) "
+                            + "values (?,?,?,?,?,?,?,?) on conflict do nothing")) {
                 for (PreferenceEvent e : events) {
                     ps.setObject(1, e.eventId());
                     ps.setLong(2, e.comparisonId());
@@ -113,6 +113,7 @@ public class PreferenceConsumer {
                     ps.setString(5, e.rationale());
                     if (e.timeSpentMs() == null) ps.setNull(6, Types.BIGINT); else ps.setLong(6, e.timeSpentMs());
                     ps.setTimestamp(7, Timestamp.from(e.submittedAt()));
+                    ps.setString(8, e.judge());
                     ps.addBatch();
                 }
                 for (int n : ps.executeBatch()) {
