@@ -1,0 +1,419 @@
+package org.prefloop.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.core.Linear;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM) written with DJL NDArray
+ * operations so that autograd runs through it: embedding, then per layer RMSNorm, grouped-query
+ * attention with rotary positions, RMSNorm, SwiGLU MLP, each with a residual; a final RMSNorm; and
+ * the LM head. It follows Hugging Face's LlamaModel term by term so that checkpoints load as they are.
+ *
+ * <p>Scalars inside the graph are arrays owned by this model's manager, never Java numbers: DJL
+ * wraps a number in a tensor over a Java buffer that the GC may free while autograd still holds it.
+ */
+public final class LlamaModel implements AutoCloseable {
+    // finite, so that a row with nothing to attend to (left padding) stays NaN-free
+    private static final float MASK_PENALTY = 1e9f;
+
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final Map<String, NDArray> parameters;
+    private final NDArray epsilon;
+    private final NDArray attentionScale;
+    private final NDArray one;
+    private final NDArray maskPenalty;
+    private final double[] inverseFrequencies;
+    private NDArray cosTable; // [positions, headDim]
+    private NDArray sinTable;
+    private volatile ProjectionHook hook;
+
+    private LlamaModel(ModelConfig config, NDManager manager, Map<String, NDArray> parameters) {
+        this.config = config;
+        this.manager = manager;
+        this.parameters = Collections.unmodifiableMap(parameters);
+        this.epsilon = manager.create((float) config.rmsNormEps());
+        this.attentionScale = manager.create((float) (1.0 / Math.sqrt(config.headDim())));
+        this.one = manager.create(1f);
+        this.maskPenalty = manager.create(MASK_PENALTY);
+        this.inverseFrequencies = inverseFrequencies(config);
+    }
+
+    /** Loads {@code config.json} and the weights (single file or sharded) of a Hugging Face directory. */
+    public static LlamaModel load(Path hfDir, Device device) {
+        ModelConfig config = ModelConfig.read(hfDir.resolve("config.json"));
+        Map<String, Safetensors.Tensor> tensors = new HashMap<>();
+        for (Path file : weightFiles(hfDir)) tensors.putAll(Safetensors.read(file));
+        NDManager manager = NDManager.newBaseManager(device);
+        try {
+            Map<String, NDArray> params = new LinkedHashMap<>();
+            ByteBuffer scratch = null;
+            for (Map.Entry<String, Shape> e : expectedShapes(config).entrySet()) {
+                Safetensors.Tensor t = tensors.get(e.getKey());
+                if (t == null) throw new IllegalArgumentException("checkpoint " + hfDir + " has no tensor " + e.getKey());
+                if (!t.djlShape().equals(e.getValue())) {
+                    throw new IllegalArgumentException("tensor " + e.getKey() + " has shape " + t.djlShape()
+                            + " but the config needs " + e.getValue());
+                }
+                long bytes = t.size() * 4;
+                if (scratch == null || scratch.capacity() < bytes) {
+                    scratch = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
+                }
+                params.put(e.getKey(), toOwnedArray(t, scratch, manager));
+            }
+            return new LlamaModel(config, manager, params);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Builds a model from arrays that already exist (a test, or weights computed in memory). The
+     * arrays are copied into this model's manager.
+     */
+    public static LlamaModel of(ModelConfig config, Map<String, NDArray> weights, Device device) {
+        NDManager manager = NDManager.newBaseManager(device);
+        Map<String, NDArray> params = new LinkedHashMap<>();
+        for (Map.Entry<String, Shape> e : expectedShapes(config).entrySet()) {
+            NDArray w = weights.get(e.getKey());
+            if (w == null || !w.getShape().equals(e.getValue())) {
+                manager.close();
+                throw new IllegalArgumentException("tensor " + e.getKey() + (w == null ? " is missing" : " has shape "
+                        + w.getShape() + " but the config needs " + e.getValue()));
+            }
+            NDArray copy = w.toType(DataType.FLOAT32, true).toDevice(device, true);
+            copy.attach(manager);
+            params.put(e.getKey(), copy);
+        }
+        return new LlamaModel(config, manager, params);
+    }
+
+    /**
+     * The memory-mapped bytes become a torch-owned float32 array: DJL wraps a direct buffer without
+     * copying, so we go through one reused scratch buffer and clone, never leaving a parameter
+     * backed by the read-only file mapping (in-place training updates would fault on it) nor
+     * piling up direct buffers that only the GC frees.
+     */
+    private static NDArray toOwnedArray(Safetensors.Tensor t, ByteBuffer scratch, NDManager manager) {
+        int n = Math.toIntExact(t.size());
+        ByteBuffer src = t.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer dst = scratch.duplicate().order(ByteOrder.nativeOrder());
+        switch (t.dtype()) {
+            case F32 -> {
+                for (int i = 0; i < n; i++) dst.putFloat(4 * i, src.getFloat(4 * i));
+            }
+            case F16 -> {
+                for (int i = 0; i < n; i++) dst.putFloat(4 * i, Float.float16ToFloat(src.getShort(2 * i)));
+            }
+            case BF16 -> {
+                for (int i = 0; i < n; i++) dst.putInt(4 * i, (src.getShort(2 * i) & 0xffff) << 16);
+            }
+        }
+        dst.limit(4 * n);
+        try (NDManager temp = manager.newSubManager()) {
+            NDArray view = temp.create(dst.slice().order(ByteOrder.nativeOrder()), t.djlShape(), DataType.FLOAT32);
+            NDArray owned = view.duplicate();
+            owned.attach(manager);
+            return owned;
+        }
+    }
+
+    static List<Path> weightFiles(Path hfDir) {
+        Path index = hfDir.resolve("model.safetensors.index.json");
+        Path single = hfDir.resolve("model.safetensors");
+        if (Files.exists(index)) {
+            try {
+                JsonObject map = JsonParser.parseString(Files.readString(index)).getAsJsonObject().getAsJsonObject("weight_map");
+                if (map == null) throw new IllegalArgumentException(index + " has no weight_map");
+                return map.entrySet().stream().map(e -> e.getValue().getAsString()).distinct().sorted()
+                        .map(hfDir::resolve).toList();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read " + index, e);
+            }
+        }
+        if (Files.exists(single)) return List.of(single);
+        throw new IllegalArgumentException(hfDir + " has neither model.safetensors nor model.safetensors.index.json");
+    }
+
+    /** Every weight the config implies, by Hugging Face name, in a stable order. */
+    static Map<String, Shape> expectedShapes(ModelConfig c) {
+        Map<String, Shape> s = new LinkedHashMap<>();
+        long h = c.hiddenSize();
+        long q = (long) c.numAttentionHeads() * c.headDim();
+        long kv = (long) c.numKeyValueHeads() * c.headDim();
+        s.put("model.embed_tokens.weight", new Shape(c.vocabSize(), h));
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            s.put(p + "input_layernorm.weight", new Shape(h));
+            s.put(p + "self_attn.q_proj.weight", new Shape(q, h));
+            s.put(p + "self_attn.k_proj.weight", new Shape(kv, h));
+            s.put(p + "self_attn.v_proj.weight", new Shape(kv, h));
+            if (c.qkvBias()) {
+                s.put(p + "self_attn.q_proj.bias", new Shape(q));
+                s.put(p + "self_attn.k_proj.bias", new Shape(kv));
+                s.put(p + "self_attn.v_proj.bias", new Shape(kv));
+            }
+            if (c.qkNorm()) {
+                s.put(p + "self_attn.q_norm.weight", new Shape(c.headDim()));
+                s.put(p + "self_attn.k_norm.weight", new Shape(c.headDim()));
+            }
+            s.put(p + "self_attn.o_proj.weight", new Shape(h, q));
+            if (c.outputBias()) s.put(p + "self_attn.o_proj.bias", new Shape(h));
+            s.put(p + "post_attention_layernorm.weight", new Shape(h));
+            s.put(p + "mlp.gate_proj.weight", new Shape(c.intermediateSize(), h));
+            s.put(p + "mlp.up_proj.weight", new Shape(c.intermediateSize(), h));
+            s.put(p + "mlp.down_proj.weight", new Shape(h, c.intermediateSize()));
+        }
+        s.put("model.norm.weight", new Shape(h));
+        if (!c.tieWordEmbeddings()) s.put("lm_head.weight", new Shape(c.vocabSize(), h));
+        return s;
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** The arrays forward uses, by Hugging Face name; set requiresGradient on the ones to train. */
+    public Map<String, NDArray> parameters() {
+        return parameters;
+    }
+
+    public void setProjectionHook(ProjectionHook hook) {
+        this.hook = hook;
+    }
+
+    public ProjectionHook projectionHook() {
+        return hook;
+    }
+
+    /** A cache for {@code batch} sequences of up to {@code capacity} tokens each. */
+    public KvCache newCache(int batch, int capacity) {
+        return new KvCache(manager, config, batch, capacity, DataType.FLOAT32);
+    }
+
+    /**
+     * Final-normed hidden states [B,T,H] of {@code inputIds} [B,T] (int64). {@code attentionMask}
+     * [B,T] marks real tokens with 1 and padding with 0 (null: all real); padding may sit on either
+     * side. Positions count real tokens only, as Hugging Face does for left-padded batches. With a
+     * cache, the tokens continue the cached ones and their keys/values are appended to it.
+     * Intermediate arrays belong to the input's manager; call it inside an {@link NDScope} (or close
+     * the input's manager) so native memory stays flat.
+     */
+    public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache) {
+        long[] dims = inputIds.getShape().getShape();
+        if (dims.length != 2) throw new IllegalArgumentException("inputIds must be [batch, tokens], got " + inputIds.getShape());
+        int b = (int) dims[0];
+        int t = (int) dims[1];
+        if (cache != null && cache.batchSize() != b) {
+            throw new IllegalArgumentException("cache holds " + cache.batchSize() + " sequences, input has " + b);
+        }
+        NDArray ids = inputIds.getDataType() == DataType.INT64 ? inputIds : inputIds.toType(DataType.INT64, false);
+        NDArray newMask = attentionMask != null ? attentionMask.toType(DataType.FLOAT32, false)
+                : ids.onesLike().toType(DataType.FLOAT32, false);
+        int past = cache == null ? 0 : cache.length();
+        NDArray fullMask = cache == null ? newMask : cache.appendMask(newMask, t); // [B, S]
+        int s = past + t;
+
+        // positions: count of real tokens before each one; padding gets position 0 (it is masked anyway)
+        NDArray positions = fullMask.cumSum(1).sub(one).maximum(zeroLike(fullMask)).toType(DataType.INT64, false);
+        if (past > 0) positions = positions.get(new NDIndex(":, {}:", past));
+        ensureRope(s + 1);
+        NDArray cos = Embedding.embedding(positions, cosTable, SparseFormat.DENSE).singletonOrThrow().expandDims(1); // [B,1,T,hd]
+        NDArray sin = Embedding.embedding(positions, sinTable, SparseFormat.DENSE).singletonOrThrow().expandDims(1);
+
+        // additive mask [B,1,1,T,S]: causal (and windowed) and only real keys
+        NDManager local = ids.getManager();
+        NDArray col = local.arange(0, s, 1, DataType.INT64).reshape(1, s);
+        NDArray row = local.arange(past, s, 1, DataType.INT64).reshape(t, 1);
+        NDArray allowed = col.lte(row);
+        if (config.slidingWindow() > 0) {
+            NDArray window = local.create((long) config.slidingWindow());
+            allowed = allowed.logicalAnd(col.gt(row.sub(window)));
+        }
+        allowed = allowed.expandDims(0).logicalAnd(fullMask.reshape(b, 1, s).gt(zeroLike(fullMask)));
+        NDArray additive = allowed.toType(DataType.FLOAT32, false).sub(one).mul(maskPenalty).reshape(b, 1, 1, t, s);
+
+        NDArray x = Embedding.embedding(ids, parameters.get("model.embed_tokens.weight"), SparseFormat.DENSE).singletonOrThrow();
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            NDArray h = rmsNorm(x, parameters.get(p + "input_layernorm.weight"));
+            x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s));
+            h = rmsNorm(x, parameters.get(p + "post_attention_layernorm.weight"));
+            NDArray gate = project(p + "mlp.gate_proj", h);
+            NDArray up = project(p + "mlp.up_proj", h);
+            x = x.add(project(p + "mlp.down_proj", silu(gate).mul(up)));
+        }
+        if (cache != null) cache.advance(t);
+        return rmsNorm(x, parameters.get("model.norm.weight"));
+    }
+
+    /** Logits [..., V] of hidden states [..., H] (the tied embedding when there is no lm_head). */
+    public NDArray logits(NDArray hidden) {
+        NDArray head = config.tieWordEmbeddings() ? parameters.get("model.embed_tokens.weight") : parameters.get("lm_head.weight");
+        return Linear.linear(hidden, head, null).singletonOrThrow();
+    }
+
+    private NDArray attention(int layer, String p, NDArray h, NDArray cos, NDArray sin, NDArray additive,
+                              KvCache cache, int b, int t, int s) {
+        int heads = config.numAttentionHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int hd = config.headDim();
+        int rep = heads / kvHeads;
+        NDArray q = project(p + "self_attn.q_proj", h).reshape(b, t, heads, hd);
+        NDArray k = project(p + "self_attn.k_proj", h).reshape(b, t, kvHeads, hd);
+        NDArray v = project(p + "self_attn.v_proj", h).reshape(b, t, kvHeads, hd);
+        if (config.qkNorm()) {
+            q = rmsNorm(q, parameters.get(p + "self_attn.q_norm.weight"));
+            k = rmsNorm(k, parameters.get(p + "self_attn.k_norm.weight"));
+        }
+        q = rope(q.transpose(0, 2, 1, 3), cos, sin); // [B,heads,T,hd]
+        k = rope(k.transpose(0, 2, 1, 3), cos, sin); // [B,kv,T,hd]
+        v = v.transpose(0, 2, 1, 3);
+        if (cache != null) {
+            NDArray[] kvAll = cache.store(layer, k, v, t);
+            k = kvAll[0];
+            v = kvAll[1];
+        }
+        // grouped-query attention without copying K/V: the query heads sharing a KV head become rows
+        NDArray grouped = q.reshape(b, kvHeads, rep * t, hd);
+        NDArray scores = grouped.matMul(k.transpose(0, 1, 3, 2)).mul(attentionScale).reshape(b, kvHeads, rep, t, s);
+        NDArray probs = scores.add(additive).softmax(-1).reshape(b, kvHeads, rep * t, s);
+        NDArray out = probs.matMul(v).reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, heads * hd);
+        return project(p + "self_attn.o_proj", out);
+    }
+
+    /** The single place every linear projection goes through: {@code x Wᵀ (+ b)} plus the hook's delta. */
+    private NDArray project(String module, NDArray x) {
+        NDArray w = parameters.get(module + ".weight");
+        NDArray bias = parameters.get(module + ".bias");
+        NDArray y = Linear.linear(x, w, bias).singletonOrThrow();
+        ProjectionHook current = hook;
+        if (current != null) {
+            NDArray delta = current.delta(module, x);
+            if (delta != null) y = y.add(delta);
+        }
+        return y;
+    }
+
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray meanSquare = x.mul(x).mean(new int[] {-1}, true);
+        return x.div(meanSquare.add(epsilon).sqrt()).mul(weight);
+    }
+
+    private static NDArray silu(NDArray x) {
+        return x.mul(x.getNDArrayInternal().sigmoid());
+    }
+
+    /** Rotary embedding in Hugging Face's half-split layout: x·cos + rotate_half(x)·sin. */
+    private static NDArray rope(NDArray x, NDArray cos, NDArray sin) {
+        long half = x.getShape().get(3) / 2;
+        NDArray x1 = x.get(new NDIndex("..., :{}", half));
+        NDArray x2 = x.get(new NDIndex("..., {}:", half));
+        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
+        return x.mul(cos).add(rotated.mul(sin));
+    }
+
+    private static NDArray zeroLike(NDArray a) {
+        return a.zerosLike().get(new NDIndex("0, 0"));
+    }
+
+    /** Grows the cos/sin tables to cover {@code positions}; they live in the model, outside any caller's scope. */
+    private synchronized void ensureRope(int positions) {
+        if (cosTable != null && cosTable.getShape().get(0) >= positions) return;
+        int n = Math.max(positions, cosTable == null ? 256 : (int) cosTable.getShape().get(0) * 2);
+        int hd = config.headDim();
+        float[] cos = new float[n * hd];
+        float[] sin = new float[n * hd];
+        for (int pos = 0; pos < n; pos++) {
+            for (int i = 0; i < hd / 2; i++) {
+                double angle = pos * inverseFrequencies[i];
+                float c = (float) Math.cos(angle);
+                float sn = (float) Math.sin(angle);
+                cos[pos * hd + i] = c;
+                cos[pos * hd + i + hd / 2] = c;
+                sin[pos * hd + i] = sn;
+                sin[pos * hd + i + hd / 2] = sn;
+            }
+        }
+        NDArray oldCos = cosTable;
+        NDArray oldSin = sinTable;
+        cosTable = manager.create(cos, new Shape(n, hd));
+        sinTable = manager.create(sin, new Shape(n, hd));
+        NDScope.unregister(cosTable, sinTable);
+        if (oldCos != null) {
+            oldCos.close();
+            oldSin.close();
+        }
+    }
+
+    /** θ^(-2i/d), with Llama 3's smooth rescaling of the low frequencies when configured. */
+    static double[] inverseFrequencies(ModelConfig c) {
+        int hd = c.headDim();
+        double[] inv = new double[hd / 2];
+        for (int i = 0; i < hd / 2; i++) inv[i] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / hd);
+        ModelConfig.RopeScaling rs = c.ropeScaling();
+        if (rs != null) {
+            double lowWavelen = rs.originalMaxPositionEmbeddings() / rs.lowFreqFactor();
+            double highWavelen = rs.originalMaxPositionEmbeddings() / rs.highFreqFactor();
+            for (int i = 0; i < inv.length; i++) {
+                double wavelen = 2 * Math.PI / inv[i];
+                if (wavelen > lowWavelen) {
+                    inv[i] = inv[i] / rs.factor();
+                } else if (wavelen >= highWavelen) {
+                    double smooth = (rs.originalMaxPositionEmbeddings() / wavelen - rs.lowFreqFactor())
+                            / (rs.highFreqFactor() - rs.lowFreqFactor());
+                    inv[i] = (1 - smooth) * inv[i] / rs.factor() + smooth * inv[i];
+                }
+            }
+        }
+        return inv;
+    }
+
+    /** Writes config.json and model.safetensors (F32) of the current weights. */
+    public void save(Path hfDir) {
+        try {
+            Files.createDirectories(hfDir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + hfDir, e);
+        }
+        config.write(hfDir.resolve("config.json"));
+        Safetensors.write(hfDir.resolve("model.safetensors"), parameters, Map.of());
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

@@ -1,0 +1,241 @@
+package org.prefloop.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The safetensors format: an 8-byte little-endian header length, a JSON header naming each
+ * tensor's dtype, shape and byte range, then raw little-endian data. We read and write it
+ * ourselves because DJL's codec aborts the JVM on BF16 and keeps no metadata.
+ */
+public final class Safetensors {
+    private Safetensors() {
+    }
+
+    /** How a tensor is stored on disk. */
+    public enum StoredType {
+        F32(4), F16(2), BF16(2);
+
+        final int bytes;
+
+        StoredType(int bytes) {
+            this.bytes = bytes;
+        }
+    }
+
+    /**
+     * One tensor of a file, its bytes memory-mapped (not on the heap): page cache backs them,
+     * so a checkpoint is only materialised once, in native memory, when it becomes an NDArray.
+     */
+    public record Tensor(StoredType dtype, long[] shape, ByteBuffer data) {
+        public long size() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+
+        public Shape djlShape() {
+            return new Shape(shape);
+        }
+
+        /** The values widened to float32; bf16 is exact in f32, f16 likewise. */
+        public float[] toFloatArray() {
+            int n = Math.toIntExact(size());
+            float[] out = new float[n];
+            ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            switch (dtype) {
+                case F32 -> b.asFloatBuffer().get(out);
+                case F16 -> {
+                    for (int i = 0; i < n; i++) out[i] = Float.float16ToFloat(b.getShort(2 * i));
+                }
+                case BF16 -> {
+                    for (int i = 0; i < n; i++) out[i] = Float.intBitsToFloat((b.getShort(2 * i) & 0xffff) << 16);
+                }
+            }
+            return out;
+        }
+
+        /**
+         * A float32 NDArray in {@code manager}. BF16 is widened here, in Java, because handing bf16
+         * to DJL's PyTorch engine aborts the JVM. The widening goes through one direct buffer per
+         * tensor so the heap never holds the whole checkpoint.
+         */
+        public NDArray toNDArray(NDManager manager) {
+            if (dtype == StoredType.F32) {
+                // DJL wraps a direct buffer without copying; clone so the array never aliases the read-only mapping
+                try (NDArray mapped = manager.create(data.duplicate().order(ByteOrder.LITTLE_ENDIAN), djlShape(), DataType.FLOAT32)) {
+                    return mapped.duplicate();
+                }
+            }
+            if (dtype == StoredType.F16) {
+                try (NDArray half = manager.create(data.duplicate().order(ByteOrder.LITTLE_ENDIAN), djlShape(), DataType.FLOAT16)) {
+                    return half.toType(DataType.FLOAT32, true);
+                }
+            }
+            int n = Math.toIntExact(size());
+            ByteBuffer wide = ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder());
+            ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < n; i++) wide.putInt(4 * i, (b.getShort(2 * i) & 0xffff) << 16);
+            try (NDArray wrapped = manager.create(wide, djlShape(), DataType.FLOAT32)) {
+                return wrapped.duplicate();
+            }
+        }
+    }
+
+    /** Every tensor of {@code file} by name, memory-mapped. */
+    public static Map<String, Tensor> read(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, len, 0);
+            long headerLen = len.getLong(0);
+            long fileSize = ch.size();
+            if (headerLen <= 0 || headerLen > 100_000_000 || 8 + headerLen > fileSize) {
+                throw new IllegalArgumentException(file + " is not a safetensors file (header length " + headerLen + ")");
+            }
+            ByteBuffer header = ByteBuffer.allocate((int) headerLen);
+            readFully(ch, header, 8);
+            JsonObject json = JsonParser.parseString(new String(header.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+            long base = 8 + headerLen;
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            for (Map.Entry<String, JsonElement> e : json.entrySet()) {
+                if (e.getKey().equals("__metadata__")) continue;
+                JsonObject t = e.getValue().getAsJsonObject();
+                String dt = t.get("dtype").getAsString();
+                StoredType type;
+                try {
+                    type = StoredType.valueOf(dt);
+                } catch (IllegalArgumentException ex) {
+                    throw new IllegalArgumentException("tensor " + e.getKey() + " in " + file + " has unsupported dtype " + dt
+                            + " (supported: F32, F16, BF16)");
+                }
+                long[] shape = t.getAsJsonArray("shape").asList().stream().mapToLong(JsonElement::getAsLong).toArray();
+                long begin = t.getAsJsonArray("data_offsets").get(0).getAsLong();
+                long end = t.getAsJsonArray("data_offsets").get(1).getAsLong();
+                long expected = type.bytes * Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+                if (end - begin != expected || base + end > fileSize || begin < 0) {
+                    throw new IllegalArgumentException("tensor " + e.getKey() + " in " + file + " has byte range ["
+                            + begin + "," + end + ") that does not fit shape " + Arrays.toString(shape) + " " + dt);
+                }
+                ByteBuffer data = ch.map(FileChannel.MapMode.READ_ONLY, base + begin, end - begin);
+                out.put(e.getKey(), new Tensor(type, shape, data));
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+    }
+
+    /** The {@code __metadata__} strings of a file. */
+    public static Map<String, String> metadata(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, len, 0);
+            ByteBuffer header = ByteBuffer.allocate(Math.toIntExact(len.getLong(0)));
+            readFully(ch, header, 8);
+            JsonObject json = JsonParser.parseString(new String(header.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+            Map<String, String> out = new TreeMap<>();
+            if (json.has("__metadata__")) {
+                json.getAsJsonObject("__metadata__").entrySet().forEach(e -> out.put(e.getKey(), e.getValue().getAsString()));
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+    }
+
+    /** Writes the arrays as F32, keys sorted, with {@code {"format":"pt"}} plus {@code metadata}. */
+    public static void write(Path file, Map<String, NDArray> tensors, Map<String, String> metadata) {
+        write(file, tensors, metadata, StoredType.F32);
+    }
+
+    /** Writes the arrays in {@code type} (F32 or BF16, rounded to nearest even), keys sorted. */
+    public static void write(Path file, Map<String, NDArray> tensors, Map<String, String> metadata, StoredType type) {
+        if (type == StoredType.F16) throw new IllegalArgumentException("writing F16 is not supported; use F32 or BF16");
+        TreeMap<String, NDArray> sorted = new TreeMap<>(tensors);
+        JsonObject header = new JsonObject();
+        JsonObject meta = new JsonObject();
+        meta.addProperty("format", "pt");
+        if (metadata != null) new TreeMap<>(metadata).forEach(meta::addProperty);
+        header.add("__metadata__", meta);
+        long offset = 0;
+        for (Map.Entry<String, NDArray> e : sorted.entrySet()) {
+            JsonObject t = new JsonObject();
+            t.addProperty("dtype", type.name());
+            com.google.gson.JsonArray shape = new com.google.gson.JsonArray();
+            for (long d : e.getValue().getShape().getShape()) shape.add(d);
+            t.add("shape", shape);
+            long bytes = e.getValue().size() * type.bytes;
+            com.google.gson.JsonArray offs = new com.google.gson.JsonArray();
+            offs.add(offset);
+            offs.add(offset + bytes);
+            t.add("data_offsets", offs);
+            header.add(e.getKey(), t);
+            offset += bytes;
+        }
+        byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
+        int padded = (h.length + 7) / 8 * 8; // data starts 8-byte aligned, as the reference writer does
+        byte[] hp = Arrays.copyOf(h, padded);
+        Arrays.fill(hp, h.length, padded, (byte) ' ');
+        try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded);
+                writeFully(ch, len);
+                writeFully(ch, ByteBuffer.wrap(hp));
+                for (NDArray a : sorted.values()) {
+                    float[] v = a.getDataType() == DataType.FLOAT32 ? a.toFloatArray() : a.toType(DataType.FLOAT32, false).toFloatArray();
+                    ByteBuffer out = ByteBuffer.allocate(v.length * type.bytes).order(ByteOrder.LITTLE_ENDIAN);
+                    if (type == StoredType.F32) {
+                        out.asFloatBuffer().put(v);
+                    } else {
+                        for (int i = 0; i < v.length; i++) out.putShort(2 * i, toBf16(v[i]));
+                    }
+                    writeFully(ch, out);
+                }
+            }
+            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
+    }
+
+    /** float32 to bfloat16 with round-to-nearest-even; NaN stays NaN. */
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) return (short) ((bits >>> 16) | 0x40);
+        int rounding = 0x7fff + ((bits >>> 16) & 1);
+        return (short) ((bits + rounding) >>> 16);
+    }
+
+    private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
+        while (b.hasRemaining()) {
+            int n = ch.read(b, pos + b.position());
+            if (n < 0) throw new IOException("unexpected end of file");
+        }
+    }
+
+    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
+        b.rewind();
+        while (b.hasRemaining()) ch.write(b);
+    }
+}
