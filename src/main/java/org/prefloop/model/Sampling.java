@@ -1,0 +1,60 @@
+package org.prefloop.model;
+
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.SplittableRandom;
+
+/** Picks the next token from one row of logits: repetition penalty, temperature, top-k, top-p, then a draw. */
+final class Sampling {
+    private Sampling() {
+    }
+
+    static long choose(float[] logits, BitSet seen, Generator.GenerationParams params, SplittableRandom random) {
+        float penalty = params.repetitionPenalty();
+        if (penalty != 1f) {
+            for (int id = seen.nextSetBit(0); id >= 0 && id < logits.length; id = seen.nextSetBit(id + 1)) {
+                logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+            }
+        }
+        if (params.temperature() == 0f) return argMax(logits);
+        int n = logits.length;
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+        int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        double max = logits[order[0]];
+        double[] probs = new double[keep];
+        double sum = 0;
+        for (int i = 0; i < keep; i++) {
+            probs[i] = Math.exp((logits[order[i]] - max) / params.temperature());
+            sum += probs[i];
+        }
+        // nucleus: the smallest prefix of the sorted distribution whose mass reaches topP
+        if (params.topP() < 1f) {
+            double cumulative = 0;
+            int cut = keep;
+            for (int i = 0; i < keep; i++) {
+                cumulative += probs[i] / sum;
+                if (cumulative >= params.topP()) {
+                    cut = i + 1;
+                    break;
+                }
+            }
+            keep = cut;
+            sum = 0;
+            for (int i = 0; i < keep; i++) sum += probs[i];
+        }
+        double r = random.nextDouble() * sum;
+        for (int i = 0; i < keep; i++) {
+            r -= probs[i];
+            if (r < 0) return order[i];
+        }
+        return order[keep - 1];
+    }
+
+    static int argMax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+}
