@@ -40,10 +40,13 @@ public class User extends PanacheEntityBase {
     @Column(name = "created_at", insertable = false, updatable = false)
     public OffsetDateTime createdAt;
 
+    /** bcrypt's cost (log2 of its rounds): prefloop.bcrypt-cost, 10 unless set. */
     public static User create(String username, String plainPassword, String role) {
+        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
         User u = new User();
         u.username = username;
-        u.password = BcryptUtil.bcryptHash(plainPassword);
+        u.password = BcryptUtil.bcryptHash(plainPassword, cost);
         u.role = role;
         u.persist();
         return u;

@@ -70,7 +70,6 @@ public final class EmbeddedKafka {
             props.put("broker.session.timeout.ms", "3000");
             props.put("broker.heartbeat.interval.ms", "500");
             props.put("log.cleaner.dedupe.buffer.size", String.valueOf(2 * 1024 * 1024));
-            props.put("log.flush.interval.messages", "1");
             KafkaConfig config = new KafkaConfig(props, false);
             format(logDir, config);
             KafkaRaftServer server = new KafkaRaftServer(config, Time.SYSTEM);

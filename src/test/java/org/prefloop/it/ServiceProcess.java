@@ -1,0 +1,107 @@
+package org.prefloop.it;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The packaged service ({@code target/quarkus-app/quarkus-run.jar}) as a child process with its
+ * own data directory and port: the embedded default exactly as a user starts it.
+ */
+final class ServiceProcess implements AutoCloseable {
+    static final String ADMIN_PASSWORD = "it-admin-password";
+
+    private final Path dataDir;
+    private final int port;
+    private final Map<String, String> extraEnv;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private Process process;
+    private int starts;
+
+    ServiceProcess(Path dataDir, Map<String, String> extraEnv) throws IOException {
+        this.dataDir = dataDir;
+        this.extraEnv = extraEnv;
+        try (ServerSocket s = new ServerSocket(0)) {
+            this.port = s.getLocalPort();
+        }
+    }
+
+    static Path jar() {
+        Path jar = Path.of(System.getProperty("prefloop.jar", "target/quarkus-app/quarkus-run.jar"));
+        if (!Files.exists(jar)) throw new IllegalStateException(jar + " is missing: run the integration tests with ./mvnw verify");
+        return jar;
+    }
+
+    /** Starts the service and waits until it reports ready. */
+    ServiceProcess start() throws Exception {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "-Dai.djl.offline=true",
+                "-Xmx1g", "-jar", jar().toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(dataDir.resolve("service-" + (++starts) + ".log").toFile()));
+        pb.environment().put("PREFLOOP_DATA", dataDir.toString());
+        pb.environment().put("PORT", String.valueOf(port));
+        pb.environment().put("PREFLOOP_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        pb.environment().put("PREFLOOP_JSON_LOGS", "false");
+        // A cheap bcrypt: these tests are about the data path, not about password hashing.
+        pb.environment().put("PREFLOOP_BCRYPT_COST", "4");
+        pb.environment().remove("KAFKA_BOOTSTRAP_SERVERS");
+        pb.environment().putAll(extraEnv);
+        process = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) throw new IllegalStateException("the service exited with " + process.exitValue() + "; see " + dataDir);
+            try {
+                if (get("/q/health/ready").statusCode() == 200) return this;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(250);
+        }
+        throw new IllegalStateException("the service did not become ready in 90 s; see " + dataDir);
+    }
+
+    /** SIGKILL: no shutdown hook, no flush, no commit. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM and wait for a clean shutdown. */
+    void stop() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(60, TimeUnit.SECONDS)) kill();
+    }
+
+    HttpResponse<String> get(String path) throws IOException, InterruptedException {
+        return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> postJson(String path, String body) throws IOException, InterruptedException {
+        return http.send(request(path).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpRequest.Builder request(String path) {
+        String auth = Base64.getEncoder().encodeToString(("admin:" + ADMIN_PASSWORD).getBytes(StandardCharsets.UTF_8));
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Authorization", "Basic " + auth).timeout(Duration.ofSeconds(30));
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process != null && process.isAlive()) stop();
+    }
+}
