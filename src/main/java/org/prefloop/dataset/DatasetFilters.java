@@ -1,0 +1,36 @@
+package org.prefloop.dataset;
+
+import java.time.Instant;
+import java.util.List;
+
+/**
+ * Which stored judgments a frozen dataset takes. Every field is optional.
+ *
+ * @param from              judgments submitted at or after this instant
+ * @param to                judgments submitted before this instant
+ * @param annotators        only these annotators' judgments (all when empty)
+ * @param minVotes          comparisons with fewer judgments are left out
+ * @param minAgreement      comparisons whose consensus has a smaller share of the votes are left out
+ * @param includeJudges     whether judgments by a checker or an LLM judge count as votes (default: humans only)
+ * @param weightByAgreement whether each pair's weight is its agreement (default: weight 1)
+ */
+public record DatasetFilters(Instant from, Instant to, List<String> annotators, Integer minVotes, Double minAgreement,
+                             Boolean includeJudges, Boolean weightByAgreement) {
+    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null);
+
+    boolean judgesIncluded() {
+        return Boolean.TRUE.equals(includeJudges);
+    }
+
+    boolean weighted() {
+        return Boolean.TRUE.equals(weightByAgreement);
+    }
+
+    int votesNeeded() {
+        return minVotes == null ? 1 : minVotes;
+    }
+
+    double agreementNeeded() {
+        return minAgreement == null ? 0 : minAgreement;
+    }
+}

@@ -1,0 +1,197 @@
+package org.prefloop.dataset;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import io.agroal.api.AgroalDataSource;
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import org.prefloop.eval.Agreement;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Freezes stored judgments into an immutable dataset version. Per comparison the raw votes are
+ * kept, the consensus is the majority verdict and its agreement the share of votes behind it;
+ * a comparison whose consensus is A or B becomes a (chosen, rejected) pair, or for SFT a
+ * conversation ending in the chosen response. The version's hash is the SHA-256 of its
+ * export, so equal content means an equal hash.
+ */
+@ApplicationScoped
+public class DatasetFreezer {
+    @Inject
+    AgroalDataSource db;
+
+    @Inject
+    ObjectMapper json;
+
+    /** Counts of what the freeze considered and why comparisons were left out. */
+    public record Summary(int comparisons, int judgments, int items, int noMajority, int tieOrBothBad,
+                          int tooFewVotes, int belowAgreement) {
+    }
+
+    record Frozen(List<DatasetItem> items, Summary summary) {
+    }
+
+    Frozen select(String kind, DatasetFilters f) {
+        Map<Long, List<Vote>> byComparison = new LinkedHashMap<>();
+        Map<Long, String[]> comparisons = new LinkedHashMap<>();
+        StringBuilder sql = new StringBuilder("select p.comparison_id, p.event_id, p.annotator, p.choice, p.judge, "
+                + "c.prompt, c.response_a, c.response_b from preferences p join comparisons c on c.id = p.comparison_id where 1 = 1");
+        List<Object> args = new ArrayList<>();
+        if (f.from() != null) {
+            sql.append(" and p.submitted_at >= ?");
+            args.add(Timestamp.from(f.from()));
+        }
+        if (f.to() != null) {
+            sql.append(" and p.submitted_at < ?");
+            args.add(Timestamp.from(f.to()));
+        }
+        if (!f.judgesIncluded()) sql.append(" and p.judge is null");
+        if (f.annotators() != null && !f.annotators().isEmpty()) {
+            sql.append(" and p.annotator in (").append("?,".repeat(f.annotators().size() - 1)).append("?)");
+            args.addAll(f.annotators());
+        }
+        sql.append(" order by p.comparison_id, p.id");
+        int judgments = 0;
+        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement(sql.toString())) {
+            for (int i = 0; i < args.size(); i++) ps.setObject(i + 1, args.get(i));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    judgments++;
+                    long id = rs.getLong(1);
+                    byComparison.computeIfAbsent(id, k -> new ArrayList<>())
+                            .add(new Vote(rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5)));
+                    comparisons.putIfAbsent(id, new String[]{rs.getString(6), rs.getString(7), rs.getString(8)});
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+        List<DatasetItem> items = new ArrayList<>();
+        int noMajority = 0, tieOrBad = 0, tooFew = 0, lowAgreement = 0;
+        for (Map.Entry<Long, List<Vote>> e : byComparison.entrySet()) {
+            List<Vote> votes = e.getValue();
+            List<Agreement.Label> labels = votes.stream()
+                    .map(v -> new Agreement.Label(String.valueOf(e.getKey()), v.annotator() + "#" + v.eventId(), v.choice())).toList();
+            Agreement.Consensus consensus = Agreement.consensus(labels).get(String.valueOf(e.getKey()));
+            if (votes.size() < f.votesNeeded()) {
+                tooFew++;
+            } else if (consensus.label() == null) {
+                noMajority++;
+            } else if (!consensus.label().equals("A") && !consensus.label().equals("B")) {
+                tieOrBad++;
+            } else if (consensus.agreement() < f.agreementNeeded()) {
+                lowAgreement++;
+            } else {
+                items.add(item(kind, e.getKey(), comparisons.get(e.getKey()), consensus, votes, f));
+            }
+        }
+        return new Frozen(items, new Summary(byComparison.size(), judgments, items.size(), noMajority, tieOrBad, tooFew, lowAgreement));
+    }
+
+    private record Vote(String eventId, String annotator, String choice, String judge) {
+    }
+
+    private DatasetItem item(String kind, long comparisonId, String[] row, Agreement.Consensus consensus, List<Vote> votes,
+                             DatasetFilters f) {
+        try {
+            JsonNode prompt = json.readTree(row[0]);
+            String chosen = consensus.label().equals("A") ? row[1] : row[2];
+            String rejected = consensus.label().equals("A") ? row[2] : row[1];
+            if (kind.equals(Dataset.SFT)) {
+                ArrayNode messages = ((ArrayNode) prompt).deepCopy();
+                messages.addObject().put("role", "assistant").put("content", chosen);
+                return DatasetItem.sft(comparisonId, messages);
+            }
+            ArrayNode raw = json.createArrayNode();
+            for (Vote v : votes) {
+                var o = raw.addObject().put("eventId", v.eventId()).put("annotator", v.annotator()).put("choice", v.choice());
+                if (v.judge() != null) o.put("judge", v.judge());
+            }
+            return new DatasetItem(comparisonId, prompt, assistant(chosen), assistant(rejected), null, consensus.label(),
+                    consensus.agreement(), consensus.votes(), f.weighted() ? consensus.agreement() : 1.0, raw);
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private JsonNode assistant(String content) {
+        ArrayNode turn = json.createArrayNode();
+        turn.addObject().put("role", "assistant").put("content", content);
+        return turn;
+    }
+
+    /** Stores a new dataset version with its items, in one transaction; returns it. */
+    Dataset store(String name, String kind, String filtersJson, String summaryJson, List<DatasetItem> items, String user) {
+        return QuarkusTransaction.requiringNew().call(() -> {
+            Dataset d = new Dataset();
+            d.name = name;
+            d.kind = kind;
+            d.filters = filtersJson;
+            d.summary = summaryJson;
+            d.itemCount = items.size();
+            d.contentHash = hash(items);
+            d.createdBy = user;
+            d.persist();
+            d.flush();
+            Dataset.getEntityManager().unwrap(org.hibernate.Session.class).doWork(conn -> insertItems(conn, d.id, items));
+            return d;
+        });
+    }
+
+    private void insertItems(Connection conn, long datasetId, List<DatasetItem> items) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("insert into dataset_items (dataset_id, position, comparison_id, prompt, "
+                + "chosen, rejected, messages, consensus, agreement, votes, weight, raw_votes) values (?,?,?,?,?,?,?,?,?,?,?,?)")) {
+            int position = 0;
+            for (DatasetItem it : items) {
+                ps.setLong(1, datasetId);
+                ps.setInt(2, position++);
+                ps.setObject(3, it.comparisonId(), Types.BIGINT);
+                ps.setString(4, text(it.prompt()));
+                ps.setString(5, text(it.chosen()));
+                ps.setString(6, text(it.rejected()));
+                ps.setString(7, text(it.messages()));
+                ps.setString(8, it.consensus());
+                ps.setObject(9, it.agreement(), Types.DOUBLE);
+                ps.setObject(10, it.votes(), Types.INTEGER);
+                ps.setDouble(11, it.weight());
+                ps.setString(12, text(it.rawVotes()));
+                ps.addBatch();
+                if (position % 1000 == 0) ps.executeBatch();
+            }
+            ps.executeBatch();
+        }
+    }
+
+    private static String text(JsonNode n) {
+        return n == null ? null : n.toString();
+    }
+
+    String hash(List<DatasetItem> items) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            for (DatasetItem it : items) {
+                sha.update(it.exportLine(json).getBytes(StandardCharsets.UTF_8));
+                sha.update((byte) '\n');
+            }
+            return HexFormat.of().formatHex(sha.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+package org.prefloop.serve;
+
+import jakarta.inject.Inject;
+import jakarta.ws.rs.container.ContainerRequestContext;
+import jakarta.ws.rs.core.HttpHeaders;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import org.jboss.resteasy.reactive.server.ServerRequestFilter;
+
+import java.util.Map;
+import java.util.Optional;
+
+/** Every /v1 request needs {@code Authorization: Bearer <API key>}; refusals come in OpenAI's error shape. */
+public class BearerKeyFilter {
+
+    @Inject
+    ApiKeys keys;
+
+    @ServerRequestFilter(preMatching = true)
+    public Optional<Response> requireKey(ContainerRequestContext request) {
+        String path = request.getUriInfo().getPath();
+        if (!path.startsWith("/v1/") && !path.equals("/v1")) return Optional.empty();
+        String header = request.getHeaderString(HttpHeaders.AUTHORIZATION);
+        String secret = header != null && header.regionMatches(true, 0, "Bearer ", 0, 7) ? header.substring(7).trim() : null;
+        if (keys.valid(secret)) return Optional.empty();
+        String message = secret == null ? "Missing API key: send 'Authorization: Bearer <key>'." : "Invalid or revoked API key.";
+        return Optional.of(Response.status(401).type(MediaType.APPLICATION_JSON)
+                .entity(OpenAiError.of(message, "invalid_request_error", "invalid_api_key")).build());
+    }
+
+    /** OpenAI's error body, which OpenAI clients parse. */
+    public record OpenAiError(Map<String, Object> error) {
+        public static OpenAiError of(String message, String type, String code) {
+            return new OpenAiError(Map.of("message", message, "type", type, "code", code == null ? "" : code));
+        }
+    }
+}

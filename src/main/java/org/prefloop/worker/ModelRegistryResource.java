@@ -1,0 +1,75 @@
+package org.prefloop.worker;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.panache.common.Sort;
+import jakarta.annotation.security.RolesAllowed;
+import jakarta.inject.Inject;
+import jakarta.transaction.Transactional;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import org.prefloop.identity.User;
+import org.prefloop.platform.ProblemException;
+
+import java.time.OffsetDateTime;
+import java.util.List;
+
+/** The registry of model versions: lineage, metrics, and promotion (rollback is promoting an earlier version). */
+@Path("/api/models")
+@Produces(MediaType.APPLICATION_JSON)
+@RolesAllowed(User.ADMIN)
+public class ModelRegistryResource {
+
+    @Inject
+    ObjectMapper json;
+
+    public record VersionView(long id, String name, Long parentId, String baseModel, String adapterPath, Long runId,
+                              JsonNode datasetHashes, JsonNode runSpec, JsonNode metrics, JsonNode forgetting,
+                              OffsetDateTime createdAt, OffsetDateTime promotedAt, boolean promoted) {
+    }
+
+    VersionView view(ModelVersion v, Long promotedId) {
+        return new VersionView(v.id, v.name, v.parentId, v.baseModel, v.adapterPath, v.runId, tree(v.datasetHashes),
+                tree(v.runSpec), tree(v.metrics), tree(v.forgetting), v.createdAt, v.promotedAt, v.id.equals(promotedId));
+    }
+
+    private JsonNode tree(String text) {
+        try {
+            return text == null ? null : json.readTree(text);
+        } catch (java.io.IOException e) {
+            return json.getNodeFactory().textNode(text);
+        }
+    }
+
+    @GET
+    public List<VersionView> list() {
+        Long promoted = ModelVersion.promoted().map(v -> v.id).orElse(null);
+        return ModelVersion.<ModelVersion>listAll(Sort.descending("id")).stream().map(v -> view(v, promoted)).toList();
+    }
+
+    @GET
+    @Path("/{id}")
+    public VersionView get(@PathParam("id") long id) {
+        Long promoted = ModelVersion.promoted().map(v -> v.id).orElse(null);
+        return view(find(id), promoted);
+    }
+
+    @POST
+    @Path("/{id}/promote")
+    @Transactional
+    public VersionView promote(@PathParam("id") long id) {
+        ModelVersion v = find(id);
+        v.promotedAt = OffsetDateTime.now();
+        return view(v, v.id);
+    }
+
+    private static ModelVersion find(long id) {
+        ModelVersion v = ModelVersion.findById(id);
+        if (v == null) throw ProblemException.notFound("id", "model version " + id + " does not exist");
+        return v;
+    }
+}
