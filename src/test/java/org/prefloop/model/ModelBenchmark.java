@@ -56,17 +56,33 @@ public final class ModelBenchmark {
 
         double bandwidth = copyBandwidth();
         long weightBytes;
-        double[] ours;
-        double[] oursAllThreads;
+        double[] ours = new double[3];
+        double[] oursAllThreads = new double[3];
+        double[] jlama = new double[3];
         int engineThreads;
+        AbstractModel jlamaModel = ModelSupport.loadModel(dir.toFile(), DType.F32, DType.F32);
         try (LlamaModel model = LlamaModel.load(dir, Device.cpu())) {
+            JniUtils.setGradMode(false);
             weightBytes = model.parameters().values().stream().mapToLong(a -> a.size() * 4).sum();
             engineThreads = JniUtils.getNumThreads();
-            ours = measureOurs(model, prompts, Generator.DEFAULT_DECODE_THREADS);
-            oursAllThreads = measureOurs(model, prompts, engineThreads);
+            // the engines take turns within each round, so a change in the machine's load hits both alike
+            for (int rep = 0; rep < REPEATS + 1; rep++) {
+                double[][] round = {
+                    runOurs(model, new long[][] {prompts[0]}, Generator.DEFAULT_DECODE_THREADS),
+                    runOurs(model, prompts, Generator.DEFAULT_DECODE_THREADS),
+                    runJlama(jlamaModel, new long[][] {prompts[0]}),
+                    runJlama(jlamaModel, prompts),
+                    runOurs(model, new long[][] {prompts[0]}, engineThreads),
+                    runOurs(model, prompts, engineThreads)};
+                if (rep == 0) continue; // warm-up
+                best(ours, round[0], round[1]);
+                best(jlama, round[2], round[3]);
+                best(oursAllThreads, round[4], round[5]);
+                System.out.printf("round %d done, load average %.2f%n", rep, ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+            }
+        } finally {
+            jlamaModel.close();
         }
-        double[] jlama = measureJlama(dir, prompts);
-
         System.out.printf("%nweights: %.1f MB float32; copy bandwidth %.1f GB/s (read+write, best of %d)%n",
                 weightBytes / 1e6, bandwidth / 1e9, REPEATS);
         System.out.printf("%-28s %12s %12s %8s%n", "tokens/s", "PrefLoop", "Jlama", "ratio");
@@ -83,21 +99,11 @@ public final class ModelBenchmark {
         System.out.printf("load average at end %.2f%n", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
     }
 
-    /** {prefill tokens/s, decode tokens/s one stream, decode tokens/s BATCH streams}. */
-    static double[] measureOurs(LlamaModel model, long[][] prompts, int decodeThreads) {
-        JniUtils.setGradMode(false);
-        double prefill = 0;
-        double single = 0;
-        double batch = 0;
-        for (int rep = 0; rep < REPEATS + 1; rep++) { // the first round warms up
-            double[] one = runOurs(model, new long[][] {prompts[0]}, decodeThreads);
-            double[] many = runOurs(model, prompts, decodeThreads);
-            if (rep == 0) continue;
-            prefill = Math.max(prefill, one[0]);
-            single = Math.max(single, one[1]);
-            batch = Math.max(batch, many[1]);
-        }
-        return new double[] {prefill, single, batch};
+    /** Keeps the best {prefill, decode 1 stream, decode BATCH streams} tokens/s seen. */
+    private static void best(double[] into, double[] single, double[] batch) {
+        into[0] = Math.max(into[0], single[0]);
+        into[1] = Math.max(into[1], single[1]);
+        into[2] = Math.max(into[2], batch[1]);
     }
 
     /** The Generator's inner loop without text decoding: prefill into the cache, then greedy steps. */
@@ -122,26 +128,6 @@ public final class ModelBenchmark {
             long t2 = System.nanoTime();
             JniUtils.setNumThreads(threads);
             return new double[] {b * PROMPT / ((t1 - t0) / 1e9), b * DECODE / ((t2 - t1) / 1e9)};
-        }
-    }
-
-    static double[] measureJlama(Path dir, long[][] prompts) throws Exception {
-        AbstractModel jlama = ModelSupport.loadModel(dir.toFile(), DType.F32, DType.F32);
-        try {
-            double prefill = 0;
-            double single = 0;
-            double batch = 0;
-            for (int rep = 0; rep < REPEATS + 1; rep++) {
-                double[] one = runJlama(jlama, new long[][] {prompts[0]});
-                double[] many = runJlama(jlama, prompts);
-                if (rep == 0) continue;
-                prefill = Math.max(prefill, one[0]);
-                single = Math.max(single, one[1]);
-                batch = Math.max(batch, many[1]);
-            }
-            return new double[] {prefill, single, batch};
-        } finally {
-            jlama.close();
         }
     }
 
