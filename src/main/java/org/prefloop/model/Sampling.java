@@ -18,6 +18,7 @@ final class Sampling {
         }
         if (params.temperature() == 0f) return argMax(logits);
         int n = logits.length;
+        if (params.topK() == 0 && params.topP() >= 1f) return drawUnsorted(logits, params.temperature(), random);
         Integer[] order = new Integer[n];
         for (int i = 0; i < n; i++) order[i] = i;
         Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
@@ -50,6 +51,23 @@ final class Sampling {
             if (r < 0) return order[i];
         }
         return order[keep - 1];
+    }
+
+    /** Plain tempered sampling needs no ordering: one pass for the maximum, one for the mass, one to draw. */
+    private static long drawUnsorted(float[] logits, float temperature, SplittableRandom random) {
+        double max = logits[argMax(logits)];
+        double[] weights = new double[logits.length];
+        double sum = 0;
+        for (int i = 0; i < logits.length; i++) {
+            weights[i] = Math.exp((logits[i] - max) / temperature);
+            sum += weights[i];
+        }
+        double r = random.nextDouble() * sum;
+        for (int i = 0; i < logits.length; i++) {
+            r -= weights[i];
+            if (r < 0) return i;
+        }
+        return argMax(logits);
     }
 
     static int argMax(float[] v) {

@@ -169,6 +169,16 @@ class LlamaModelTest {
     }
 
     @Test
+    void loadWithoutADeviceUsesTheEnginesDefault() throws Exception {
+        Path dir = TinyCheckpoint.write(tmp.resolve("ckpt"), BASE, 2, CHARS);
+        try (LlamaModel model = LlamaModel.load(dir)) {
+            Device expected = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+            assertEquals(expected, model.manager().getDevice());
+            assertEquals(expected, model.parameters().get("model.norm.weight").getDevice());
+        }
+    }
+
+    @Test
     void parametersAreTheArraysForwardUses() throws Exception {
         Path dir = TinyCheckpoint.write(tmp.resolve("ckpt"), BASE, 2, CHARS);
         try (LlamaModel model = LlamaModel.load(dir, Device.cpu()); NDManager m = NDManager.newBaseManager()) {

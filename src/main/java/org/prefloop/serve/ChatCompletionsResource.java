@@ -1,0 +1,182 @@
+package org.prefloop.serve;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import jakarta.annotation.security.PermitAll;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.StreamingOutput;
+import org.prefloop.model.Generator;
+import org.prefloop.platform.ProblemException;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * OpenAI's {@code POST /v1/chat/completions} on the served model: the whole answer as JSON, or
+ * with {@code stream: true} as server-sent events in OpenAI's chunk format ending in
+ * {@code data: [DONE]}. Usage counts are the real token counts of prompt and completion.
+ */
+@Path("/v1/chat/completions")
+@PermitAll
+public class ChatCompletionsResource {
+    static final int DEFAULT_MAX_TOKENS = 256;
+    static final int MAX_TOKENS_LIMIT = 4096;
+
+    @Inject
+    ModelHost host;
+
+    @Inject
+    BatchScheduler scheduler;
+
+    @Inject
+    ObjectMapper json;
+
+    private final Counter tokens;
+    private final Timer firstToken;
+
+    @Inject
+    ChatCompletionsResource(MeterRegistry registry) {
+        tokens = Counter.builder("prefloop.serve.tokens").description("completion tokens generated").register(registry);
+        firstToken = Timer.builder("prefloop.serve.time_to_first_token").publishPercentiles(0.5, 0.99)
+                .description("time from request to the first streamed token").register(registry);
+    }
+
+    @POST
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response complete(ChatCompletionRequest request) {
+        long start = System.nanoTime();
+        if (request == null || request.messages() == null || request.messages().isEmpty()) {
+            return openAiError(400, "'messages' must be a non-empty list", "messages");
+        }
+        Generator.GenerationParams params;
+        try {
+            params = params(request);
+        } catch (IllegalArgumentException e) {
+            return openAiError(400, e.getMessage(), null);
+        }
+        ModelHost.Resolved model;
+        try {
+            model = host.resolve(request.model());
+        } catch (ProblemException e) {
+            return openAiError(e.status(), e.getMessage(), e.field());
+        }
+        long[] prompt = model.base().tokenizer().encode(model.render(request.messages()));
+        String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+        long created = System.currentTimeMillis() / 1000;
+        if (request.streaming()) {
+            boolean includeUsage = request.streamOptions() != null && Boolean.TRUE.equals(request.streamOptions().includeUsage());
+            return Response.ok(stream(model, prompt, params, id, created, includeUsage, start)).type("text/event-stream")
+                    .header("Cache-Control", "no-cache").build();
+        }
+        CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
+        scheduler.submit(new BatchScheduler.Job(model, prompt, params, new BatchScheduler.Sink() {
+            public void delta(String text) {
+            }
+
+            public void done(Generator.Completion completion) {
+                done.complete(completion);
+            }
+
+            public void failed(Throwable error) {
+                done.completeExceptionally(error);
+            }
+        }));
+        Generator.Completion c = done.join();
+        tokens.increment(c.tokenIds().length);
+        return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
+                List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
+                ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
+    }
+
+    private StreamingOutput stream(ModelHost.Resolved model, long[] prompt, Generator.GenerationParams params, String id,
+                                   long created, boolean includeUsage, long start) {
+        LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
+        scheduler.submit(new BatchScheduler.Job(model, prompt, params, new BatchScheduler.Sink() {
+            public void delta(String text) {
+                events.add(text);
+            }
+
+            public void done(Generator.Completion completion) {
+                events.add(completion);
+            }
+
+            public void failed(Throwable error) {
+                events.add(error);
+            }
+        }));
+        return out -> {
+            write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
+            boolean first = true;
+            while (true) {
+                Object e;
+                try {
+                    e = events.poll(10, TimeUnit.MINUTES);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+                if (e instanceof String text) {
+                    if (first) {
+                        firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                        first = false;
+                    }
+                    write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
+                } else if (e instanceof Generator.Completion c) {
+                    tokens.increment(c.tokenIds().length);
+                    write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
+                    if (includeUsage) {
+                        write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
+                                List.of(), ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))));
+                    }
+                    write(out, "[DONE]");
+                    return;
+                } else {
+                    write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
+                            "generation failed: " + ((Throwable) e).getMessage(), "server_error", null)));
+                    return;
+                }
+            }
+        };
+    }
+
+    private String chunk(String id, long created, String model, ChatCompletionChunks.Delta delta, String finish,
+                         ChatCompletionChunks.Usage usage) throws IOException {
+        return json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model,
+                List.of(new ChatCompletionChunks.ChunkChoice(0, delta, finish)), usage));
+    }
+
+    private static void write(OutputStream out, String data) throws IOException {
+        out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    static Generator.GenerationParams params(ChatCompletionRequest r) {
+        int maxTokens = r.maxTokensOr(DEFAULT_MAX_TOKENS);
+        if (maxTokens < 1 || maxTokens > MAX_TOKENS_LIMIT) {
+            throw new IllegalArgumentException("max_tokens must be between 1 and " + MAX_TOKENS_LIMIT);
+        }
+        float temperature = r.temperature() == null ? 1f : r.temperature();
+        if (temperature < 0 || temperature > 2) throw new IllegalArgumentException("temperature must be between 0 and 2");
+        float topP = r.topP() == null ? 1f : r.topP();
+        return new Generator.GenerationParams(maxTokens, temperature, topP, 0, 1f, r.seed(), r.stopStrings(), new long[0]);
+    }
+
+    private static Response openAiError(int status, String message, String param) {
+        String type = status >= 500 ? "server_error" : "invalid_request_error";
+        return Response.status(status).type(MediaType.APPLICATION_JSON)
+                .entity(BearerKeyFilter.OpenAiError.of(message, type, param == null ? null : "invalid_" + param)).build();
+    }
+}

@@ -1,0 +1,95 @@
+package org.prefloop.serve;
+
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import io.quarkus.runtime.ShutdownEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+import org.prefloop.lora.LoraAdapter;
+import org.prefloop.model.ChatTemplate;
+import org.prefloop.model.Generator;
+import org.prefloop.model.LlamaModel;
+import org.prefloop.model.ProjectionHook;
+import org.prefloop.model.TextTokenizer;
+import org.prefloop.platform.ProblemException;
+import org.prefloop.worker.ModelVersion;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The models this replica serves. Base checkpoints are loaded once and shared; a registered
+ * version is a base plus (for trained versions) an adapter, attached per batch through the
+ * model's projection hook. A request names a version, or the alias of the promoted one,
+ * which is looked up on every request: promoting a version switches new requests at once,
+ * while batches already running finish on the version they started with.
+ */
+@ApplicationScoped
+public class ModelHost {
+    private static final Logger LOG = Logger.getLogger(ModelHost.class);
+
+    @ConfigProperty(name = "prefloop.model")
+    Optional<String> configuredBase;
+
+    private final Map<Path, Base> bases = new ConcurrentHashMap<>();
+    private final Map<Long, Resolved> versions = new ConcurrentHashMap<>();
+
+    /** A loaded base checkpoint with its tokenizer, chat template and generator. */
+    record Base(Path dir, LlamaModel model, TextTokenizer tokenizer, ChatTemplate template, Generator generator) {
+    }
+
+    /** What a batch runs on: a base, the adapter hook of a version (null for the base itself), and its name. */
+    record Resolved(String name, Base base, ProjectionHook adapter) {
+        String render(List<ChatCompletionRequest.Message> messages) {
+            return base.template().render(messages.stream().map(m -> new ChatTemplate.ChatMessage(m.role(), m.text())).toList(), true);
+        }
+    }
+
+    /** Resolves a request's model name: the promoted alias, a registered version, or the configured base. */
+    Resolved resolve(String requested) {
+        String name = requested == null || requested.isBlank() ? ModelsResource.PROMOTED_ALIAS : requested;
+        Optional<ModelVersion> version = QuarkusTransaction.requiringNew().call(() ->
+                name.equals(ModelsResource.PROMOTED_ALIAS) ? ModelVersion.promoted() : ModelVersion.byName(name));
+        if (version.isPresent()) {
+            ModelVersion v = version.get();
+            return versions.computeIfAbsent(v.id, id -> load(v));
+        }
+        if (name.equals(ModelsResource.PROMOTED_ALIAS) && configuredBase.isPresent()) {
+            Base b = base(Path.of(configuredBase.get()));
+            return new Resolved("base", b, null);
+        }
+        throw new ProblemException(404, "model", "model '" + name + "' is not registered"
+                + (name.equals(ModelsResource.PROMOTED_ALIAS) ? " (no version is promoted and PREFLOOP_MODEL is not set)" : ""));
+    }
+
+    private Resolved load(ModelVersion v) {
+        Base b = base(Path.of(v.baseModel));
+        ProjectionHook adapter = v.adapterPath == null ? null : LoraAdapter.load(Path.of(v.adapterPath), b.model()).hook();
+        LOG.infof("Serving version '%s' (base %s%s)", v.name, v.baseModel, v.adapterPath == null ? "" : ", adapter " + v.adapterPath);
+        return new Resolved(v.name, b, adapter);
+    }
+
+    private Base base(Path dir) {
+        return bases.computeIfAbsent(dir.toAbsolutePath().normalize(), d -> {
+            if (!Files.isDirectory(d)) throw new ProblemException(503, "model", "base model directory " + d + " does not exist");
+            LlamaModel model = LlamaModel.load(d);
+            TextTokenizer tokenizer = TextTokenizer.load(d);
+            LOG.infof("Loaded base model %s (%s)", d, model.config().modelType());
+            return new Base(d, model, tokenizer, ChatTemplate.load(d), new Generator(model, tokenizer));
+        });
+    }
+
+    void stop(@Observes ShutdownEvent event) {
+        bases.values().forEach(b -> {
+            b.tokenizer().close();
+            b.model().close();
+        });
+        bases.clear();
+        versions.clear();
+    }
+}
