@@ -1,6 +1,8 @@
 package org.prefloop.serve;
 
 import ai.djl.pytorch.jni.JniUtils;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
@@ -51,6 +53,14 @@ public class BatchScheduler {
     int batchWindowMs;
 
     private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    private final DistributionSummary batchSizes;
+
+    @jakarta.inject.Inject
+    BatchScheduler(MeterRegistry registry) {
+        batchSizes = DistributionSummary.builder("prefloop.serve.batch.size")
+                .description("requests that shared one generation batch").register(registry);
+    }
+
     private final Deque<Job> deferred = new ArrayDeque<>();
     private volatile Thread worker;
     private volatile boolean running = true;
@@ -104,6 +114,7 @@ public class BatchScheduler {
 
     private void run(List<Job> batch) {
         ModelHost.Resolved model = batch.get(0).model();
+        batchSizes.record(batch.size());
         try {
             List<long[]> prompts = batch.stream().map(Job::prompt).toList();
             List<Generator.Completion> done;

@@ -2,6 +2,7 @@ package org.prefloop.serve;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -59,12 +60,8 @@ public class ModelHost {
             ModelVersion v = version.get();
             return versions.computeIfAbsent(v.id, id -> load(v));
         }
-        if (name.equals(ModelsResource.PROMOTED_ALIAS) && configuredBase.isPresent()) {
-            Base b = base(Path.of(configuredBase.get()));
-            return new Resolved("base", b, null);
-        }
         throw new ProblemException(404, "model", "model '" + name + "' is not registered"
-                + (name.equals(ModelsResource.PROMOTED_ALIAS) ? " (no version is promoted and PREFLOOP_MODEL is not set)" : ""));
+                + (name.equals(ModelsResource.PROMOTED_ALIAS) ? " (no version is promoted; set PREFLOOP_MODEL to a base checkpoint)" : ""));
     }
 
     private Resolved load(ModelVersion v) {
@@ -82,6 +79,25 @@ public class ModelHost {
             LOG.infof("Loaded base model %s (%s)", d, model.config().modelType());
             return new Base(d, model, tokenizer, ChatTemplate.load(d), new Generator(model, tokenizer));
         });
+    }
+
+    /**
+     * PREFLOOP_MODEL names the base checkpoint to start from: it is registered as a version
+     * (once), and promoted when nothing else is, so a fresh service serves it at once.
+     */
+    void registerBase(@Observes StartupEvent event) {
+        configuredBase.ifPresent(dir -> QuarkusTransaction.requiringNew().run(() -> {
+            String path = Path.of(dir).toAbsolutePath().normalize().toString();
+            ModelVersion base = ModelVersion.<ModelVersion>find("baseModel = ?1 and adapterPath is null", path).firstResultOptional()
+                    .orElseGet(() -> {
+                        ModelVersion v = new ModelVersion();
+                        v.name = "base-" + Path.of(path).getFileName();
+                        v.baseModel = path;
+                        v.persist();
+                        return v;
+                    });
+            if (ModelVersion.promoted().isEmpty()) base.promotedAt = java.time.OffsetDateTime.now();
+        }));
     }
 
     void stop(@Observes ShutdownEvent event) {
