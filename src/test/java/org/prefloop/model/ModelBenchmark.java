@@ -24,7 +24,7 @@ import java.util.UUID;
  * Inference speed of PrefLoop's DJL model against Jlama on the same checkpoint in the same run:
  * prefill tokens/s, decode tokens/s for one stream and for 8 streams, and decode speed as a
  * fraction of the memory-bandwidth limit. Not a test; run with
- * {@code ./mvnw -B -q -Pbench-model -DskipNpm test-compile exec:exec@bench-model}.
+ * {@code ./mvnw -B -q -Pbench -DskipNpm package -DskipTests -Dbench.main=org.prefloop.model.ModelBenchmark}.
  *
  * <p>The checkpoint has SmolLM2-135M's shape (hidden 576, intermediate 1536, 30 layers, 9 heads,
  * 3 KV heads, vocab 49152, tied embeddings, rope theta 100000) with random float32 weights from
