@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.prefloop.testing.ServiceProcess;
 
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -24,13 +25,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -43,19 +44,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Options (system properties): bench.events (20000), bench.clients (16).
  */
 public final class IngestBenchmark {
-    static final String PASSWORD = "bench-admin-password";
+    static final String PASSWORD = ServiceProcess.ADMIN_PASSWORD;
 
     public static void main(String[] args) throws Exception {
         int events = Integer.getInteger("bench.events", 20_000);
         int clients = Integer.getInteger("bench.clients", 16);
         Path data = Files.createTempDirectory("prefloop-bench");
-        int httpPort = freePort();
         int kafkaPort = freePort();
-        Process service = startService(data, httpPort, kafkaPort);
+        ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_KAFKA_PORT", String.valueOf(kafkaPort))).start();
         HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(clients)).build();
-        String base = "http://127.0.0.1:" + httpPort;
+        String base = "http://127.0.0.1:" + service.port();
         try {
-            awaitReady(http, base);
             List<Long> comparisons = new ArrayList<>();
             for (int i = 0; i < 50; i++) {
                 String body = "{\"prompt\":[{\"role\":\"user\",\"content\":\"question " + i + "\"}],\"responses\":[{\"text\":\"a\"},{\"text\":\"b\"}]}";
@@ -72,8 +71,7 @@ public final class IngestBenchmark {
             double storedSeconds = (System.nanoTime() - t0) / 1e9;
 
             double producerRate = rawProducer("127.0.0.1:" + kafkaPort, events, clients);
-            service.destroy();
-            service.waitFor(60, TimeUnit.SECONDS);
+            service.stop();
             double jdbcRate = rawJdbc(data.resolve("db/prefloop").toAbsolutePath(), events);
 
             Arrays.sort(latencies);
@@ -89,7 +87,7 @@ public final class IngestBenchmark {
             System.out.printf("  ratio    accepted / raw producer          %10.2f%n", acceptRate / producerRate);
             System.out.printf("  ratio    stored / raw JDBC insert         %10.2f%n", storeRate / jdbcRate);
         } finally {
-            if (service.isAlive()) service.destroyForcibly();
+            service.close();
             http.close();
         }
     }
@@ -175,35 +173,6 @@ public final class IngestBenchmark {
             }
             return events / ((System.nanoTime() - t0) / 1e9);
         }
-    }
-
-    static Process startService(Path data, int httpPort, int kafkaPort) throws IOException {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "-Dai.djl.offline=true", "-Xmx2g",
-                "-jar", Path.of("target/quarkus-app/quarkus-run.jar").toAbsolutePath().toString())
-                .redirectErrorStream(true).redirectOutput(data.resolve("service.log").toFile());
-        pb.environment().put("PREFLOOP_DATA", data.toString());
-        pb.environment().put("PORT", String.valueOf(httpPort));
-        pb.environment().put("PREFLOOP_KAFKA_PORT", String.valueOf(kafkaPort));
-        pb.environment().put("PREFLOOP_ADMIN_PASSWORD", PASSWORD);
-        // HTTP Basic pays one bcrypt check per request; at the production cost (10) that check,
-        // not the data path, would be what this measures. See the README.
-        pb.environment().put("PREFLOOP_BCRYPT_COST", "4");
-        pb.environment().remove("KAFKA_BOOTSTRAP_SERVERS");
-        return pb.start();
-    }
-
-    static void awaitReady(HttpClient http, String base) throws Exception {
-        for (int i = 0; i < 400; i++) {
-            try {
-                if (http.send(HttpRequest.newBuilder(URI.create(base + "/q/health/ready")).build(),
-                        HttpResponse.BodyHandlers.ofString()).statusCode() == 200) return;
-            } catch (IOException notYet) {
-                // starting
-            }
-            Thread.sleep(250);
-        }
-        throw new IllegalStateException("the service did not start");
     }
 
     static long stored(HttpClient http, String base) throws Exception {

@@ -3,6 +3,7 @@ package org.prefloop.it;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
+import org.prefloop.testing.ServiceProcess;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;

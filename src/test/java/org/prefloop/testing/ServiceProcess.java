@@ -1,4 +1,4 @@
-package org.prefloop.it;
+package org.prefloop.testing;
 
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -20,8 +20,8 @@ import java.util.concurrent.TimeUnit;
  * The packaged service ({@code target/quarkus-app/quarkus-run.jar}) as a child process with its
  * own data directory and port: the embedded default exactly as a user starts it.
  */
-final class ServiceProcess implements AutoCloseable {
-    static final String ADMIN_PASSWORD = "it-admin-password";
+public final class ServiceProcess implements AutoCloseable {
+    public static final String ADMIN_PASSWORD = "it-admin-password";
 
     private final Path dataDir;
     private final int port;
@@ -30,7 +30,7 @@ final class ServiceProcess implements AutoCloseable {
     private Process process;
     private int starts;
 
-    ServiceProcess(Path dataDir, Map<String, String> extraEnv) throws IOException {
+    public ServiceProcess(Path dataDir, Map<String, String> extraEnv) throws IOException {
         this.dataDir = dataDir;
         this.extraEnv = extraEnv;
         try (ServerSocket s = new ServerSocket(0)) {
@@ -45,7 +45,7 @@ final class ServiceProcess implements AutoCloseable {
     }
 
     /** Starts the service and waits until it reports ready. */
-    ServiceProcess start() throws Exception {
+    public ServiceProcess start() throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "-Dai.djl.offline=true",
                 "-Xmx1g", "-jar", jar().toString()));
@@ -74,22 +74,22 @@ final class ServiceProcess implements AutoCloseable {
     }
 
     /** SIGKILL: no shutdown hook, no flush, no commit. */
-    void kill() throws InterruptedException {
+    public void kill() throws InterruptedException {
         process.destroyForcibly();
         process.waitFor(30, TimeUnit.SECONDS);
     }
 
     /** SIGTERM and wait for a clean shutdown. */
-    void stop() throws InterruptedException {
+    public void stop() throws InterruptedException {
         process.destroy();
         if (!process.waitFor(60, TimeUnit.SECONDS)) kill();
     }
 
-    HttpResponse<String> get(String path) throws IOException, InterruptedException {
+    public HttpResponse<String> get(String path) throws IOException, InterruptedException {
         return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    HttpResponse<String> postJson(String path, String body) throws IOException, InterruptedException {
+    public HttpResponse<String> postJson(String path, String body) throws IOException, InterruptedException {
         return http.send(request(path).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -98,6 +98,10 @@ final class ServiceProcess implements AutoCloseable {
         String auth = Base64.getEncoder().encodeToString(("admin:" + ADMIN_PASSWORD).getBytes(StandardCharsets.UTF_8));
         return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .header("Authorization", "Basic " + auth).timeout(Duration.ofSeconds(30));
+    }
+
+    public int port() {
+        return port;
     }
 
     @Override
