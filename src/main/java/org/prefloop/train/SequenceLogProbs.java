@@ -3,7 +3,6 @@ package org.prefloop.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.prefloop.model.LlamaModel;
 
@@ -52,9 +51,5 @@ public final class SequenceLogProbs {
         NDArray target = scope.create(targets, new Shape(b, t - 1, 1));
         NDArray picked = logp.gather(target, -1).squeeze(-1);
         return picked.mul(scope.create(counts, new Shape(b, t - 1))).sum(new int[]{1});
-    }
-
-    static NDArray asFloat(NDArray a) {
-        return a.getDataType() == DataType.FLOAT32 ? a : a.toType(DataType.FLOAT32, false);
     }
 }
