@@ -60,6 +60,15 @@ class ComparisonImportTest {
     }
 
     @Test
+    void theShippedDemoComparisonsImportCleanly() throws Exception {
+        byte[] demo = java.nio.file.Files.readAllBytes(java.nio.file.Path.of("preference-data/demo-comparisons.jsonl"));
+        Api.asAdmin().contentType("application/x-ndjson").body(demo)
+                .post("/api/comparisons/import").then().statusCode(200)
+                .body("imported", equalTo(24))
+                .body("failed", equalTo(0));
+    }
+
+    @Test
     void anImportWithNoGoodLineIsRefused() {
         Api.asAdmin().contentType("application/x-ndjson").body("not json\n{}\n".getBytes(StandardCharsets.UTF_8))
                 .post("/api/comparisons/import").then().statusCode(422)
