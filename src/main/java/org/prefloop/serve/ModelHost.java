@@ -85,7 +85,8 @@ public class ModelHost {
      * PREFLOOP_MODEL names the base checkpoint to start from: it is registered as a version
      * (once), and promoted when nothing else is, so a fresh service serves it at once.
      */
-    void registerBase(@Observes StartupEvent event) {
+    void registerBase(@Observes StartupEvent event, org.prefloop.platform.Roles roles) {
+        if (!roles.has("serve")) return;
         configuredBase.ifPresent(dir -> QuarkusTransaction.requiringNew().run(() -> {
             String path = Path.of(dir).toAbsolutePath().normalize().toString();
             ModelVersion base = ModelVersion.<ModelVersion>find("baseModel = ?1 and adapterPath is null", path).firstResultOptional()

@@ -1,0 +1,39 @@
+package org.prefloop.platform;
+
+import jakarta.inject.Singleton;
+import jakarta.ws.rs.container.ContainerRequestContext;
+import jakarta.ws.rs.core.Response;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.resteasy.reactive.server.ServerRequestFilter;
+
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * The roles this process plays ({@code prefloop.roles}: web, ingest, worker, serve). A process
+ * without {@code web} answers no /api request, one without {@code serve} no /v1 request, so that
+ * each Kubernetes Deployment exposes exactly its role; health and metrics stay on everywhere.
+ * (The ingest consumer is switched by {@link KafkaConfigSourceFactory}.)
+ */
+@Singleton
+public class Roles {
+    private final Set<String> enabled;
+
+    Roles(@ConfigProperty(name = "prefloop.roles") List<String> roles) {
+        this.enabled = roles.stream().map(String::trim).collect(Collectors.toUnmodifiableSet());
+    }
+
+    public boolean has(String role) {
+        return enabled.contains(role);
+    }
+
+    @ServerRequestFilter(preMatching = true)
+    public Optional<Response> onlyMyRoles(ContainerRequestContext request) {
+        String path = request.getUriInfo().getPath();
+        String needed = path.startsWith("/api/") ? "web" : path.startsWith("/v1/") || path.equals("/v1") ? "serve" : null;
+        if (needed == null || has(needed)) return Optional.empty();
+        return Optional.of(ProblemMappers.response(404, null, "this process does not play the '" + needed + "' role (prefloop.roles=" + enabled + ")"));
+    }
+}
