@@ -129,6 +129,11 @@ public final class TextTokenizer implements AutoCloseable {
         return ids;
     }
 
+    /** Ids of text that continues a sequence: like {@link #encode} but never with a bos id. */
+    public long[] encodeContinuation(String text) {
+        return tokenizer.encode(text, false, false).getIds();
+    }
+
     /** Text of {@code ids}, special tokens included. */
     public String decode(long[] ids) {
         return tokenizer.decode(ids, false);

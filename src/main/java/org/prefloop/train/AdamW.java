@@ -88,6 +88,34 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
+    /** The moments, named {@code <param>.exp_avg} and {@code <param>.exp_avg_sq} (PyTorch's names), for a checkpoint. */
+    public Map<String, NDArray> state() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        moments.forEach((k, mv) -> {
+            out.put(k + ".exp_avg", mv[0]);
+            out.put(k + ".exp_avg_sq", mv[1]);
+        });
+        return out;
+    }
+
+    /** Restores what {@link #state()} saved and the step count; the arrays are copied into the parameters' managers. */
+    public void restore(Map<String, NDArray> params, Map<String, NDArray> state, long step) {
+        close();
+        moments.clear();
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            NDArray m = state.get(e.getKey() + ".exp_avg");
+            NDArray v = state.get(e.getKey() + ".exp_avg_sq");
+            if (m == null || v == null) {
+                if (step == 0) continue;
+                throw new IllegalArgumentException("the checkpoint has no optimizer state for " + e.getKey());
+            }
+            NDArray p = e.getValue();
+            NDArray[] mv = {p.getManager().create(m.toFloatArray(), p.getShape()), p.getManager().create(v.toFloatArray(), p.getShape())};
+            moments.put(e.getKey(), mv);
+        }
+        this.step = step;
+    }
+
     @Override
     public void close() {
         moments.values().forEach(mv -> {

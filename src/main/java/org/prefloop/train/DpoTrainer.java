@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
-import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.LlamaModel;
 
 import java.util.ArrayList;
@@ -15,28 +14,41 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * DPO on a LoRA adapter. The reference model is the same weights with the adapter switched
- * off, so no second copy is held; its log-probs are computed with gradients off (no graph is
- * kept). Only the adapter's matrices are trained: the base receives no gradient and no
- * optimizer state, and stays bit-identical.
+ * DPO. With a LoRA policy the reference model is the same weights with the adapter switched off,
+ * so no second copy is held; its log-probs are computed with gradients off (no graph is kept).
+ * Reference log-probs can instead be precomputed once ({@link #withReference}), which full
+ * fine-tuning requires (its base moves). A step may be split into micro-batches whose gradients
+ * accumulate; each micro-batch's loss is scaled by its share of the batch's weight, so the update
+ * equals one big batch's.
  */
 public final class DpoTrainer implements AutoCloseable {
 
-    /** One preference pair as token ids, with its weight (1 unless, say, annotator agreement says otherwise). */
-    public record Pair(long[] prompt, long[] chosen, long[] rejected, double weight) {
+    /** One preference pair as token ids, its weight, and the reference log-probs when precomputed (else NaN). */
+    public record Pair(long[] prompt, long[] chosen, long[] rejected, double weight, double refChosen, double refRejected) {
+        public Pair(long[] prompt, long[] chosen, long[] rejected, double weight) {
+            this(prompt, chosen, rejected, weight, Double.NaN, Double.NaN);
+        }
+
+        boolean hasReference() {
+            return !Double.isNaN(refChosen) && !Double.isNaN(refRejected);
+        }
+
+        int tokens() {
+            return 2 * prompt.length + chosen.length + rejected.length;
+        }
     }
 
-    /** Hyperparameters under TRL's DPOConfig names where there is one. */
-    public record Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double learningRate, double maxGradNorm) {
+    /** Hyperparameters under TRL's DPOConfig names. */
+    public record Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double maxGradNorm) {
         public static Settings defaults() {
-            return new Settings(0.1, DpoLoss.Type.SIGMOID, 0.0, 2e-4, 1.0);
+            return new Settings(0.1, DpoLoss.Type.SIGMOID, 0.0, 1.0);
         }
     }
 
     /** What one step logged, with TRL's metric names in {@link #asTrlMetrics()}. */
     public record Step(long step, double loss, double rewardsChosen, double rewardsRejected, double rewardAccuracy,
                        double rewardMargin, double logpsChosen, double logpsRejected, double learningRate, double gradNorm,
-                       double tokensPerSecond) {
+                       int tokens, double tokensPerSecond) {
         public Map<String, Double> asTrlMetrics() {
             Map<String, Double> m = new LinkedHashMap<>();
             m.put("loss", loss);
@@ -54,65 +66,147 @@ public final class DpoTrainer implements AutoCloseable {
     }
 
     private final LlamaModel model;
-    private final LoraAdapter policy;
+    private final Trainable policy;
+    private final AdamW optimizer;
     private final Settings settings;
-    private final AdamW optimizer = AdamW.defaults();
-    private final Map<String, NDArray> trainable = new LinkedHashMap<>();
 
-    public DpoTrainer(LlamaModel model, LoraAdapter policy, Settings settings) {
+    public DpoTrainer(LlamaModel model, Trainable policy, AdamW optimizer, Settings settings) {
         this.model = model;
         this.policy = policy;
+        this.optimizer = optimizer;
         this.settings = settings;
-        policy.weights().forEach((module, ab) -> {
-            ab[0].setRequiresGradient(true);
-            ab[1].setRequiresGradient(true);
-            trainable.put(module + ".lora_A", ab[0]);
-            trainable.put(module + ".lora_B", ab[1]);
-        });
     }
 
-    /** One optimizer step on a batch of pairs. */
-    public Step step(List<Pair> batch) {
-        long start = System.nanoTime();
-        int b = batch.size();
-        List<SequenceLogProbs.Sequence> sequences = new ArrayList<>(2 * b);
-        for (Pair p : batch) sequences.add(new SequenceLogProbs.Sequence(p.prompt(), p.chosen()));
-        for (Pair p : batch) sequences.add(new SequenceLogProbs.Sequence(p.prompt(), p.rejected()));
-        int tokens = sequences.stream().mapToInt(SequenceLogProbs.Sequence::length).sum();
-        try (NDManager scope = model.manager().newSubManager()) {
-            JniUtils.setGradMode(false);
-            model.setProjectionHook(null);
-            NDArray reference = SequenceLogProbs.of(model, sequences, scope);
-            model.setProjectionHook(policy.hook());
-            NDArray weights = scope.create(toFloats(batch));
-            DpoLoss.Result r;
-            try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-                NDArray logps = SequenceLogProbs.of(model, sequences, scope);
-                r = DpoLoss.compute(logps.get(new NDIndex("0:" + b)), logps.get(new NDIndex(b + ":")),
-                        reference.get(new NDIndex("0:" + b)), reference.get(new NDIndex(b + ":")),
-                        weights, settings.beta(), settings.lossType(), settings.labelSmoothing());
-                collector.backward(r.loss());
+    /** The pairs with their reference log-probs computed now, by the model as it is with no hook (gradients off). */
+    public static List<Pair> withReference(LlamaModel model, List<Pair> pairs, int batchSize) {
+        JniUtils.setGradMode(false);
+        var hook = model.projectionHook();
+        model.setProjectionHook(null);
+        List<Pair> out = new ArrayList<>(pairs.size());
+        try {
+            for (int i = 0; i < pairs.size(); i += batchSize) {
+                List<Pair> batch = pairs.subList(i, Math.min(pairs.size(), i + batchSize));
+                try (NDManager scope = model.manager().newSubManager()) {
+                    float[] lp = SequenceLogProbs.of(model, sequences(batch), scope).toFloatArray();
+                    for (int j = 0; j < batch.size(); j++) {
+                        Pair p = batch.get(j);
+                        out.add(new Pair(p.prompt(), p.chosen(), p.rejected(), p.weight(), lp[j], lp[batch.size() + j]));
+                    }
+                }
             }
-            double loss = r.loss().getFloat();
-            if (!Double.isFinite(loss)) throw new IllegalStateException("DPO loss is " + loss + " at step " + (optimizer.step() + 1));
-            double norm = AdamW.clipGradNorm(new ArrayList<>(trainable.values()), settings.maxGradNorm());
-            if (!Double.isFinite(norm)) throw new IllegalStateException("gradient norm is " + norm + " at step " + (optimizer.step() + 1));
-            optimizer.update(trainable, settings.learningRate());
-            double seconds = (System.nanoTime() - start) / 1e9;
-            return new Step(optimizer.step(), loss, r.rewardsChosen(), r.rewardsRejected(), r.rewardAccuracy(), r.rewardMargin(),
-                    r.logpsChosen(), r.logpsRejected(), settings.learningRate(), norm, tokens / seconds);
+        } finally {
+            model.setProjectionHook(hook);
         }
+        return out;
     }
 
-    private static float[] toFloats(List<Pair> batch) {
-        float[] w = new float[batch.size()];
-        for (int i = 0; i < w.length; i++) w[i] = (float) batch.get(i).weight();
-        return w;
+    /** Loss and reward metrics of the current policy on {@code pairs}, without training (held-out evaluation). */
+    public Step evaluate(List<Pair> pairs, int batchSize) {
+        Totals t = new Totals();
+        double totalWeight = pairs.stream().mapToDouble(Pair::weight).sum();
+        JniUtils.setGradMode(false);
+        for (int i = 0; i < pairs.size(); i += batchSize) {
+            List<Pair> batch = pairs.subList(i, Math.min(pairs.size(), i + batchSize));
+            double share = batch.stream().mapToDouble(Pair::weight).sum() / totalWeight;
+            try (NDManager scope = model.manager().newSubManager()) {
+                NDArray[] ref = reference(batch, scope);
+                model.setProjectionHook(policy.hook(false));
+                NDArray logps = SequenceLogProbs.of(model, sequences(batch), scope);
+                t.add(loss(batch, logps, ref, scope, share), batch.size());
+            }
+        }
+        return t.step(optimizer.step(), 0, 0, 0, 0);
+    }
+
+    /** One optimizer step over {@code batch}, split into {@code accumulation} micro-batches, at learning rate {@code lr}. */
+    public Step step(List<Pair> batch, int accumulation, double lr) {
+        long start = System.nanoTime();
+        double totalWeight = batch.stream().mapToDouble(Pair::weight).sum();
+        if (!(totalWeight > 0)) throw new IllegalArgumentException("the pairs' weights must sum to a positive number");
+        Totals t = new Totals();
+        for (List<Pair> micro : MicroBatches.split(batch, accumulation)) {
+            double share = micro.stream().mapToDouble(Pair::weight).sum() / totalWeight;
+            try (NDManager scope = model.manager().newSubManager()) {
+                NDArray[] ref = reference(micro, scope);
+                model.setProjectionHook(policy.hook(true));
+                try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+                    NDArray logps = SequenceLogProbs.of(model, sequences(micro), scope);
+                    DpoLoss.Result r = loss(micro, logps, ref, scope, share);
+                    collector.backward(r.loss());
+                    t.add(r, micro.size());
+                }
+            }
+        }
+        if (!Double.isFinite(t.loss)) throw new IllegalStateException("DPO loss is " + t.loss + " at step " + (optimizer.step() + 1));
+        double norm = AdamW.clipGradNorm(new ArrayList<>(policy.parameters().values()), settings.maxGradNorm());
+        if (!Double.isFinite(norm)) throw new IllegalStateException("gradient norm is " + norm + " at step " + (optimizer.step() + 1));
+        optimizer.update(policy.parameters(), lr);
+        int tokens = batch.stream().mapToInt(Pair::tokens).sum();
+        return t.step(optimizer.step(), lr, norm, tokens, tokens / ((System.nanoTime() - start) / 1e9));
+    }
+
+    /** [chosen, rejected] reference log-probs: precomputed ones, or the model with no hook, gradients off. */
+    private NDArray[] reference(List<Pair> batch, NDManager scope) {
+        int b = batch.size();
+        if (batch.stream().allMatch(Pair::hasReference)) {
+            float[] c = new float[b], r = new float[b];
+            for (int i = 0; i < b; i++) {
+                c[i] = (float) batch.get(i).refChosen();
+                r[i] = (float) batch.get(i).refRejected();
+            }
+            return new NDArray[]{scope.create(c), scope.create(r)};
+        }
+        if (policy.adapter() == null) throw new IllegalStateException("full fine-tuning DPO needs precomputed reference log-probs");
+        boolean grad = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        model.setProjectionHook(null);
+        NDArray lp = SequenceLogProbs.of(model, sequences(batch), scope);
+        JniUtils.setGradMode(grad);
+        return new NDArray[]{lp.get(new NDIndex("0:" + b)), lp.get(new NDIndex(b + ":"))};
+    }
+
+    private DpoLoss.Result loss(List<Pair> batch, NDArray logps, NDArray[] ref, NDManager scope, double share) {
+        int b = batch.size();
+        float[] w = new float[b];
+        for (int i = 0; i < b; i++) w[i] = (float) batch.get(i).weight();
+        DpoLoss.Result r = DpoLoss.compute(logps.get(new NDIndex("0:" + b)), logps.get(new NDIndex(b + ":")), ref[0], ref[1],
+                scope.create(w), settings.beta(), settings.lossType(), settings.labelSmoothing());
+        if (share == 1.0) return r;
+        return new DpoLoss.Result(r.loss().mul(scope.create((float) share)), r.rewardsChosen(), r.rewardsRejected(),
+                r.rewardAccuracy(), r.rewardMargin(), r.logpsChosen(), r.logpsRejected());
+    }
+
+    private static List<SequenceLogProbs.Sequence> sequences(List<Pair> batch) {
+        List<SequenceLogProbs.Sequence> out = new ArrayList<>(2 * batch.size());
+        for (Pair p : batch) out.add(SequenceLogProbs.Sequence.of(p.prompt(), p.chosen()));
+        for (Pair p : batch) out.add(SequenceLogProbs.Sequence.of(p.prompt(), p.rejected()));
+        return out;
+    }
+
+    /** Sums a step's micro-batch results: the loss adds up (already scaled), metrics average by pair count. */
+    private static final class Totals {
+        double loss, chosen, rejected, accuracy, margin, logpsChosen, logpsRejected;
+        int pairs;
+
+        void add(DpoLoss.Result r, int n) {
+            loss += r.loss().getFloat();
+            chosen += r.rewardsChosen() * n;
+            rejected += r.rewardsRejected() * n;
+            accuracy += r.rewardAccuracy() * n;
+            margin += r.rewardMargin() * n;
+            logpsChosen += r.logpsChosen() * n;
+            logpsRejected += r.logpsRejected() * n;
+            pairs += n;
+        }
+
+        Step step(long step, double lr, double norm, int tokens, double tokensPerSecond) {
+            return new Step(step, loss, chosen / pairs, rejected / pairs, accuracy / pairs, margin / pairs,
+                    logpsChosen / pairs, logpsRejected / pairs, lr, norm, tokens, tokensPerSecond);
+        }
     }
 
     @Override
     public void close() {
-        optimizer.close();
         model.setProjectionHook(null);
     }
 }

@@ -5,44 +5,35 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
-import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.ChatTemplate;
 import org.prefloop.model.LlamaModel;
 import org.prefloop.model.TextTokenizer;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
- * Supervised fine-tuning of a LoRA adapter: the loss is the mean negative log-likelihood of the
- * completion tokens only (for a conversation: the final assistant turn, rendered by the model's
- * own chat template; the prompt's tokens carry no loss).
+ * Supervised fine-tuning: the loss is the mean negative log-likelihood per scored token (the
+ * assistant turns of a conversation, the completion of a prompt-completion pair, or every token
+ * of a plain-text document). A step may be split into micro-batches whose gradients accumulate;
+ * the loss is normalised by the scored tokens of the whole step, so the update is the same as one
+ * big batch.
  */
 public final class SftTrainer implements AutoCloseable {
     private final LlamaModel model;
-    private final LoraAdapter adapter;
-    private final double learningRate;
+    private final Trainable trainable;
+    private final AdamW optimizer;
     private final double maxGradNorm;
-    private final AdamW optimizer = AdamW.defaults();
-    private final Map<String, NDArray> trainable = new LinkedHashMap<>();
 
-    /** What one step logged. */
-    public record Step(long step, double loss, double gradNorm, double tokensPerSecond) {
+    /** What one optimizer step logged. */
+    public record Step(long step, double loss, double gradNorm, double learningRate, int tokens, double tokensPerSecond) {
     }
 
-    public SftTrainer(LlamaModel model, LoraAdapter adapter, double learningRate, double maxGradNorm) {
+    public SftTrainer(LlamaModel model, Trainable trainable, AdamW optimizer, double maxGradNorm) {
         this.model = model;
-        this.adapter = adapter;
-        this.learningRate = learningRate;
+        this.trainable = trainable;
+        this.optimizer = optimizer;
         this.maxGradNorm = maxGradNorm;
-        adapter.weights().forEach((module, ab) -> {
-            ab[0].setRequiresGradient(true);
-            ab[1].setRequiresGradient(true);
-            trainable.put(module + ".lora_A", ab[0]);
-            trainable.put(module + ".lora_B", ab[1]);
-        });
     }
 
     /**
@@ -56,44 +47,60 @@ public final class SftTrainer implements AutoCloseable {
         String prompt = template.render(messages.subList(0, messages.size() - 1), true);
         String full = template.render(messages, false);
         if (!full.startsWith(prompt)) throw new IllegalArgumentException("the chat template does not render the prompt as a prefix of the conversation");
-        return new SequenceLogProbs.Sequence(tokenizer.encode(prompt), tokenizer.encode(full.substring(prompt.length())));
+        return SequenceLogProbs.Sequence.of(tokenizer.encode(prompt), tokenizer.encodeContinuation(full.substring(prompt.length())));
     }
 
-    /** Mean negative log-likelihood per completion token of a batch, without training (for evaluation). */
-    public double evaluate(List<SequenceLogProbs.Sequence> batch) {
+    /** Mean negative log-likelihood per scored token, without training (validation, forgetting). */
+    public static double evaluate(LlamaModel model, List<SequenceLogProbs.Sequence> examples, int batchSize) {
         JniUtils.setGradMode(false);
-        model.setProjectionHook(adapter.hook());
-        try (NDManager scope = model.manager().newSubManager()) {
-            return -SequenceLogProbs.of(model, batch, scope).sum().getFloat() / completionTokens(batch);
-        }
-    }
-
-    public Step step(List<SequenceLogProbs.Sequence> batch) {
-        long start = System.nanoTime();
-        model.setProjectionHook(adapter.hook());
-        int tokens = completionTokens(batch);
-        try (NDManager scope = model.manager().newSubManager()) {
-            double loss;
-            try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-                NDArray nll = SequenceLogProbs.of(model, batch, scope).sum().neg().div(scope.create((float) tokens));
-                collector.backward(nll);
-                loss = nll.getFloat();
+        double nll = 0;
+        long tokens = 0;
+        for (int i = 0; i < examples.size(); i += batchSize) {
+            List<SequenceLogProbs.Sequence> batch = examples.subList(i, Math.min(examples.size(), i + batchSize));
+            try (NDManager scope = model.manager().newSubManager()) {
+                nll -= SequenceLogProbs.of(model, batch, scope).sum().getFloat();
             }
-            if (!Double.isFinite(loss)) throw new IllegalStateException("SFT loss is " + loss + " at step " + (optimizer.step() + 1));
-            double norm = AdamW.clipGradNorm(new ArrayList<>(trainable.values()), maxGradNorm);
-            optimizer.update(trainable, learningRate);
-            int all = batch.stream().mapToInt(SequenceLogProbs.Sequence::length).sum();
-            return new Step(optimizer.step(), loss, norm, all / ((System.nanoTime() - start) / 1e9));
+            tokens += scoredTokens(batch);
         }
+        return nll / Math.max(1, tokens);
     }
 
-    private static int completionTokens(List<SequenceLogProbs.Sequence> batch) {
-        return batch.stream().mapToInt(s -> s.completion().length).sum();
+    /** Mean NLL per scored token with the trained weights applied. */
+    public double evaluate(List<SequenceLogProbs.Sequence> examples, int batchSize) {
+        model.setProjectionHook(trainable.hook(false));
+        return evaluate(model, examples, batchSize);
+    }
+
+    /** One optimizer step over {@code batch}, split into {@code accumulation} micro-batches, at learning rate {@code lr}. */
+    public Step step(List<SequenceLogProbs.Sequence> batch, int accumulation, double lr) {
+        long start = System.nanoTime();
+        model.setProjectionHook(trainable.hook(true));
+        int tokens = scoredTokens(batch);
+        if (tokens == 0) throw new IllegalArgumentException("a batch with no scored tokens has no loss");
+        double loss = 0;
+        for (List<SequenceLogProbs.Sequence> micro : MicroBatches.split(batch, accumulation)) {
+            try (NDManager scope = model.manager().newSubManager();
+                 GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+                NDArray nll = SequenceLogProbs.of(model, micro, scope).sum().neg().div(scope.create((float) tokens));
+                collector.backward(nll);
+                loss += nll.getFloat();
+            }
+        }
+        if (!Double.isFinite(loss)) throw new IllegalStateException("SFT loss is " + loss + " at step " + (optimizer.step() + 1));
+        List<NDArray> params = new ArrayList<>(trainable.parameters().values());
+        double norm = AdamW.clipGradNorm(params, maxGradNorm);
+        if (!Double.isFinite(norm)) throw new IllegalStateException("gradient norm is " + norm + " at step " + (optimizer.step() + 1));
+        optimizer.update(trainable.parameters(), lr);
+        int all = batch.stream().mapToInt(SequenceLogProbs.Sequence::length).sum();
+        return new Step(optimizer.step(), loss, norm, lr, all, all / ((System.nanoTime() - start) / 1e9));
+    }
+
+    static int scoredTokens(List<SequenceLogProbs.Sequence> batch) {
+        return batch.stream().mapToInt(SequenceLogProbs.Sequence::scoredTokens).sum();
     }
 
     @Override
     public void close() {
-        optimizer.close();
         model.setProjectionHook(null);
     }
 }

@@ -58,11 +58,11 @@ class DpoTrainerTest {
             Map<String, float[]> before = snapshot(model);
             LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(8, 16,
                     List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), ckpt.toString()), 5, false);
-            DpoTrainer.Settings settings = new DpoTrainer.Settings(0.5, DpoLoss.Type.SIGMOID, 0.0, 1e-2, 1.0);
+            DpoTrainer.Settings settings = new DpoTrainer.Settings(0.5, DpoLoss.Type.SIGMOID, 0.0, 1.0);
             List<DpoTrainer.Step> steps = new ArrayList<>();
-            try (DpoTrainer trainer = new DpoTrainer(model, policy, settings)) {
+            try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(), settings)) {
                 for (int epoch = 0; epoch < 40; epoch++) {
-                    for (int i = 0; i < train.size(); i += 8) steps.add(trainer.step(train.subList(i, i + 8)));
+                    for (int i = 0; i < train.size(); i += 8) steps.add(trainer.step(train.subList(i, i + 8), 1, 1e-2));
                 }
             }
             assertEquals(Math.log(2), steps.get(0).loss(), 1e-6, "policy = reference at the first step");
@@ -84,11 +84,60 @@ class DpoTrainerTest {
         try (LlamaModel model = LlamaModel.load(ckpt); var tokenizer = org.prefloop.model.TextTokenizer.load(ckpt)) {
             List<DpoTrainer.Pair> train = pairs(new TextIds(tokenizer), 4, 2);
             LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj"), null), 5, true);
-            try (DpoTrainer trainer = new DpoTrainer(model, policy, new DpoTrainer.Settings(0.1, DpoLoss.Type.SIGMOID, 0, Double.NaN, 1.0))) {
-                trainer.step(train);
-                IllegalStateException e = assertThrows(IllegalStateException.class, () -> trainer.step(train));
+            try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(), new DpoTrainer.Settings(0.1, DpoLoss.Type.SIGMOID, 0, 1.0))) {
+                trainer.step(train, 1, Double.NaN);
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> trainer.step(train, 1, Double.NaN));
                 assertTrue(e.getMessage().contains("is NaN"), e.getMessage());
             }
         }
+    }
+
+    /** Trains a fresh adapter from the same seed for a few steps; returns its weights afterwards. */
+    private static Map<String, float[]> trainedAdapter(Path ckpt, List<DpoTrainer.Pair> train, int accumulation, boolean precompute) {
+        try (LlamaModel model = LlamaModel.load(ckpt)) {
+            LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj", "v_proj", "down_proj"), null), 5, true);
+            List<DpoTrainer.Pair> pairs = precompute ? DpoTrainer.withReference(model, train, 3) : train;
+            try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(), DpoTrainer.Settings.defaults())) {
+                for (int s = 0; s < 3; s++) trainer.step(pairs, accumulation, 1e-2);
+            }
+            Map<String, float[]> out = new TreeMap<>();
+            policy.weights().forEach((k, ab) -> {
+                out.put(k + ".A", ab[0].toFloatArray());
+                out.put(k + ".B", ab[1].toFloatArray());
+            });
+            policy.close();
+            return out;
+        }
+    }
+
+    @Test
+    void accumulatingFourMicroBatchesOfTwoGivesTheUpdateOfOneBatchOfEight(@TempDir Path tmp) {
+        Path ckpt = TinyCheckpoint.write(tmp.resolve("base"), CONFIG, 3, CHARS);
+        List<DpoTrainer.Pair> train;
+        try (var tokenizer = org.prefloop.model.TextTokenizer.load(ckpt)) {
+            train = new ArrayList<>(pairs(new TextIds(tokenizer), 8, 4));
+        }
+        // unequal weights, so that the micro-batches' shares of the loss matter
+        for (int i = 0; i < train.size(); i++) {
+            DpoTrainer.Pair p = train.get(i);
+            train.set(i, new DpoTrainer.Pair(p.prompt(), p.chosen(), p.rejected(), 0.5 + i * 0.25));
+        }
+        Map<String, float[]> whole = trainedAdapter(ckpt, train, 1, false);
+        Map<String, float[]> accumulated = trainedAdapter(ckpt, train, 4, false);
+        Map<String, float[]> precomputed = trainedAdapter(ckpt, train, 1, true);
+        double moved = 0;
+        for (String k : whole.keySet()) {
+            assertArrayEquals(whole.get(k), accumulated.get(k), 2e-5f, k + ": 4 x 2 accumulated vs 8 at once");
+            assertArrayEquals(whole.get(k), precomputed.get(k), 2e-5f, k + ": precomputed reference log-probs vs the adapter switched off");
+        }
+        try (LlamaModel model = LlamaModel.load(ckpt)) {
+            LoraAdapter fresh = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj", "v_proj", "down_proj"), null), 5, true);
+            for (var e : fresh.weights().entrySet()) {
+                float[] b0 = e.getValue()[1].toFloatArray(), b1 = whole.get(e.getKey() + ".B");
+                for (int i = 0; i < b0.length; i++) moved = Math.max(moved, Math.abs(b0[i] - b1[i]));
+            }
+            fresh.close();
+        }
+        assertTrue(moved > 1e-3, "the steps changed the adapter (max change " + moved + ")");
     }
 }

@@ -30,8 +30,8 @@ class LoraGradientTest {
         Path ckpt = TinyCheckpoint.write(tmp.resolve("base"), DpoTrainerTest.CONFIG, 3, DpoTrainerTest.CHARS);
         try (LlamaModel model = LlamaModel.load(ckpt)) {
             List<SequenceLogProbs.Sequence> batch = List.of(
-                    new SequenceLogProbs.Sequence(new long[]{3, 4, 5, 6}, new long[]{7, 8, 9}),
-                    new SequenceLogProbs.Sequence(new long[]{10, 11}, new long[]{12, 13, 14, 15}));
+                    SequenceLogProbs.Sequence.of(new long[]{3, 4, 5, 6}, new long[]{7, 8, 9}),
+                    SequenceLogProbs.Sequence.of(new long[]{10, 11}, new long[]{12, 13, 14, 15}));
             LoraAdapter adapter = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj", "down_proj"), null), 9, true);
             model.setProjectionHook(adapter.hook());
             for (String module : List.of("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj")) {

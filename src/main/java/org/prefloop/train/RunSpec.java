@@ -1,0 +1,217 @@
+package org.prefloop.train;
+
+import com.fasterxml.jackson.annotation.JsonAnySetter;
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * One alignment run, as YAML or JSON: the model, an optional SFT stage, an optional DPO stage,
+ * and a seed. Hyperparameters carry the names of TRL's {@code SFTConfig}/{@code DPOConfig} and
+ * PEFT's {@code LoraConfig}, so a team's settings carry over. Settings TRL knows but PrefLoop
+ * does not apply (mixed precision, logging back-ends, ...) are accepted and listed by the
+ * pre-flight report; anything else is an error naming the key (a typo must not pass silently).
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public final class RunSpec {
+    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()).configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, true);
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /** TRL/transformers settings that are accepted but have no effect here. */
+    static final Set<String> IGNORED_TRL_KEYS = Set.of("bf16", "fp16", "tf32", "report_to", "logging_dir", "run_name",
+            "push_to_hub", "hub_model_id", "dataloader_num_workers", "gradient_checkpointing", "optim", "save_total_limit",
+            "eval_strategy", "evaluation_strategy", "save_strategy", "logging_strategy", "remove_unused_columns",
+            "dataset_text_field", "model_init_kwargs", "ref_model_init_kwargs", "use_liger_kernel", "task_type", "bias");
+
+    public String name = "run";
+    /** A Hugging Face directory (relative paths resolve against the spec's directory). */
+    @JsonProperty("model_name_or_path")
+    public String model;
+    @JsonProperty("output_dir")
+    public String outputDir = "runs/run";
+    public long seed = 42;
+    public Stage sft;
+    public Stage dpo;
+    /** General-domain examples (SFT formats) whose loss before and after the run is the forgetting report. */
+    @JsonProperty("forgetting_dataset")
+    public String forgettingDataset;
+    @JsonIgnore
+    public final Map<String, Object> unknown = new TreeMap<>();
+
+    @JsonAnySetter
+    void other(String key, Object value) {
+        unknown.put(key, value);
+    }
+
+    /** One training stage, with TRL's names. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public static final class Stage {
+        public String dataset;
+        @JsonProperty("eval_dataset")
+        public String evalDataset;
+        /** Share of the dataset held out for validation when no eval_dataset is given. */
+        @JsonProperty("eval_split")
+        public double evalSplit = 0.0;
+        @JsonProperty("use_peft")
+        public boolean usePeft = true;
+        public Integer r = 16;
+        @JsonProperty("lora_alpha")
+        public Double loraAlpha = 32.0;
+        @JsonProperty("lora_dropout")
+        public Double loraDropout = 0.0;
+        @JsonProperty("target_modules")
+        public List<String> targetModules = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+        @JsonProperty("num_train_epochs")
+        public double numTrainEpochs = 1;
+        @JsonProperty("max_steps")
+        public int maxSteps = -1;
+        @JsonProperty("per_device_train_batch_size")
+        public int batchSize = 8;
+        @JsonProperty("per_device_eval_batch_size")
+        public int evalBatchSize = 8;
+        @JsonProperty("gradient_accumulation_steps")
+        public int gradientAccumulationSteps = 1;
+        @JsonProperty("learning_rate")
+        public double learningRate = 2e-4;
+        @JsonProperty("lr_scheduler_type")
+        public String lrSchedulerType = "cosine";
+        @JsonProperty("warmup_ratio")
+        public double warmupRatio = 0.0;
+        @JsonProperty("warmup_steps")
+        public int warmupSteps = 0;
+        @JsonProperty("weight_decay")
+        public double weightDecay = 0.0;
+        @JsonProperty("adam_beta1")
+        public double adamBeta1 = 0.9;
+        @JsonProperty("adam_beta2")
+        public double adamBeta2 = 0.999;
+        @JsonProperty("adam_epsilon")
+        public double adamEpsilon = 1e-8;
+        @JsonProperty("max_grad_norm")
+        public double maxGradNorm = 1.0;
+        @JsonProperty("max_length")
+        public int maxLength = 1024;
+        @JsonProperty("max_prompt_length")
+        public Integer maxPromptLength;
+        public boolean packing = false;
+        @JsonProperty("eval_steps")
+        public int evalSteps = 0;
+        @JsonProperty("save_steps")
+        public int saveSteps = 0;
+        @JsonProperty("logging_steps")
+        public int loggingSteps = 1;
+        @JsonProperty("early_stopping_patience")
+        public int earlyStoppingPatience = 0;
+        /** General examples mixed into each SFT batch against forgetting, and their share of the batch. */
+        @JsonProperty("replay_dataset")
+        public String replayDataset;
+        @JsonProperty("replay_ratio")
+        public double replayRatio = 0.0;
+        // DPO
+        public double beta = 0.1;
+        @JsonProperty("loss_type")
+        public String lossType = "sigmoid";
+        @JsonProperty("label_smoothing")
+        public double labelSmoothing = 0.0;
+        @JsonProperty("precompute_ref_log_probs")
+        public boolean precomputeRefLogProbs = false;
+        @JsonIgnore
+        public final Map<String, Object> unknown = new TreeMap<>();
+
+        @JsonAnySetter
+        void other(String key, Object value) {
+            unknown.put(key, value);
+        }
+    }
+
+    public static RunSpec read(Path file) {
+        try {
+            return parse(Files.readString(file));
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read the run spec " + file + ": " + e.getMessage());
+        }
+    }
+
+    /** Parses YAML (JSON is YAML too) and checks it; a problem is an IllegalArgumentException naming the key. */
+    public static RunSpec parse(String text) {
+        RunSpec spec;
+        try {
+            spec = YAML.readValue(text, RunSpec.class);
+        } catch (IOException e) {
+            String msg = e.getMessage();
+            throw new IllegalArgumentException("the run spec is not valid: " + (msg == null ? e : msg.lines().findFirst().orElse(msg)));
+        }
+        if (spec == null) throw new IllegalArgumentException("the run spec is empty");
+        spec.validate();
+        return spec;
+    }
+
+    void validate() {
+        require(model != null && !model.isBlank(), "model_name_or_path is required");
+        require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
+        rejectUnknown("", unknown);
+        if (sft != null) validate("sft", sft);
+        if (dpo != null) {
+            validate("dpo", dpo);
+            require(dpo.beta > 0, "dpo.beta must be positive");
+            require(dpo.labelSmoothing >= 0 && dpo.labelSmoothing < 0.5, "dpo.label_smoothing must be in [0, 0.5)");
+            DpoLoss.Type.parse(dpo.lossType);
+        }
+    }
+
+    private static void validate(String name, Stage s) {
+        rejectUnknown(name + ".", s.unknown);
+        require(s.dataset != null && !s.dataset.isBlank(), name + ".dataset is required");
+        require(s.batchSize >= 1, name + ".per_device_train_batch_size must be at least 1");
+        require(s.gradientAccumulationSteps >= 1, name + ".gradient_accumulation_steps must be at least 1");
+        require(s.learningRate > 0 && Double.isFinite(s.learningRate), name + ".learning_rate must be positive");
+        require(s.numTrainEpochs > 0 || s.maxSteps > 0, name + ": num_train_epochs or max_steps must be positive");
+        require(s.warmupRatio >= 0 && s.warmupRatio < 1, name + ".warmup_ratio must be in [0, 1)");
+        require(s.evalSplit >= 0 && s.evalSplit < 1, name + ".eval_split must be in [0, 1)");
+        require(s.replayRatio >= 0 && s.replayRatio < 1, name + ".replay_ratio must be in [0, 1)");
+        require(s.replayRatio == 0 || s.replayDataset != null, name + ".replay_ratio needs a replay_dataset");
+        require(s.maxLength >= 2, name + ".max_length must be at least 2");
+        require(!s.usePeft || (s.r != null && s.r > 0), name + ".r must be positive");
+        require(!s.usePeft || (s.targetModules != null && !s.targetModules.isEmpty()), name + ".target_modules must not be empty");
+        require(s.loraDropout == null || (s.loraDropout >= 0 && s.loraDropout < 1), name + ".lora_dropout must be in [0, 1)");
+        LrSchedule.checkType(s.lrSchedulerType);
+    }
+
+    private static void rejectUnknown(String prefix, Map<String, Object> keys) {
+        List<String> bad = new ArrayList<>();
+        for (String k : keys.keySet()) if (!IGNORED_TRL_KEYS.contains(k)) bad.add(prefix + k);
+        if (!bad.isEmpty()) throw new IllegalArgumentException("unknown setting " + String.join(", ", bad) + " in the run spec");
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException(message);
+    }
+
+    /** Settings given but without effect here (listed by the pre-flight report). */
+    public List<String> ignoredSettings() {
+        List<String> out = new ArrayList<>(unknown.keySet());
+        if (sft != null) sft.unknown.keySet().forEach(k -> out.add("sft." + k));
+        if (dpo != null) dpo.unknown.keySet().forEach(k -> out.add("dpo." + k));
+        return out;
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,224 @@
+package org.prefloop.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.prefloop.model.ChatTemplate;
+import org.prefloop.model.TextTokenizer;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Reads TRL's dataset formats from JSON Lines and turns them into token ids with loss masks.
+ * <ul>
+ *   <li>SFT: {@code {"messages": [...]}} (the chat template renders it; every assistant turn is
+ *   scored), {@code {"prompt", "completion"}} (strings or message lists; the completion is
+ *   scored) and {@code {"text"}} (plain documents: every token is scored);</li>
+ *   <li>DPO: {@code {"prompt", "chosen", "rejected"}}, strings or message lists, with an optional
+ *   {@code "weight"}.</li>
+ * </ul>
+ * Plain-text completions and documents end with the tokenizer's end-of-sequence token, as TRL
+ * appends it. An example the template cannot render is counted and left out, never guessed.
+ */
+public final class TrainingData {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final TextTokenizer tokenizer;
+    private final ChatTemplate template;
+    private final long eos;
+
+    public TrainingData(TextTokenizer tokenizer, ChatTemplate template) {
+        this.tokenizer = tokenizer;
+        this.template = template;
+        long[] eosIds = tokenizer.eosTokenIds();
+        this.eos = eosIds.length > 0 ? eosIds[0] : -1;
+    }
+
+    /** Tokenised examples and what could not be used, with the raw texts kept for contamination checks. */
+    public record Loaded<T>(List<T> examples, List<String> texts, int unrenderable, int truncated, List<String> problems) {
+    }
+
+    public static List<JsonNode> readLines(Path file) {
+        List<JsonNode> rows = new ArrayList<>();
+        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String line;
+            int n = 0;
+            while ((line = in.readLine()) != null) {
+                n++;
+                if (line.isBlank()) continue;
+                try {
+                    rows.add(JSON.readTree(line));
+                } catch (IOException e) {
+                    throw new IllegalArgumentException(file + " line " + n + " is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage());
+        }
+        if (rows.isEmpty()) throw new IllegalArgumentException(file + " has no examples");
+        return rows;
+    }
+
+    public Loaded<SequenceLogProbs.Sequence> sft(List<JsonNode> rows, int maxLength) {
+        List<SequenceLogProbs.Sequence> out = new ArrayList<>();
+        List<String> texts = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        int unrenderable = 0, truncated = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            try {
+                SequenceLogProbs.Sequence s = sft(rows.get(i));
+                if (s.length() > maxLength) {
+                    truncated++;
+                    s = s.truncate(maxLength);
+                }
+                if (s.scoredTokens() == 0) throw new IllegalArgumentException("nothing left to learn after truncation to max_length " + maxLength);
+                out.add(s);
+                texts.add(rows.get(i).toString());
+            } catch (IllegalArgumentException | com.hubspot.jinjava.interpret.FatalTemplateErrorsException e) {
+                unrenderable++;
+                if (problems.size() < 5) problems.add("example " + (i + 1) + ": " + e.getMessage());
+            }
+        }
+        return new Loaded<>(out, texts, unrenderable, truncated, problems);
+    }
+
+    public Loaded<DpoTrainer.Pair> preferences(List<JsonNode> rows, int maxLength, Integer maxPromptLength) {
+        List<DpoTrainer.Pair> out = new ArrayList<>();
+        List<String> texts = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        int unrenderable = 0, truncated = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            try {
+                DpoTrainer.Pair p = pair(rows.get(i));
+                DpoTrainer.Pair t = truncate(p, maxLength, maxPromptLength);
+                if (t != p) truncated++;
+                out.add(t);
+                texts.add(rows.get(i).get("prompt").toString());
+            } catch (IllegalArgumentException | com.hubspot.jinjava.interpret.FatalTemplateErrorsException e) {
+                unrenderable++;
+                if (problems.size() < 5) problems.add("pair " + (i + 1) + ": " + e.getMessage());
+            }
+        }
+        return new Loaded<>(out, texts, unrenderable, truncated, problems);
+    }
+
+    SequenceLogProbs.Sequence sft(JsonNode row) {
+        if (row.has("messages")) return conversation(messages(row.get("messages"), "messages"));
+        if (row.has("prompt") && row.has("completion")) {
+            JsonNode p = row.get("prompt"), c = row.get("completion");
+            if (p.isArray()) {
+                long[][] pc = conversational(messages(p, "prompt"), messages(c, "completion"));
+                return SequenceLogProbs.Sequence.of(pc[0], pc[1]);
+            }
+            return SequenceLogProbs.Sequence.of(tokenizer.encode(text(p, "prompt")), withEos(tokenizer.encodeContinuation(text(c, "completion"))));
+        }
+        if (row.has("text")) return SequenceLogProbs.Sequence.text(withEos(tokenizer.encode(text(row.get("text"), "text"))));
+        throw new IllegalArgumentException("an SFT example needs \"messages\", \"prompt\" and \"completion\", or \"text\"");
+    }
+
+    DpoTrainer.Pair pair(JsonNode row) {
+        for (String f : List.of("prompt", "chosen", "rejected")) {
+            if (!row.has(f)) throw new IllegalArgumentException("a preference pair needs \"" + f + "\"");
+        }
+        double weight = row.has("weight") ? row.get("weight").asDouble(Double.NaN) : 1.0;
+        if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("weight must be a non-negative number");
+        JsonNode prompt = row.get("prompt");
+        if (prompt.isArray()) {
+            List<ChatTemplate.ChatMessage> p = messages(prompt, "prompt");
+            long[][] chosen = conversational(p, messages(row.get("chosen"), "chosen"));
+            long[][] rejected = conversational(p, messages(row.get("rejected"), "rejected"));
+            return new DpoTrainer.Pair(chosen[0], chosen[1], rejected[1], weight);
+        }
+        return new DpoTrainer.Pair(tokenizer.encode(text(prompt, "prompt")),
+                withEos(tokenizer.encodeContinuation(text(row.get("chosen"), "chosen"))),
+                withEos(tokenizer.encodeContinuation(text(row.get("rejected"), "rejected"))), weight);
+    }
+
+    /** A whole conversation with every assistant turn scored: each turn is the template's text between the prompt before it and the conversation up to it. */
+    SequenceLogProbs.Sequence conversation(List<ChatTemplate.ChatMessage> messages) {
+        if (messages.stream().noneMatch(m -> m.role().equals("assistant"))) throw new IllegalArgumentException("the conversation has no assistant turn to learn");
+        List<long[]> parts = new ArrayList<>();
+        List<Boolean> scored = new ArrayList<>();
+        String done = "";
+        for (int i = 0; i < messages.size(); i++) {
+            if (!messages.get(i).role().equals("assistant")) continue;
+            String prompt = template.render(messages.subList(0, i), true);
+            String upTo = template.render(messages.subList(0, i + 1), false);
+            if (!prompt.startsWith(done) || !upTo.startsWith(prompt)) {
+                throw new IllegalArgumentException("the chat template does not render turn " + (i + 1) + " as a continuation of the turns before it");
+            }
+            parts.add(done.isEmpty() ? tokenizer.encode(prompt) : tokenizer.encodeContinuation(prompt.substring(done.length())));
+            scored.add(false);
+            parts.add(tokenizer.encodeContinuation(upTo.substring(prompt.length())));
+            scored.add(true);
+            done = upTo;
+        }
+        String full = template.render(messages, false);
+        if (full.startsWith(done) && full.length() > done.length()) {
+            parts.add(tokenizer.encodeContinuation(full.substring(done.length())));
+            scored.add(false);
+        }
+        int n = parts.stream().mapToInt(p -> p.length).sum();
+        long[] ids = new long[n];
+        boolean[] mask = new boolean[n];
+        int at = 0;
+        for (int k = 0; k < parts.size(); k++) {
+            long[] p = parts.get(k);
+            System.arraycopy(p, 0, ids, at, p.length);
+            if (scored.get(k)) Arrays.fill(mask, at, at + p.length, true);
+            at += p.length;
+        }
+        return new SequenceLogProbs.Sequence(ids, mask);
+    }
+
+    /** {prompt ids, completion ids} of a conversational prompt and its completion turn(s). */
+    private long[][] conversational(List<ChatTemplate.ChatMessage> prompt, List<ChatTemplate.ChatMessage> completion) {
+        String p = template.render(prompt, true);
+        List<ChatTemplate.ChatMessage> all = new ArrayList<>(prompt);
+        all.addAll(completion);
+        String full = template.render(all, false);
+        if (!full.startsWith(p)) throw new IllegalArgumentException("the chat template does not render the prompt as a prefix of the conversation");
+        return new long[][]{tokenizer.encode(p), tokenizer.encodeContinuation(full.substring(p.length()))};
+    }
+
+    /** Cuts the prompt from the left to max_prompt_length, then the completions to what max_length leaves. */
+    static DpoTrainer.Pair truncate(DpoTrainer.Pair p, int maxLength, Integer maxPromptLength) {
+        int longest = Math.max(p.chosen().length, p.rejected().length);
+        if (p.prompt().length + longest <= maxLength) return p;
+        long[] prompt = p.prompt();
+        int keepPrompt = maxPromptLength != null ? Math.min(prompt.length, maxPromptLength) : Math.max(1, Math.min(prompt.length, maxLength / 2));
+        prompt = Arrays.copyOfRange(prompt, prompt.length - keepPrompt, prompt.length);
+        int room = maxLength - prompt.length;
+        if (room < 1) throw new IllegalArgumentException("max_prompt_length leaves no room for the completion within max_length");
+        return new DpoTrainer.Pair(prompt, Arrays.copyOf(p.chosen(), Math.min(room, p.chosen().length)),
+                Arrays.copyOf(p.rejected(), Math.min(room, p.rejected().length)), p.weight());
+    }
+
+    private long[] withEos(long[] ids) {
+        if (eos < 0) return ids;
+        long[] out = Arrays.copyOf(ids, ids.length + 1);
+        out[ids.length] = eos;
+        return out;
+    }
+
+    static List<ChatTemplate.ChatMessage> messages(JsonNode node, String field) {
+        if (node == null || !node.isArray() || node.isEmpty()) throw new IllegalArgumentException("\"" + field + "\" must be a non-empty list of messages");
+        List<ChatTemplate.ChatMessage> out = new ArrayList<>();
+        for (JsonNode m : node) {
+            if (!m.hasNonNull("role") || !m.hasNonNull("content")) throw new IllegalArgumentException("every message in \"" + field + "\" needs role and content");
+            out.add(new ChatTemplate.ChatMessage(m.get("role").asText(), m.get("content").asText()));
+        }
+        return out;
+    }
+
+    private static String text(JsonNode node, String field) {
+        if (node == null || !node.isTextual()) throw new IllegalArgumentException("\"" + field + "\" must be a string");
+        return node.asText();
+    }
+}
