@@ -148,8 +148,8 @@ public final class TrainingData {
         String done = "";
         for (int i = 0; i < messages.size(); i++) {
             if (!messages.get(i).role().equals("assistant")) continue;
-            String prompt = template.render(messages.subList(0, i), true);
-            String upTo = template.render(messages.subList(0, i + 1), false);
+            String prompt = render(messages.subList(0, i), true);
+            String upTo = render(messages.subList(0, i + 1), false);
             if (!prompt.startsWith(done) || !upTo.startsWith(prompt)) {
                 throw new IllegalArgumentException("the chat template does not render turn " + (i + 1) + " as a continuation of the turns before it");
             }
@@ -159,7 +159,7 @@ public final class TrainingData {
             scored.add(true);
             done = upTo;
         }
-        String full = template.render(messages, false);
+        String full = render(messages, false);
         if (full.startsWith(done) && full.length() > done.length()) {
             parts.add(tokenizer.encodeContinuation(full.substring(done.length())));
             scored.add(false);
@@ -179,10 +179,10 @@ public final class TrainingData {
 
     /** {prompt ids, completion ids} of a conversational prompt and its completion turn(s). */
     private long[][] conversational(List<ChatTemplate.ChatMessage> prompt, List<ChatTemplate.ChatMessage> completion) {
-        String p = template.render(prompt, true);
+        String p = render(prompt, true);
         List<ChatTemplate.ChatMessage> all = new ArrayList<>(prompt);
         all.addAll(completion);
-        String full = template.render(all, false);
+        String full = render(all, false);
         if (!full.startsWith(p)) throw new IllegalArgumentException("the chat template does not render the prompt as a prefix of the conversation");
         return new long[][]{tokenizer.encode(p), tokenizer.encodeContinuation(full.substring(p.length()))};
     }
@@ -198,6 +198,35 @@ public final class TrainingData {
         if (room < 1) throw new IllegalArgumentException("max_prompt_length leaves no room for the completion within max_length");
         return new DpoTrainer.Pair(prompt, Arrays.copyOf(p.chosen(), Math.min(room, p.chosen().length)),
                 Arrays.copyOf(p.rejected(), Math.min(room, p.rejected().length)), p.weight());
+    }
+
+    private String render(List<ChatTemplate.ChatMessage> messages, boolean addGenerationPrompt) {
+        if (template == null) throw new IllegalArgumentException("the model has no chat template, so conversations cannot be rendered");
+        return template.render(messages, addGenerationPrompt);
+    }
+
+    /**
+     * Packs sequences, in order, into rows of at most {@code maxLength} tokens, each keeping its own
+     * loss mask (attention crosses the boundaries, as in TRL's classic packing).
+     */
+    public static List<SequenceLogProbs.Sequence> pack(List<SequenceLogProbs.Sequence> sequences, int maxLength) {
+        List<SequenceLogProbs.Sequence> rows = new ArrayList<>();
+        long[] ids = new long[maxLength];
+        boolean[] scored = new boolean[maxLength];
+        int used = 0;
+        for (SequenceLogProbs.Sequence s : sequences) {
+            SequenceLogProbs.Sequence t = s.truncate(maxLength);
+            if (used + t.length() > maxLength && used > 1) {
+                rows.add(new SequenceLogProbs.Sequence(Arrays.copyOf(ids, used), Arrays.copyOf(scored, used)));
+                used = 0;
+            }
+            System.arraycopy(t.ids(), 0, ids, used, t.length());
+            System.arraycopy(t.scored(), 0, scored, used, t.length());
+            if (used > 0) scored[used] = false;
+            used += t.length();
+        }
+        if (used > 1) rows.add(new SequenceLogProbs.Sequence(Arrays.copyOf(ids, used), Arrays.copyOf(scored, used)));
+        return rows;
     }
 
     private long[] withEos(long[] ids) {

@@ -1,0 +1,162 @@
+package org.prefloop.train;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The checks that the fine-tuning literature says catch most failed runs, done before any
+ * weight is loaded: too little data, a learning rate outside the usual range for the method,
+ * too many epochs on small data, examples the chat template cannot render or that exceed
+ * max_length, validation examples that also appear in the training data (exactly or nearly),
+ * and the memory the stage will need.
+ */
+public final class Preflight {
+    static final int MIN_EXAMPLES = 100;
+    static final double NEAR_DUPLICATE_JACCARD = 0.8;
+    private static final int SHINGLE = 5;
+
+    private Preflight() {
+    }
+
+    /** Reads what the spec names (no weights) and checks it. A spec that cannot be read at all is an IllegalArgumentException. */
+    public static PreflightReport check(RunSpec spec, Path specDir) {
+        try (PreparedRun run = new PreparedRun(spec, specDir)) {
+            return check(run);
+        }
+    }
+
+    static PreflightReport check(PreparedRun run) {
+        PreflightReport report = new PreflightReport();
+        RunSpec spec = run.spec;
+        report.fact("model", run.modelDir.toString());
+        report.fact("model parameters", MemoryEstimate.parameters(run.config));
+        if (!spec.ignoredSettings().isEmpty()) {
+            report.warn("settings", "accepted from TRL but without effect here: " + String.join(", ", spec.ignoredSettings()));
+        }
+        if (run.sft != null) stage(report, "sft", spec.sft, run.sft, run);
+        if (run.dpo != null) stage(report, "dpo", spec.dpo, run.dpo, run);
+        if (run.replay != null && run.replay.examples().isEmpty()) report.error("sft.replay", "the replay dataset has no usable example");
+        if (run.forgetting != null) report.fact("forgetting examples", run.forgetting.examples().size());
+        return report;
+    }
+
+    private static <T> void stage(PreflightReport report, String name, RunSpec.Stage s, PreparedRun.StageData<T> data, PreparedRun run) {
+        TrainingData.Loaded<T> train = data.train();
+        int n = train.examples().size();
+        report.fact(name + " examples", n);
+        if (n == 0) {
+            report.error(name + ".dataset", "no usable example in " + s.dataset + (train.problems().isEmpty() ? "" : " (" + train.problems().get(0) + ")"));
+        } else if (n < MIN_EXAMPLES) {
+            report.warn(name + ".dataset", n + " examples; fewer than " + MIN_EXAMPLES + " rarely teach anything reliably");
+        }
+        if (train.unrenderable() > 0) {
+            report.warn(name + ".format", train.unrenderable() + " examples cannot be used and will be left out, e.g. " + train.problems().get(0));
+        }
+        if (train.truncated() > 0) {
+            report.warn(name + ".max_length", train.truncated() + " of " + n + " examples exceed max_length " + s.maxLength + " and will be truncated");
+        }
+        boolean lora = s.usePeft;
+        double lo = lora ? 1e-4 : 1e-5, hi = lora ? 3e-4 : 5e-5;
+        if (s.learningRate < lo / 2 || s.learningRate > hi * 2) {
+            report.warn(name + ".learning_rate", String.format(Locale.ROOT, "%.1e is outside the usual range for %s (about %.0e..%.0e)",
+                    s.learningRate, lora ? "LoRA" : "full fine-tuning", lo, hi));
+        }
+        if (s.numTrainEpochs > 3 && n < 10_000) {
+            report.warn(name + ".num_train_epochs", String.format(Locale.ROOT, "%.0f epochs over %d examples invites overfitting (3 or fewer is the usual advice)", s.numTrainEpochs, n));
+        }
+        if (data.eval() != null) {
+            report.fact(name + " eval examples", data.eval().examples().size());
+            int[] overlap = contamination(train.texts(), data.eval().texts());
+            if (overlap[0] + overlap[1] > 0) {
+                report.warn(name + ".contamination", overlap[0] + " evaluation examples also appear in the training data exactly, "
+                        + overlap[1] + " nearly (character 5-gram Jaccard >= " + NEAR_DUPLICATE_JACCARD + ")");
+            }
+        }
+        int maxLen = train.examples().isEmpty() ? s.maxLength : Math.min(s.maxLength, maxTokens(train.examples()));
+        int microBatch = Math.max(1, (s.batchSize + s.gradientAccumulationSteps - 1) / s.gradientAccumulationSteps);
+        long trainable = lora ? MemoryEstimate.loraParameters(run.config, s.r, s.targetModules) : MemoryEstimate.parameters(run.config);
+        int sequences = name.equals("dpo") ? 2 * microBatch : microBatch;
+        MemoryEstimate m = MemoryEstimate.of(run.config, trainable, sequences, maxLen);
+        report.fact(name + " trainable parameters", trainable);
+        report.fact(name + " memory", String.format("%s total: weights %s, gradients %s, optimizer %s, activations %s (micro-batch %d x %d tokens)",
+                MemoryEstimate.gib(m.total()), MemoryEstimate.gib(m.weights()), MemoryEstimate.gib(m.gradients()),
+                MemoryEstimate.gib(m.optimizer()), MemoryEstimate.gib(m.activations()), sequences, maxLen));
+        long available = availableMemory();
+        if (available > 0 && m.total() > available) {
+            report.error(name + ".memory", "needs about " + MemoryEstimate.gib(m.total()) + " but " + MemoryEstimate.gib(available)
+                    + " is available; lower per_device_train_batch_size (raise gradient_accumulation_steps), max_length, or use LoRA");
+        }
+    }
+
+    private static int maxTokens(List<?> examples) {
+        int max = 0;
+        for (Object e : examples) {
+            if (e instanceof SequenceLogProbs.Sequence s) max = Math.max(max, s.length());
+            if (e instanceof DpoTrainer.Pair p) max = Math.max(max, p.prompt().length + Math.max(p.chosen().length, p.rejected().length));
+        }
+        return max;
+    }
+
+    /** {exact, near} counts of evaluation texts that also occur in the training texts. */
+    static int[] contamination(List<String> train, List<String> eval) {
+        Set<String> exact = new HashSet<>();
+        for (String t : train) exact.add(normalize(t));
+        // inverted index from shingle to training examples, to compare only texts that share something
+        Map<Integer, List<Integer>> index = new HashMap<>();
+        List<Set<Integer>> trainShingles = train.stream().map(Preflight::shingles).toList();
+        for (int i = 0; i < trainShingles.size(); i++) {
+            for (int h : trainShingles.get(i)) index.computeIfAbsent(h, k -> new java.util.ArrayList<>()).add(i);
+        }
+        int exactHits = 0, nearHits = 0;
+        for (String e : eval) {
+            if (exact.contains(normalize(e))) {
+                exactHits++;
+                continue;
+            }
+            Set<Integer> s = shingles(e);
+            Map<Integer, Integer> shared = new HashMap<>();
+            for (int h : s) {
+                List<Integer> hits = index.get(h);
+                if (hits == null || hits.size() > 1000) continue; // too common to tell anything
+                for (int i : hits) shared.merge(i, 1, Integer::sum);
+            }
+            for (Map.Entry<Integer, Integer> c : shared.entrySet()) {
+                int union = s.size() + trainShingles.get(c.getKey()).size() - c.getValue();
+                if (union > 0 && (double) c.getValue() / union >= NEAR_DUPLICATE_JACCARD) {
+                    nearHits++;
+                    break;
+                }
+            }
+        }
+        return new int[]{exactHits, nearHits};
+    }
+
+    private static String normalize(String s) {
+        return s.toLowerCase(Locale.ROOT).replaceAll("\\s+", " ").strip();
+    }
+
+    private static Set<Integer> shingles(String text) {
+        String s = normalize(text);
+        Set<Integer> out = new HashSet<>();
+        for (int i = 0; i + SHINGLE <= s.length(); i++) out.add(s.substring(i, i + SHINGLE).hashCode());
+        if (out.isEmpty()) out.add(s.hashCode());
+        return out;
+    }
+
+    /** MemAvailable from /proc/meminfo (0 when unknown). */
+    static long availableMemory() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+            }
+        } catch (Exception e) {
+            return 0;
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,85 @@
+package org.prefloop.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.prefloop.model.ChatTemplate;
+import org.prefloop.model.ModelConfig;
+import org.prefloop.model.TextTokenizer;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * A run spec with everything read that the checks and the training need, except the weights:
+ * the model's config, tokenizer and chat template, and each stage's examples, tokenised, with the
+ * validation share split off by the seed.
+ */
+final class PreparedRun implements AutoCloseable {
+    final RunSpec spec;
+    final Path modelDir;
+    final ModelConfig config;
+    final TextTokenizer tokenizer;
+    final ChatTemplate template;
+    final StageData<SequenceLogProbs.Sequence> sft;
+    final StageData<DpoTrainer.Pair> dpo;
+    final TrainingData.Loaded<SequenceLogProbs.Sequence> replay;
+    final TrainingData.Loaded<SequenceLogProbs.Sequence> forgetting;
+
+    /** A stage's training examples and its held-out ones (null when it has none). */
+    record StageData<T>(TrainingData.Loaded<T> train, TrainingData.Loaded<T> eval) {
+    }
+
+    PreparedRun(RunSpec spec, Path specDir) {
+        this.spec = spec;
+        this.modelDir = resolve(specDir, spec.model);
+        if (!Files.isRegularFile(modelDir.resolve("config.json"))) {
+            throw new IllegalArgumentException("model_name_or_path " + spec.model + " is not a Hugging Face directory (no config.json in " + modelDir + ")");
+        }
+        this.config = ModelConfig.read(modelDir.resolve("config.json"));
+        this.tokenizer = TextTokenizer.load(modelDir);
+        ChatTemplate t;
+        try {
+            t = ChatTemplate.load(modelDir);
+        } catch (IllegalArgumentException e) {
+            t = null;
+        }
+        this.template = t;
+        TrainingData data = new TrainingData(tokenizer, template);
+        this.sft = spec.sft == null ? null : stage(spec, spec.sft, specDir, rows -> data.sft(rows, spec.sft.maxLength));
+        this.dpo = spec.dpo == null ? null : stage(spec, spec.dpo, specDir, rows -> data.preferences(rows, spec.dpo.maxLength, spec.dpo.maxPromptLength));
+        RunSpec.Stage withReplay = spec.sft != null && spec.sft.replayDataset != null ? spec.sft : null;
+        this.replay = withReplay == null ? null
+                : data.sft(TrainingData.readLines(resolve(specDir, withReplay.replayDataset)), withReplay.maxLength);
+        this.forgetting = spec.forgettingDataset == null ? null
+                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset)), spec.sft != null ? spec.sft.maxLength : spec.dpo.maxLength);
+    }
+
+    private static <T> StageData<T> stage(RunSpec spec, RunSpec.Stage s, Path specDir,
+                                          java.util.function.Function<List<JsonNode>, TrainingData.Loaded<T>> load) {
+        List<JsonNode> rows = TrainingData.readLines(resolve(specDir, s.dataset));
+        List<JsonNode> eval = null;
+        if (s.evalDataset != null) {
+            eval = TrainingData.readLines(resolve(specDir, s.evalDataset));
+        } else if (s.evalSplit > 0) {
+            List<JsonNode> shuffled = new ArrayList<>(rows);
+            Collections.shuffle(shuffled, new Random(spec.seed));
+            int n = Math.max(1, (int) Math.round(shuffled.size() * s.evalSplit));
+            eval = shuffled.subList(shuffled.size() - n, shuffled.size());
+            rows = shuffled.subList(0, shuffled.size() - n);
+        }
+        return new StageData<>(load.apply(rows), eval == null ? null : load.apply(eval));
+    }
+
+    static Path resolve(Path specDir, String path) {
+        Path p = Path.of(path);
+        return p.isAbsolute() || specDir == null ? p : specDir.resolve(p).normalize();
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+    }
+}
