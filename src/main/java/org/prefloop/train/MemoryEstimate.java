@@ -55,7 +55,8 @@ public record MemoryEstimate(long weights, long gradients, long optimizer, long 
         return perLayer * c.numHiddenLayers();
     }
 
+    /** Bytes in GiB, or MiB below one GiB. */
     public static String gib(long bytes) {
-        return String.format("%.2f GiB", bytes / (double) (1L << 30));
+        return bytes >= (1L << 30) ? String.format("%.2f GiB", bytes / (double) (1L << 30)) : String.format("%.1f MiB", bytes / (double) (1L << 20));
     }
 }

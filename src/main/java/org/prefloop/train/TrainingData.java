@@ -40,7 +40,7 @@ public final class TrainingData {
         this.eos = eosIds.length > 0 ? eosIds[0] : -1;
     }
 
-    /** Tokenised examples and what could not be used, with the raw texts kept for contamination checks. */
+    /** Tokenised examples and what could not be used, with every row's raw text (usable or not) for contamination checks. */
     public record Loaded<T>(List<T> examples, List<String> texts, int unrenderable, int truncated, List<String> problems) {
     }
 
@@ -71,6 +71,7 @@ public final class TrainingData {
         List<String> problems = new ArrayList<>();
         int unrenderable = 0, truncated = 0;
         for (int i = 0; i < rows.size(); i++) {
+            texts.add(rows.get(i).toString());
             try {
                 SequenceLogProbs.Sequence s = sft(rows.get(i));
                 if (s.length() > maxLength) {
@@ -79,7 +80,6 @@ public final class TrainingData {
                 }
                 if (s.scoredTokens() == 0) throw new IllegalArgumentException("nothing left to learn after truncation to max_length " + maxLength);
                 out.add(s);
-                texts.add(rows.get(i).toString());
             } catch (IllegalArgumentException | com.hubspot.jinjava.interpret.FatalTemplateErrorsException e) {
                 unrenderable++;
                 if (problems.size() < 5) problems.add("example " + (i + 1) + ": " + e.getMessage());
@@ -94,12 +94,12 @@ public final class TrainingData {
         List<String> problems = new ArrayList<>();
         int unrenderable = 0, truncated = 0;
         for (int i = 0; i < rows.size(); i++) {
+            texts.add(String.valueOf(rows.get(i).get("prompt")));
             try {
                 DpoTrainer.Pair p = pair(rows.get(i));
                 DpoTrainer.Pair t = truncate(p, maxLength, maxPromptLength);
                 if (t != p) truncated++;
                 out.add(t);
-                texts.add(rows.get(i).get("prompt").toString());
             } catch (IllegalArgumentException | com.hubspot.jinjava.interpret.FatalTemplateErrorsException e) {
                 unrenderable++;
                 if (problems.size() < 5) problems.add("pair " + (i + 1) + ": " + e.getMessage());

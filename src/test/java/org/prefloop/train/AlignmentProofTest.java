@@ -34,7 +34,7 @@ class AlignmentProofTest {
             ChatTemplate template = ChatTemplate.load(modelDir);
             List<long[]> prompts = new ArrayList<>();
             for (JsonNode h : heldout) prompts.add(tok.encode(template.render(TrainingData.messages(h.get("prompt"), "prompt"), true)));
-            List<Generator.Completion> out = new Generator(model, tok).generate(prompts, Generator.GenerationParams.greedy(10));
+            List<Generator.Completion> out = new Generator(model, tok).generate(prompts, Generator.GenerationParams.greedy(10), null);
             int right = 0;
             for (int i = 0; i < heldout.size(); i++) {
                 if (out.get(i).text().strip().equals(heldout.get(i).get("answer").asText())) right++;
