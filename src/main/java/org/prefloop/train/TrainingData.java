@@ -140,41 +140,74 @@ public final class TrainingData {
                 withEos(tokenizer.encodeContinuation(text(row.get("rejected"), "rejected"))), weight);
     }
 
-    /** A whole conversation with every assistant turn scored: each turn is the template's text between the prompt before it and the conversation up to it. */
+    /**
+     * A whole conversation with every assistant turn scored. Turn i's text is what the template
+     * emits between the prompt before it (rendered with the generation prompt) and the end of that
+     * turn as it reads when the conversation goes on: the conversation is rendered with one more
+     * user message, so templates that close every rendering with an assistant header (Llama 3's)
+     * score only the turn itself. Nothing after the last assistant turn is kept.
+     */
     SequenceLogProbs.Sequence conversation(List<ChatTemplate.ChatMessage> messages) {
         if (messages.stream().noneMatch(m -> m.role().equals("assistant"))) throw new IllegalArgumentException("the conversation has no assistant turn to learn");
-        List<long[]> parts = new ArrayList<>();
-        List<Boolean> scored = new ArrayList<>();
-        String done = "";
+        List<ChatTemplate.ChatMessage> extended = new ArrayList<>(messages);
+        extended.add(new ChatTemplate.ChatMessage("user", "..."));
+        String full = render(extended, false);
+        List<int[]> spans = new ArrayList<>();
         for (int i = 0; i < messages.size(); i++) {
             if (!messages.get(i).role().equals("assistant")) continue;
             String prompt = render(messages.subList(0, i), true);
             String upTo = render(messages.subList(0, i + 1), false);
-            if (!prompt.startsWith(done) || !upTo.startsWith(prompt)) {
-                throw new IllegalArgumentException("the chat template does not render turn " + (i + 1) + " as a continuation of the turns before it");
+            int start = prompt.length();
+            if (!full.startsWith(prompt) || (!spans.isEmpty() && start < spans.get(spans.size() - 1)[1])) {
+                int at = commonPrefix(full, prompt);
+                throw new IllegalArgumentException("the chat template does not render turn " + (i + 1) + " as a continuation of the turns before it"
+                        + " (they differ at character " + at + ": '" + snippet(full, at) + "' vs '" + snippet(prompt, at) + "')");
             }
-            parts.add(done.isEmpty() ? tokenizer.encode(prompt) : tokenizer.encodeContinuation(prompt.substring(done.length())));
-            scored.add(false);
-            parts.add(tokenizer.encodeContinuation(upTo.substring(prompt.length())));
-            scored.add(true);
-            done = upTo;
+            int end = full.startsWith(upTo) ? upTo.length() : endOfTurn(full, start, commonPrefix(full, upTo));
+            if (end <= start) throw new IllegalArgumentException("the chat template renders assistant turn " + (i + 1) + " as nothing");
+            spans.add(new int[]{start, end});
         }
-        String full = render(messages, false);
-        if (full.startsWith(done) && full.length() > done.length()) {
-            parts.add(tokenizer.encodeContinuation(full.substring(done.length())));
-            scored.add(false);
-        }
-        int n = parts.stream().mapToInt(p -> p.length).sum();
-        long[] ids = new long[n];
-        boolean[] mask = new boolean[n];
+        List<Long> ids = new ArrayList<>();
+        List<Boolean> mask = new ArrayList<>();
         int at = 0;
-        for (int k = 0; k < parts.size(); k++) {
-            long[] p = parts.get(k);
-            System.arraycopy(p, 0, ids, at, p.length);
-            if (scored.get(k)) Arrays.fill(mask, at, at + p.length, true);
-            at += p.length;
+        for (int[] span : spans) {
+            if (span[0] > at) append(ids, mask, at == 0 ? tokenizer.encode(full.substring(0, span[0])) : tokenizer.encodeContinuation(full.substring(at, span[0])), false);
+            append(ids, mask, tokenizer.encodeContinuation(full.substring(span[0], span[1])), true);
+            at = span[1];
         }
-        return new SequenceLogProbs.Sequence(ids, mask);
+        long[] idArray = ids.stream().mapToLong(Long::longValue).toArray();
+        boolean[] scored = new boolean[mask.size()];
+        for (int k = 0; k < scored.length; k++) scored[k] = mask.get(k);
+        return new SequenceLogProbs.Sequence(idArray, scored);
+    }
+
+    /**
+     * Where a turn ends when its rendering and the continued conversation part ways: just after the
+     * last special token (end of turn, such as Llama 3's {@code <|eot_id|>}) before that point.
+     */
+    private int endOfTurn(String full, int start, int limit) {
+        int best = -1;
+        for (long id : tokenizer.encodeContinuation(full.substring(start, limit))) {
+            if (!tokenizer.isSpecial(id)) continue;
+            String special = tokenizer.decode(new long[]{id});
+            int k = full.lastIndexOf(special, limit - special.length());
+            if (k >= start) best = Math.max(best, k + special.length());
+        }
+        if (best < 0) throw new IllegalArgumentException("cannot tell where an assistant turn ends in the chat template's rendering");
+        return best;
+    }
+
+    private static void append(List<Long> ids, List<Boolean> mask, long[] part, boolean scored) {
+        for (long id : part) {
+            ids.add(id);
+            mask.add(scored);
+        }
+    }
+
+    private static int commonPrefix(String a, String b) {
+        int n = 0;
+        while (n < Math.min(a.length(), b.length()) && a.charAt(n) == b.charAt(n)) n++;
+        return n;
     }
 
     /** {prompt ids, completion ids} of a conversational prompt and its completion turn(s). */
@@ -198,6 +231,10 @@ public final class TrainingData {
         if (room < 1) throw new IllegalArgumentException("max_prompt_length leaves no room for the completion within max_length");
         return new DpoTrainer.Pair(prompt, Arrays.copyOf(p.chosen(), Math.min(room, p.chosen().length)),
                 Arrays.copyOf(p.rejected(), Math.min(room, p.rejected().length)), p.weight());
+    }
+
+    private static String snippet(String s, int at) {
+        return s.substring(Math.max(0, at - 10), Math.min(s.length(), at + 20)).replace("\n", "\\n");
     }
 
     private String render(List<ChatTemplate.ChatMessage> messages, boolean addGenerationPrompt) {

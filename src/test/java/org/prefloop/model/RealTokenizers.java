@@ -6,15 +6,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** The real tokenizer files the npm packages bring into web/node_modules (generate-test-resources runs npm install). */
-final class RealTokenizers {
+public final class RealTokenizers {
     private RealTokenizers() {
     }
 
-    static Path qwen3() {
+    public static Path qwen3() {
         return dir("tokenizer-qwen3");
     }
 
-    static Path llama3() {
+    public static Path llama3() {
         return dir("tokenizer-llama3");
     }
 
