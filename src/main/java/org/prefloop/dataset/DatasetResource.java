@@ -44,7 +44,7 @@ public class DatasetResource {
     DatasetUpload upload;
 
     @Inject
-    AgroalDataSource db;
+    DatasetExporter exporter;
 
     @Inject
     ObjectMapper json;
@@ -121,41 +121,12 @@ public class DatasetResource {
     @Produces("application/x-ndjson")
     public Response export(@PathParam("id") long id) {
         Dataset d = find(id);
-        StreamingOutput out = stream -> {
-            BufferedWriter w = new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8));
-            try (Connection c = db.getConnection()) {
-                c.setAutoCommit(false);
-                try (PreparedStatement ps = c.prepareStatement("select prompt, chosen, rejected, messages, weight from dataset_items "
-                        + "where dataset_id = ? order by position")) {
-                    ps.setFetchSize(500);
-                    ps.setLong(1, id);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        while (rs.next()) {
-                            DatasetItem it = new DatasetItem(null, tree(rs.getString(1)), tree(rs.getString(2)), tree(rs.getString(3)),
-                                    tree(rs.getString(4)), null, null, null, rs.getDouble(5), null);
-                            w.write(it.exportLine(json));
-                            w.write('\n');
-                        }
-                    }
-                }
-                c.commit();
-            } catch (SQLException e) {
-                throw new IllegalStateException(e);
-            }
-            w.flush();
-        };
+        StreamingOutput out = stream -> exporter.write(id, new BufferedWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8)));
         return Response.ok(out).header("X-PrefLoop-Content-Hash", d.contentHash)
                 .header("Content-Disposition", "attachment; filename=\"" + d.name + "-" + d.contentHash.substring(0, 12) + ".jsonl\"")
                 .build();
     }
 
-    private JsonNode tree(String text) {
-        try {
-            return text == null ? null : json.readTree(text);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     private static Dataset find(long id) {
         Dataset d = Dataset.findById(id);

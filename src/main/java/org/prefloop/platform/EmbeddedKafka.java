@@ -74,10 +74,25 @@ public final class EmbeddedKafka {
             format(logDir, config);
             KafkaRaftServer server = new KafkaRaftServer(config, Time.SYSTEM);
             server.startup();
+            createTopics("127.0.0.1:" + brokerPort);
             LOG.infof("Embedded Kafka broker on 127.0.0.1:%d, data in %s", brokerPort, logDir);
             return new EmbeddedKafka(logDir, brokerPort, server);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start the embedded Kafka broker in " + logDir, e);
+        }
+    }
+
+    /** The service's topics, made up front: a consumer subscribed to a topic that appears later finds it only at its next metadata refresh. */
+    static final Map<String, Integer> TOPICS = Map.of("preferences", 3, "preferences-dlq", 1, "training-jobs", 3, "training-events", 3);
+
+    private static void createTopics(String bootstrap) {
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers", bootstrap))) {
+            java.util.Set<String> existing = admin.listTopics().names().get();
+            java.util.List<org.apache.kafka.clients.admin.NewTopic> missing = TOPICS.entrySet().stream().filter(t -> !existing.contains(t.getKey()))
+                    .map(t -> new org.apache.kafka.clients.admin.NewTopic(t.getKey(), t.getValue(), (short) 1)).toList();
+            if (!missing.isEmpty()) admin.createTopics(missing).all().get();
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot create the service's topics on the embedded broker: " + e.getMessage(), e);
         }
     }
 

@@ -33,6 +33,7 @@ public final class KafkaConfigSourceFactory implements ConfigSourceFactory {
         Set<String> roles = Arrays.stream(value(context, "prefloop.roles", "web,ingest,worker,serve").split(","))
                 .map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toSet());
         props.put("mp.messaging.incoming.preferences-in.enabled", String.valueOf(roles.contains("ingest")));
+        props.put("mp.messaging.incoming.training-events-in.enabled", String.valueOf(roles.contains("ingest")));
 
         String external = firstNonBlank(System.getenv("KAFKA_BOOTSTRAP_SERVERS"), value(context, "kafka.bootstrap.servers", null));
         if (external == null && ExecutionMode.current() == ExecutionMode.RUNTIME_INIT

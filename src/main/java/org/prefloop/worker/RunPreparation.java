@@ -1,0 +1,116 @@
+package org.prefloop.worker;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import org.prefloop.dataset.Dataset;
+import org.prefloop.dataset.DatasetExporter;
+import org.prefloop.lora.LoraAdapter;
+import org.prefloop.model.LlamaModel;
+import org.prefloop.train.RunSpec;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Turns a stored run spec into one the trainer can read from disk: {@code version:ID} becomes
+ * that version's weights (a version with an adapter is merged into its base once, into the
+ * run's directory), {@code dataset:ID} becomes the frozen dataset exported in TRL's format, and
+ * the output goes under the run's own directory, so a restarted job finds its checkpoints.
+ */
+@ApplicationScoped
+public class RunPreparation {
+    static final String VERSION = "version:";
+    static final String DATASET = "dataset:";
+
+    @Inject
+    DatasetExporter exporter;
+    @Inject
+    ObjectMapper json;
+
+    /** The spec ready to train, the version it starts from (if any) and the content hashes of the datasets it reads. */
+    public record Prepared(RunSpec spec, Path dir, Long parentVersionId, Map<String, String> datasetHashes) {
+    }
+
+    public Prepared prepare(String specJson, Path runDir) {
+        RunSpec spec = RunSpec.parse(specJson);
+        try {
+            Files.createDirectories(runDir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + runDir, e);
+        }
+        Long parent = null;
+        if (spec.model.startsWith(VERSION)) {
+            ModelVersion v = QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>findById(id(spec.model, VERSION)));
+            if (v == null) throw new IllegalArgumentException("model_name_or_path names " + spec.model + ", which is not registered");
+            parent = v.id;
+            spec.model = weightsOf(v, runDir).toString();
+        }
+        Map<String, String> hashes = new LinkedHashMap<>();
+        if (spec.sft != null) spec.sft.dataset = dataset(spec.sft.dataset, runDir, hashes);
+        if (spec.dpo != null) spec.dpo.dataset = dataset(spec.dpo.dataset, runDir, hashes);
+        if (spec.sft != null && spec.sft.evalDataset != null) spec.sft.evalDataset = dataset(spec.sft.evalDataset, runDir, hashes);
+        if (spec.dpo != null && spec.dpo.evalDataset != null) spec.dpo.evalDataset = dataset(spec.dpo.evalDataset, runDir, hashes);
+        spec.outputDir = runDir.resolve("out").toAbsolutePath().toString();
+        return new Prepared(spec, runDir, parent, hashes);
+    }
+
+    /** A Hugging Face directory with the version's weights: its base, or its base with its adapter merged (written once). */
+    static Path weightsOf(ModelVersion v, Path runDir) {
+        if (v.adapterPath == null) return Path.of(v.baseModel);
+        Path merged = runDir.resolve("parent-" + v.id);
+        if (Files.exists(merged.resolve("model.safetensors"))) return merged;
+        Path tmp = runDir.resolve("parent-" + v.id + ".writing");
+        try (LlamaModel model = LlamaModel.load(Path.of(v.baseModel)); LoraAdapter adapter = LoraAdapter.load(Path.of(v.adapterPath), model)) {
+            adapter.mergeInto(model);
+            model.save(tmp);
+            for (String f : List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")) {
+                Path src = Path.of(v.baseModel).resolve(f);
+                if (Files.exists(src)) Files.copy(src, tmp.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            }
+            Files.move(tmp, merged, StandardCopyOption.ATOMIC_MOVE);
+            return merged;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the merged parent model into " + merged, e);
+        }
+    }
+
+    private String dataset(String ref, Path runDir, Map<String, String> hashes) {
+        if (ref == null || !ref.startsWith(DATASET)) return ref;
+        long id = id(ref, DATASET);
+        Dataset d = QuarkusTransaction.requiringNew().call(() -> Dataset.<Dataset>findById(id));
+        if (d == null) throw new IllegalArgumentException(ref + " does not exist");
+        Path file = runDir.resolve("data").resolve("dataset-" + id + "-" + d.contentHash.substring(0, 12) + ".jsonl");
+        if (!Files.exists(file)) {
+            try {
+                Files.createDirectories(file.getParent());
+                Path tmp = file.resolveSibling(file.getFileName() + ".writing");
+                try (Writer w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
+                    exporter.write(id, w);
+                }
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot export " + ref, e);
+            }
+        }
+        hashes.put(ref, d.contentHash);
+        return file.toAbsolutePath().toString();
+    }
+
+    private static long id(String ref, String prefix) {
+        try {
+            return Long.parseLong(ref.substring(prefix.length()));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("'" + ref + "' should be " + prefix + "<id>");
+        }
+    }
+}
