@@ -29,6 +29,6 @@ create table run_metrics (
     stage   varchar(16)  not null,
     step    integer      not null,
     name    varchar(64)  not null,
-    value   double precision not null,
+    metric_value double precision not null,
     primary key (run_id, stage, step, name)
 );

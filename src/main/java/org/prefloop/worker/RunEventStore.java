@@ -34,7 +34,7 @@ public class RunEventStore {
     public void store(ConsumerRecords<String, String> records) throws SQLException {
         try (Connection c = db.getConnection()) {
             c.setAutoCommit(false);
-            try (PreparedStatement metric = c.prepareStatement("insert into run_metrics (run_id, stage, step, name, value) values (?, ?, ?, ?, ?) "
+            try (PreparedStatement metric = c.prepareStatement("insert into run_metrics (run_id, stage, step, name, metric_value) values (?, ?, ?, ?, ?) "
                     + "on conflict do nothing");
                  PreparedStatement progress = c.prepareStatement("update training_runs set stage = ?, step = ?, "
                          + "total_steps = coalesce(?, total_steps) where id = ? and status = 'running'")) {

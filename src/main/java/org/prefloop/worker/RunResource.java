@@ -205,7 +205,7 @@ public class RunResource {
 
     private List<Metric> metrics(long id) {
         return QuarkusTransaction.requiringNew().call(() -> TrainingRun.getEntityManager()
-                .createNativeQuery("select stage, step, name, value from run_metrics where run_id = ?1 order by stage desc, step, name")
+                .createNativeQuery("select stage, step, name, metric_value from run_metrics where run_id = ?1 order by stage desc, step, name")
                 .setParameter(1, id).getResultList().stream()
                 .map(o -> {
                     Object[] row = (Object[]) o;

@@ -62,7 +62,11 @@ public final class ServiceProcess implements AutoCloseable {
         process = pb.start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (System.nanoTime() < deadline) {
-            if (!process.isAlive()) throw new IllegalStateException("the service exited with " + process.exitValue() + "; see " + dataDir);
+            if (!process.isAlive()) {
+                List<String> log = Files.readAllLines(dataDir.resolve("service-" + starts + ".log"));
+                throw new IllegalStateException("the service exited with " + process.exitValue() + "; its log ends:\n"
+                        + String.join("\n", log.subList(Math.max(0, log.size() - 25), log.size())));
+            }
             try {
                 if (get("/q/health/ready").statusCode() == 200) return this;
             } catch (IOException notYet) {
