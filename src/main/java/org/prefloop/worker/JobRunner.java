@@ -1,5 +1,7 @@
 package org.prefloop.worker;
 
+import org.prefloop.platform.KafkaClients;
+
 import ai.djl.pytorch.jni.JniUtils;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,5 +1,7 @@
 package org.prefloop.worker;
 
+import org.prefloop.platform.KafkaClients;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

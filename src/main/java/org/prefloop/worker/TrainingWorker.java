@@ -1,5 +1,7 @@
 package org.prefloop.worker;
 
+import org.prefloop.platform.KafkaClients;
+
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;

@@ -47,7 +47,7 @@ class RunsTest {
                 """.formatted(name, MODEL, sftDataset, sftSteps, extra, TASK);
     }
 
-    static JsonPath awaitStatus(long id, String status) {
+    public static JsonPath awaitStatus(long id, String status) {
         await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300)).until(() ->
                 asAdmin().get("/api/runs/" + id).jsonPath().getString("status").equals(status));
         return asAdmin().get("/api/runs/" + id).jsonPath();

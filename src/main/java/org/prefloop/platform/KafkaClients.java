@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.platform;
 
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -29,7 +29,7 @@ public class KafkaClients {
 
     private volatile KafkaProducer<String, String> producer;
 
-    static String bootstrap() {
+    public static String bootstrap() {
         return ConfigProvider.getConfig().getValue("kafka.bootstrap.servers", String.class);
     }
 
@@ -59,7 +59,7 @@ public class KafkaClients {
         return producer;
     }
 
-    static KafkaConsumer<String, String> consumer(String group, String offsetReset, Map<String, Object> extra) {
+    public static KafkaConsumer<String, String> consumer(String group, String offsetReset, Map<String, Object> extra) {
         Map<String, Object> props = new java.util.HashMap<>(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap(),
                 ConsumerConfig.GROUP_ID_CONFIG, group, ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, offsetReset,
                 ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 10_000,

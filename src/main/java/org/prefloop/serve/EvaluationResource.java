@@ -1,0 +1,66 @@
+package org.prefloop.serve;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import jakarta.annotation.security.RolesAllowed;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import org.prefloop.identity.User;
+import org.prefloop.model.Generator;
+import org.prefloop.platform.ProblemException;
+import org.prefloop.train.TrainingData;
+
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Held-out accuracy of a version on prompts with checkable answers: each line of the file is
+ * {@code {"prompt": [messages], "answer": "..."}} (preference-data/synthetic/heldout.jsonl is
+ * one); the version answers greedily and an answer counts when it matches exactly.
+ */
+@Path("/api/evaluations")
+@Produces(MediaType.APPLICATION_JSON)
+@Consumes(MediaType.APPLICATION_JSON)
+@RolesAllowed(User.ADMIN)
+public class EvaluationResource {
+    @Inject
+    Completions completions;
+
+    public record Evaluation(String model, int examples, int correct, double exactMatch) {
+    }
+
+    @POST
+    public Evaluation evaluate(JsonNode body) {
+        if (body == null || !body.hasNonNull("file")) throw ProblemException.invalid("file", "file (a JSON Lines file of prompt and answer) is required");
+        java.nio.file.Path file = java.nio.file.Path.of(body.get("file").asText());
+        if (!Files.isRegularFile(file)) throw ProblemException.invalid("file", "no file at " + file);
+        String model = completions.resolveName(body.path("model").asText(ModelsResource.PROMOTED_ALIAS));
+        List<JsonNode> rows;
+        try {
+            rows = TrainingData.readLines(file);
+        } catch (IllegalArgumentException e) {
+            throw ProblemException.invalid("file", e.getMessage());
+        }
+        List<List<ChatCompletionRequest.Message>> prompts = new ArrayList<>();
+        List<String> answers = new ArrayList<>();
+        for (JsonNode r : rows) {
+            if (!r.has("prompt") || !r.get("prompt").isArray() || !r.hasNonNull("answer")) {
+                throw ProblemException.invalid("file", "every line needs \"prompt\" (a list of messages) and \"answer\"");
+            }
+            List<ChatCompletionRequest.Message> messages = new ArrayList<>();
+            r.get("prompt").forEach(m -> messages.add(new ChatCompletionRequest.Message(m.path("role").asText(), TextNode.valueOf(m.path("content").asText()))));
+            prompts.add(messages);
+            answers.add(r.get("answer").asText());
+        }
+        int maxTokens = body.path("max_tokens").asInt(32);
+        List<Generator.Completion> out = completions.complete(model, prompts, Generator.GenerationParams.greedy(maxTokens));
+        int correct = 0;
+        for (int i = 0; i < answers.size(); i++) if (out.get(i).text().strip().equals(answers.get(i))) correct++;
+        return new Evaluation(model, answers.size(), correct, (double) correct / answers.size());
+    }
+}
