@@ -10,7 +10,7 @@ import org.prefloop.train.cli.TrainCli;
  */
 @QuarkusMain
 public final class Main {
-    private Main() {
+    Main() {
     }
 
     public static void main(String... args) {

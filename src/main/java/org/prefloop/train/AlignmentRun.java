@@ -243,7 +243,7 @@ public final class AlignmentRun {
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, prep.modelDir.toString(), spec.seed + 1) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
-            DpoTrainer.Settings settings = new DpoTrainer.Settings(s.beta, DpoLoss.Type.parse(s.lossType), s.labelSmoothing, s.maxGradNorm);
+            DpoTrainer.Settings settings = new DpoTrainer.Settings(s.beta, DpoLoss.Type.parse(s.lossType), s.labelSmoothing, s.maxGradNorm, s.rpoAlpha);
             List<DpoTrainer.Pair> evalPairs = eval;
             try (DpoTrainer trainer = new DpoTrainer(model, trainable, optimizer, settings)) {
                 summary = loop(train, List.of(), 0, trainable, optimizer,
@@ -258,6 +258,7 @@ public final class AlignmentRun {
                 summary.put("method", adapter != null ? "lora" : "full");
                 summary.put("loss_type", s.lossType);
                 summary.put("beta", s.beta);
+                if (s.rpoAlpha > 0) summary.put("rpo_alpha", s.rpoAlpha);
                 summary.put("reference_model", reference);
                 summary.put("trainable_parameters", trainable.parameterCount());
                 if (adapter != null) {

@@ -38,8 +38,16 @@ public final class DpoTrainer implements AutoCloseable {
         }
     }
 
-    /** Hyperparameters under TRL's DPOConfig names. */
-    public record Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double maxGradNorm) {
+    /**
+     * Hyperparameters under TRL's DPOConfig names. {@code rpoAlpha} adds that multiple of the
+     * chosen responses' negative log-likelihood per token to the loss (RPO), which keeps DPO from
+     * lowering the likelihood of the preferred answers along with the rejected ones.
+     */
+    public record Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double maxGradNorm, double rpoAlpha) {
+        public Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double maxGradNorm) {
+            this(beta, lossType, labelSmoothing, maxGradNorm, 0);
+        }
+
         public static Settings defaults() {
             return new Settings(0.1, DpoLoss.Type.SIGMOID, 0.0, 1.0);
         }
@@ -171,8 +179,14 @@ public final class DpoTrainer implements AutoCloseable {
         for (int i = 0; i < b; i++) w[i] = (float) batch.get(i).weight();
         DpoLoss.Result r = DpoLoss.compute(logps.get(new NDIndex("0:" + b)), logps.get(new NDIndex(b + ":")), ref[0], ref[1],
                 scope.create(w), settings.beta(), settings.lossType(), settings.labelSmoothing());
-        if (share == 1.0) return r;
-        return new DpoLoss.Result(r.loss().mul(scope.create((float) share)), r.rewardsChosen(), r.rewardsRejected(),
+        NDArray loss = r.loss();
+        if (settings.rpoAlpha() > 0) {
+            int chosenTokens = batch.stream().mapToInt(p -> p.chosen().length).sum();
+            NDArray nll = logps.get(new NDIndex("0:" + b)).sum().neg().div(scope.create((float) chosenTokens));
+            loss = loss.add(nll.mul(scope.create((float) settings.rpoAlpha())));
+        }
+        if (share == 1.0 && loss == r.loss()) return r;
+        return new DpoLoss.Result(loss.mul(scope.create((float) share)), r.rewardsChosen(), r.rewardsRejected(),
                 r.rewardAccuracy(), r.rewardMargin(), r.logpsChosen(), r.logpsRejected());
     }
 

@@ -18,6 +18,13 @@ public final class PreflightReport {
     private final List<Finding> findings = new ArrayList<>();
     private final Map<String, Object> facts = new LinkedHashMap<>();
 
+    /** A report that says the checks happen later, on the worker (which fails the run if they do). */
+    public static PreflightReport deferred(String why) {
+        PreflightReport r = new PreflightReport();
+        r.warn("deferred", why);
+        return r;
+    }
+
     void error(String check, String message) {
         findings.add(new Finding(Level.ERROR, check, message));
     }

@@ -125,6 +125,8 @@ public final class RunSpec {
         public String lossType = "sigmoid";
         @JsonProperty("label_smoothing")
         public double labelSmoothing = 0.0;
+        @JsonProperty("rpo_alpha")
+        public double rpoAlpha = 0.0;
         @JsonProperty("precompute_ref_log_probs")
         public boolean precomputeRefLogProbs = false;
         @JsonIgnore
@@ -167,6 +169,7 @@ public final class RunSpec {
             validate("dpo", dpo);
             require(dpo.beta > 0, "dpo.beta must be positive");
             require(dpo.labelSmoothing >= 0 && dpo.labelSmoothing < 0.5, "dpo.label_smoothing must be in [0, 0.5)");
+            require(dpo.rpoAlpha >= 0, "dpo.rpo_alpha must not be negative");
             DpoLoss.Type.parse(dpo.lossType);
         }
     }

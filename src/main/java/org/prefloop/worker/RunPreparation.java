@@ -42,6 +42,11 @@ public class RunPreparation {
     }
 
     public Prepared prepare(String specJson, Path runDir) {
+        return prepare(specJson, runDir, false);
+    }
+
+    /** With {@code checkOnly}, a version with an adapter stands for its base (same config and tokenizer): nothing is merged. */
+    public Prepared prepare(String specJson, Path runDir, boolean checkOnly) {
         RunSpec spec = RunSpec.parse(specJson);
         try {
             Files.createDirectories(runDir);
@@ -53,7 +58,7 @@ public class RunPreparation {
             ModelVersion v = QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>findById(id(spec.model, VERSION)));
             if (v == null) throw new IllegalArgumentException("model_name_or_path names " + spec.model + ", which is not registered");
             parent = v.id;
-            spec.model = weightsOf(v, runDir).toString();
+            spec.model = (checkOnly ? Path.of(v.baseModel) : weightsOf(v, runDir)).toString();
         }
         Map<String, String> hashes = new LinkedHashMap<>();
         if (spec.sft != null) spec.sft.dataset = dataset(spec.sft.dataset, runDir, hashes);

@@ -130,7 +130,13 @@ public class RunResource {
     private PreflightReport preflight(String specJson) throws IOException {
         java.nio.file.Path scratch = Files.createDirectories(java.nio.file.Path.of(runsDir)).resolve(".preflight-" + java.util.UUID.randomUUID());
         try {
-            RunPreparation.Prepared p = preparation.prepare(specJson, scratch);
+            RunPreparation.Prepared p = preparation.prepare(specJson, scratch, true);
+            java.nio.file.Path model = java.nio.file.Path.of(p.spec().model);
+            if (!model.isAbsolute()) model = p.dir().resolve(model);
+            if (!Files.isRegularFile(model.resolve("config.json")) && !p.spec().model.equals(RunSpec.parse(specJson).model)) {
+                // a registered version whose files live on the model store, which this process does not mount
+                return PreflightReport.deferred("the model store is not mounted here; the worker runs the checks before training");
+            }
             return Preflight.check(p.spec(), p.dir());
         } catch (IllegalArgumentException e) {
             throw ProblemException.invalid(null, e.getMessage());

@@ -52,6 +52,18 @@ class ChatCompletionsTest {
         TinyModelProfile.ensureCheckpoint();
     }
 
+    /** The tiny base's version, as PREFLOOP_MODEL registered it. */
+    static long tinyBaseId() {
+        return QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>find("baseModel = ?1 and adapterPath is null",
+                TinyModelProfile.CHECKPOINT.toString()).firstResult().id);
+    }
+
+    /** Other suites share the store and may have promoted their own versions: serve the tiny base. */
+    @org.junit.jupiter.api.BeforeEach
+    void promoteTheTinyBase() {
+        Api.asAdmin().post("/api/models/" + tinyBaseId() + "/promote").then().statusCode(200);
+    }
+
     /** What the model core itself generates greedily for the question, with an optional adapter. */
     private static String direct(LoraAdapter.Config adapterConfig, Path adapterDir, int maxTokens) {
         Path dir = TinyModelProfile.CHECKPOINT;
@@ -137,7 +149,7 @@ class ChatCompletionsTest {
         assertEquals(tuned, complete(name, false).getString("choices[0].message.content"), "a version is served by name");
         Api.asAdmin().post("/api/models/" + id + "/promote").then().statusCode(200);
         assertEquals(tuned, complete("prefloop", false).getString("choices[0].message.content"), "the alias follows the promotion");
-        long baseId = QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>find("adapterPath is null").firstResult().id);
+        long baseId = tinyBaseId();
         Api.asAdmin().post("/api/models/" + baseId + "/promote").then().statusCode(200);
         assertEquals(base, complete("prefloop", false).getString("choices[0].message.content"), "rollback is a promotion of the earlier version");
         RestAssured.given().header("Authorization", "Bearer " + KEY).contentType(ContentType.JSON)

@@ -194,4 +194,30 @@ class AlignmentRunTest {
                   dataset: %s
                 """.formatted(init, eval)), tmp).render().contains("error   sft.dataset"), "some examples were usable");
     }
+
+    @Test
+    void earlyStoppingEndsAStageWhoseValidationLossStopsImprovingAndReplayMixesGeneralExamplesIn(@TempDir Path tmp) {
+        RunSpec spec = RunSpec.parse("""
+                model_name_or_path: %s
+                output_dir: %s
+                sft:
+                  dataset: sft.jsonl
+                  eval_split: 0.02
+                  max_steps: 40
+                  per_device_train_batch_size: 4
+                  learning_rate: 1.0e-12
+                  eval_steps: 1
+                  early_stopping_patience: 2
+                  replay_dataset: general.jsonl
+                  replay_ratio: 0.25
+                  max_length: 64
+                """.formatted(init, tmp.resolve("out")));
+        Map<String, Object> summary = new AlignmentRun(spec, TASK, RunListener.NONE, () -> false).run();
+        @SuppressWarnings("unchecked") Map<String, Object> sft = (Map<String, Object>) summary.get("sft");
+        assertEquals(true, sft.get("stopped_early"), sft.toString());
+        assertEquals(3, ((Number) sft.get("steps")).intValue(), "best at step 1, then two evaluations without improvement: " + sft);
+        @SuppressWarnings("unchecked") Map<String, Double> last = (Map<String, Double>) sft.get("final");
+        // 1,176 training examples (2% held out of 1,200); with one replay example in each batch of 4, an epoch is 392 steps
+        assertEquals(3.0 / 392, last.get("epoch"), 1e-9, "batches hold 3 task examples and 1 replay example: " + last);
+    }
 }

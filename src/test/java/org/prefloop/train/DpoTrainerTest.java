@@ -140,4 +140,23 @@ class DpoTrainerTest {
         }
         assertTrue(moved > 1e-3, "the steps changed the adapter (max change " + moved + ")");
     }
+
+    @Test
+    void rpoAddsTheChosenResponsesNllPerTokenToTheLoss(@TempDir Path tmp) {
+        Path ckpt = TinyCheckpoint.write(tmp.resolve("base"), CONFIG, 3, CHARS);
+        try (LlamaModel model = LlamaModel.load(ckpt); var tokenizer = org.prefloop.model.TextTokenizer.load(ckpt)) {
+            List<DpoTrainer.Pair> train = pairs(new TextIds(tokenizer), 6, 7);
+            double nll;
+            try (var scope = model.manager().newSubManager()) {
+                ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+                List<SequenceLogProbs.Sequence> chosen = train.stream().map(p -> SequenceLogProbs.Sequence.of(p.prompt(), p.chosen())).toList();
+                nll = -SequenceLogProbs.of(model, chosen, scope).sum().getFloat() / train.stream().mapToInt(p -> p.chosen().length).sum();
+            }
+            LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj"), null), 5, false);
+            try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(),
+                    new DpoTrainer.Settings(0.1, DpoLoss.Type.SIGMOID, 0, 1.0, 0.5))) {
+                assertEquals(Math.log(2) + 0.5 * nll, trainer.step(train, 2, 1e-3).loss(), 1e-4, "ln 2 + alpha * NLL of the chosen responses");
+            }
+        }
+    }
 }

@@ -53,21 +53,22 @@ class LoopTest {
         String base = asAdmin().get("/api/models").jsonPath().getString("find { it.promoted }.name");
         double before = accuracy("prefloop");
 
-        JsonPath round = asAdmin().contentType(ContentType.JSON).body(Map.of("prompts", prompts("dpo.jsonl", 300), "mode", "samples",
+        JsonPath round = asAdmin().contentType(ContentType.JSON).body(Map.of("prompts", prompts("dpo.jsonl", 800), "mode", "samples",
                 "temperature", 0.7, "max_tokens", 8, "seed", 3)).post("/api/rounds").then().statusCode(201).extract().jsonPath();
         assertTrue(round.getInt("created") > 50, "comparisons generated: " + round.prettify());
+        String since = java.time.Instant.now().minusSeconds(1).toString();
         JsonPath judged = judgeAndAwait(round);
         assertEquals(round.getInt("created"), judged.getInt("judged"));
 
         long dataset = asAdmin().contentType(ContentType.JSON).body(Map.of("name", "loop-round-1", "filters",
-                        Map.of("annotators", List.of("checker:reverse"), "includeJudges", true)))
+                        Map.of("annotators", List.of("checker:reverse"), "includeJudges", true, "from", since)))
                 .post("/api/datasets").then().statusCode(201).extract().jsonPath().getLong("id");
         System.out.println("round: " + round.getInt("created") + " comparisons, dataset " + asAdmin().get("/api/datasets/" + dataset).jsonPath().getInt("items") + " pairs");
         long run = asAdmin().contentType("application/yaml").body(("""
                 name: loop-round-1
                 seed: 4
-                dpo: {dataset: "dataset:%d", num_train_epochs: 3, per_device_train_batch_size: 8, learning_rate: 3.0e-4,
-                      beta: 0.5, r: 16, lora_alpha: 32, max_length: 64}
+                dpo: {dataset: "dataset:%d", num_train_epochs: 2, per_device_train_batch_size: 8, learning_rate: 3.0e-4,
+                      beta: 0.5, rpo_alpha: 1.0, r: 16, lora_alpha: 32, max_length: 64}
                 """.formatted(dataset)).getBytes(java.nio.charset.StandardCharsets.UTF_8))
                 .post("/api/runs").then().statusCode(201).extract().jsonPath().getLong("id");
         JsonPath finished = RunsTest.awaitStatus(run, "succeeded");
