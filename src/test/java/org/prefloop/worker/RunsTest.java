@@ -86,6 +86,12 @@ class RunsTest {
         assertNotNull(version.get("metrics.dpo.final"));
         assertTrue(Files.exists(Path.of(version.getString("baseModel")).resolve("model.safetensors")));
 
+        // the worker's gauges for the operator's dashboards
+        String prometheus = io.restassured.RestAssured.get("/q/metrics").then().statusCode(200).extract().asString();
+        for (String gauge : List.of("prefloop_training_loss", "prefloop_training_tokens_per_second", "prefloop_training_reward_accuracy")) {
+            assertTrue(prometheus.lines().anyMatch(l -> l.startsWith(gauge + "{") && l.contains("run=\"" + id + "\"")), gauge + " for run " + id);
+        }
+
         // the event stream of a finished run: its stored metrics, then its final status
         String events = sse("/api/runs/" + id + "/events");
         assertTrue(events.contains("\"type\":\"metrics\"") && events.contains("\"stage\":\"dpo\""), events);
