@@ -157,7 +157,7 @@ public final class AlignmentRun {
             Map<String, Object> summary = finished(stageDir);
             if (summary != null) {
                 listener.message("sft: finished earlier, reusing " + stageDir);
-                applyResult(stageDir, s);
+                applyResult(model, stageDir, s);
                 return summary;
             }
             List<SequenceLogProbs.Sequence> train = prep.sft.train().examples();
@@ -177,34 +177,14 @@ public final class AlignmentRun {
                         },
                         eval == null ? null : () -> metrics("eval_loss", trainer.evaluate(eval, s.evalBatchSize)));
                 summary.put("method", adapter != null ? "lora" : "full");
-                summary.put("trainable_parameters", trainable.parameterCount());
-                if (adapter != null) {
-                    adapter.save(stageDir.resolve("adapter"));
-                    summary.put("adapter", stageDir.resolve("adapter").toString());
-                } else {
-                    model.save(stageDir.resolve("model"));
-                    summary.put("weights", stageDir.resolve("model").toString());
-                }
-                model.setProjectionHook(null);
-                model.parameters().values().forEach(p -> p.setRequiresGradient(false));
+                saveResult(model, adapter, trainable, stageDir, summary);
             } finally {
                 if (adapter != null) adapter.close();
                 optimizer.close();
             }
             write(stageDir.resolve("summary.json"), summary);
-            applyResult(stageDir, s);
+            applyResult(model, stageDir, s);
             return summary;
-        }
-
-        /** Leaves the model as SFT made it: the adapter merged in, or the full weights loaded. */
-        private void applyResult(Path stageDir, RunSpec.Stage s) {
-            if (s.usePeft) {
-                try (LoraAdapter a = LoraAdapter.load(stageDir.resolve("adapter"), model)) {
-                    a.mergeInto(model);
-                }
-            } else {
-                copyInto(model.parameters(), stageDir.resolve("model").resolve("model.safetensors"));
-            }
         }
     }
 
@@ -225,7 +205,7 @@ public final class AlignmentRun {
             Map<String, Object> summary = finished(stageDir);
             if (summary != null) {
                 listener.message("dpo: finished earlier, reusing " + stageDir);
-                applyResult(stageDir, s);
+                applyResult(model, stageDir, s);
                 return summary;
             }
             boolean precompute = s.precomputeRefLogProbs || !s.usePeft;
@@ -260,33 +240,39 @@ public final class AlignmentRun {
                 summary.put("beta", s.beta);
                 if (s.rpoAlpha > 0) summary.put("rpo_alpha", s.rpoAlpha);
                 summary.put("reference_model", reference);
-                summary.put("trainable_parameters", trainable.parameterCount());
-                if (adapter != null) {
-                    adapter.save(stageDir.resolve("adapter"));
-                    summary.put("adapter", stageDir.resolve("adapter").toString());
-                } else {
-                    model.save(stageDir.resolve("model"));
-                    summary.put("weights", stageDir.resolve("model").toString());
-                }
-                model.setProjectionHook(null);
-                model.parameters().values().forEach(p -> p.setRequiresGradient(false));
+                saveResult(model, adapter, trainable, stageDir, summary);
             } finally {
                 if (adapter != null) adapter.close();
                 optimizer.close();
             }
             write(stageDir.resolve("summary.json"), summary);
-            applyResult(stageDir, s);
+            applyResult(model, stageDir, s);
             return summary;
         }
+    }
 
-        private void applyResult(Path stageDir, RunSpec.Stage s) {
-            if (s.usePeft) {
-                try (LoraAdapter a = LoraAdapter.load(stageDir.resolve("adapter"), model)) {
-                    a.mergeInto(model);
-                }
-            } else {
-                copyInto(model.parameters(), stageDir.resolve("model").resolve("model.safetensors"));
+    /** Writes what a stage trained (the adapter, or the full weights) and leaves the model plain: no hook, no gradients. */
+    private static void saveResult(LlamaModel model, LoraAdapter adapter, Trainable trainable, Path stageDir, Map<String, Object> summary) {
+        summary.put("trainable_parameters", trainable.parameterCount());
+        if (adapter != null) {
+            adapter.save(stageDir.resolve("adapter"));
+            summary.put("adapter", stageDir.resolve("adapter").toString());
+        } else {
+            model.save(stageDir.resolve("model"));
+            summary.put("weights", stageDir.resolve("model").toString());
+        }
+        model.setProjectionHook(null);
+        model.parameters().values().forEach(p -> p.setRequiresGradient(false));
+    }
+
+    /** Leaves the model as a finished stage made it: its adapter merged in, or its full weights loaded. */
+    private static void applyResult(LlamaModel model, Path stageDir, RunSpec.Stage s) {
+        if (s.usePeft) {
+            try (LoraAdapter a = LoraAdapter.load(stageDir.resolve("adapter"), model)) {
+                a.mergeInto(model);
             }
+        } else {
+            copyInto(model.parameters(), stageDir.resolve("model").resolve("model.safetensors"));
         }
     }
 
