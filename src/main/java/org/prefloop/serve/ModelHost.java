@@ -87,11 +87,12 @@ public class ModelHost {
      */
     void registerBase(@Observes StartupEvent event, org.prefloop.platform.Roles roles) {
         if (!roles.has("serve")) return;
-        configuredBase.filter(dir -> {
-            if (Files.isRegularFile(Path.of(dir).resolve("config.json"))) return true;
-            LOG.warnf("PREFLOOP_MODEL %s is not a Hugging Face directory (no config.json); no base model is registered", Path.of(dir).toAbsolutePath());
-            return false;
-        }).ifPresent(dir -> QuarkusTransaction.requiringNew().run(() -> {
+        configuredBase.ifPresent(dir -> {
+            if (!Files.isRegularFile(Path.of(dir).resolve("config.json"))) {
+                LOG.warnf("PREFLOOP_MODEL %s has no config.json (yet); requests for it fail until it does", Path.of(dir).toAbsolutePath());
+            }
+        });
+        configuredBase.ifPresent(dir -> QuarkusTransaction.requiringNew().run(() -> {
             String path = Path.of(dir).toAbsolutePath().normalize().toString();
             ModelVersion base = ModelVersion.<ModelVersion>find("baseModel = ?1 and adapterPath is null", path).firstResultOptional()
                     .orElseGet(() -> {
