@@ -42,6 +42,9 @@ public class PreferenceResource {
     ObjectMapper json;
 
     @Inject
+    TaskQueue tasks;
+
+    @Inject
     @Channel("preferences-out")
     MutinyEmitter<Record<String, String>> preferences;
 
@@ -73,6 +76,7 @@ public class PreferenceResource {
         if (Comparison.findById(input.comparisonId()) == null) {
             throw ProblemException.notFound("comparisonId", "comparison " + input.comparisonId() + " does not exist");
         }
+        tasks.requireUnanswered(input.comparisonId(), me, input.eventId());
         PreferenceEvent event = new PreferenceEvent(input.eventId(), input.comparisonId(), me, input.choice(),
                 input.rationale(), input.timeSpentMs(), Instant.now(), null);
         String payload;
@@ -87,6 +91,7 @@ public class PreferenceResource {
             // Not acknowledged: the client retries with the same event id, which the store dedupes.
             throw new ProblemException(503, null, "the event was not acknowledged by Kafka (" + e.getMessage() + "); retry with the same eventId");
         }
+        tasks.answered(event.comparisonId(), me, event.eventId());
         accepted.increment();
         return Response.accepted(Map.of("eventId", event.eventId())).build();
     }

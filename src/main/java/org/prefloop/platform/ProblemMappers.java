@@ -2,14 +2,22 @@ package org.prefloop.platform;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import io.quarkus.qute.Template;
+import io.quarkus.security.ForbiddenException;
+import jakarta.inject.Inject;
 import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.UriInfo;
 import jakarta.ws.rs.core.Response;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
 import java.util.stream.Collectors;
 
-/** Turns every error into {@code application/problem+json}. */
+/** Turns every error into {@code application/problem+json} (and a refused page into a page). */
 public class ProblemMappers {
+
+    @Inject
+    Template forbidden;
 
     public static Response response(int status, String field, String detail) {
         return Response.status(status)
@@ -30,6 +38,14 @@ public class ProblemMappers {
                         .collect(Collectors.joining("."))
                 : null;
         return response(400, field, "malformed JSON: " + e.getOriginalMessage());
+    }
+
+    /** A signed-in person on a page their role may not see gets a page that says so; the API gets a problem. */
+    @ServerExceptionMapper
+    public Response forbidden(ForbiddenException e, UriInfo uri) {
+        String path = uri.getPath();
+        if (path.startsWith("/api/") || path.startsWith("/v1/")) return response(403, null, "your role may not do this");
+        return Response.status(403).type(MediaType.TEXT_HTML_TYPE).entity(forbidden.render()).build();
     }
 
     @ServerExceptionMapper

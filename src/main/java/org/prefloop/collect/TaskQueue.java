@@ -1,0 +1,125 @@
+package org.prefloop.collect;
+
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.persistence.EntityManager;
+import jakarta.transaction.Transactional;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.prefloop.platform.ProblemException;
+
+import java.security.SecureRandom;
+import java.time.LocalDate;
+import java.time.OffsetDateTime;
+import java.time.ZoneId;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * Hands out comparisons to annotators. A comparison goes to {@code prefloop.annotation.overlap}
+ * annotators and never twice to one person (not even one who judged it through the API); half-
+ * covered comparisons go first, so that agreement can be measured early. Slots are taken with a
+ * conditional update, so concurrent annotators never overfill a comparison. The left/right order
+ * is drawn per assignment and stored.
+ */
+@ApplicationScoped
+public class TaskQueue {
+    private final SecureRandom random = new SecureRandom();
+
+    @ConfigProperty(name = "prefloop.annotation.overlap")
+    int overlap;
+
+    /** One response as placed on screen; {@code side} is its letter in the comparison's own order. */
+    public record Shown(String side, String text) {
+    }
+
+    /** What an annotator sees: no model or version names, so that nobody judges by the label. */
+    public record Task(long assignmentId, long comparisonId, List<ChatMessage> prompt, Shown left, Shown right) {
+    }
+
+    public record Stats(long today, long total, long open) {
+    }
+
+    /**
+     * The annotator's oldest open assignment not in {@code pending} (judgments the page holds for
+     * undo), or a new one; empty when there is nothing left for them.
+     */
+    @Transactional
+    public Optional<Task> next(String annotator, Set<Long> pending) {
+        List<Assignment> open = Assignment.list("annotator = ?1 and answeredAt is null and skippedAt is null order by id", annotator);
+        for (Assignment a : open) {
+            if (!pending.contains(a.id)) return Optional.of(task(a));
+        }
+        EntityManager em = Assignment.getEntityManager();
+        for (int attempt = 0; attempt < 5; attempt++) {
+            @SuppressWarnings("unchecked")
+            List<Number> candidate = em.createNativeQuery("select c.id from comparisons c where c.assigned < ?1 "
+                            + "and not exists (select 1 from assignments a where a.comparison_id = c.id and a.annotator = ?2) "
+                            + "and not exists (select 1 from preferences p where p.comparison_id = c.id and p.annotator = ?2) "
+                            + "order by c.assigned desc, c.id limit 1")
+                    .setParameter(1, overlap).setParameter(2, annotator).getResultList();
+            if (candidate.isEmpty()) return Optional.empty();
+            long comparisonId = candidate.get(0).longValue();
+            int taken = em.createNativeQuery("update comparisons set assigned = assigned + 1 where id = ?1 and assigned < ?2")
+                    .setParameter(1, comparisonId).setParameter(2, overlap).executeUpdate();
+            if (taken == 0) continue; // another annotator took the last slot in between
+            Assignment a = new Assignment();
+            a.comparisonId = comparisonId;
+            a.annotator = annotator;
+            a.swapped = random.nextBoolean();
+            a.assignedAt = OffsetDateTime.now();
+            a.persist();
+            return Optional.of(task(a));
+        }
+        return Optional.empty();
+    }
+
+    /** Skipping hands the slot to someone else; the comparison is not shown to this annotator again. */
+    @Transactional
+    public void skip(long assignmentId, String annotator) {
+        Assignment a = Assignment.findById(assignmentId);
+        if (a == null || !a.annotator.equals(annotator)) {
+            throw ProblemException.notFound("assignmentId", "you have no assignment " + assignmentId);
+        }
+        if (a.answeredAt != null) throw ProblemException.conflict("assignmentId", "assignment " + assignmentId + " is already answered");
+        if (a.skippedAt != null) return;
+        a.skippedAt = OffsetDateTime.now();
+        Assignment.getEntityManager().createNativeQuery("update comparisons set assigned = assigned - 1 where id = ?1 and assigned > 0")
+                .setParameter(1, a.comparisonId).executeUpdate();
+    }
+
+    /**
+     * A person judges an assigned comparison once: a second judgment with another event id is
+     * refused (a retry of the same event is not a second judgment).
+     */
+    public void requireUnanswered(long comparisonId, String annotator, UUID eventId) {
+        Assignment.<Assignment>find("comparisonId = ?1 and annotator = ?2", comparisonId, annotator).firstResultOptional()
+                .filter(a -> a.eventId != null && !a.eventId.equals(eventId))
+                .ifPresent(a -> {
+                    throw ProblemException.conflict("comparisonId", "you already judged comparison " + comparisonId
+                            + " (event " + a.eventId + ")");
+                });
+    }
+
+    /** Called once Kafka has the judgment, so the next task is never the one just answered. */
+    @Transactional
+    public void answered(long comparisonId, String annotator, UUID eventId) {
+        Assignment.update("answeredAt = ?1, eventId = ?2 where comparisonId = ?3 and annotator = ?4 and answeredAt is null",
+                OffsetDateTime.now(), eventId, comparisonId, annotator);
+    }
+
+    public Stats stats(String annotator) {
+        OffsetDateTime midnight = LocalDate.now().atStartOfDay(ZoneId.systemDefault()).toOffsetDateTime();
+        return new Stats(Assignment.count("annotator = ?1 and answeredAt >= ?2", annotator, midnight),
+                Assignment.count("annotator = ?1 and answeredAt is not null", annotator),
+                Assignment.count("annotator = ?1 and answeredAt is null and skippedAt is null", annotator));
+    }
+
+    private static Task task(Assignment a) {
+        Comparison c = Comparison.findById(a.comparisonId);
+        Shown first = new Shown("A", c.responseA);
+        Shown second = new Shown("B", c.responseB);
+        return a.swapped ? new Task(a.id, c.id, c.promptMessages(), second, first)
+                : new Task(a.id, c.id, c.promptMessages(), first, second);
+    }
+}

@@ -1,0 +1,110 @@
+package org.prefloop.collect;
+
+import io.quarkus.security.identity.SecurityIdentity;
+import jakarta.annotation.security.RolesAllowed;
+import jakarta.inject.Inject;
+import jakarta.ws.rs.DefaultValue;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import org.prefloop.identity.User;
+import org.prefloop.platform.ProblemException;
+
+import java.time.OffsetDateTime;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/** The signed-in annotator's work: the next comparison, skipping, today's count, their own history. */
+@Path("/api/tasks")
+@Produces(MediaType.APPLICATION_JSON)
+@RolesAllowed({User.ANNOTATOR, User.ADMIN})
+public class TaskResource {
+
+    @Inject
+    TaskQueue queue;
+
+    @Inject
+    SecurityIdentity identity;
+
+    /**
+     * The next comparison (204 when the queue has nothing left for you). {@code pending} lists
+     * assignments whose judgment the page still holds back for undo, so they are not handed out again.
+     */
+    @GET
+    @Path("/next")
+    public Response next(@QueryParam("pending") String pending) {
+        return queue.next(me(), ids(pending)).map(t -> Response.ok(t).build()).orElseGet(() -> Response.noContent().build());
+    }
+
+    @POST
+    @Path("/{assignmentId}/skip")
+    public Response skip(@PathParam("assignmentId") long assignmentId) {
+        queue.skip(assignmentId, me());
+        return Response.noContent().build();
+    }
+
+    @GET
+    @Path("/stats")
+    public TaskQueue.Stats stats() {
+        return queue.stats(me());
+    }
+
+    /** One of my stored judgments; {@code shown} is the verdict as it was on my screen (A = left). */
+    public record HistoryItem(long comparisonId, String choice, String shown, String rationale, OffsetDateTime submittedAt,
+                              String prompt) {
+    }
+
+    @GET
+    @Path("/history")
+    public List<HistoryItem> history(@QueryParam("limit") @DefaultValue("50") int limit) {
+        if (limit < 1 || limit > 500) throw ProblemException.invalid("limit", "limit must be between 1 and 500");
+        @SuppressWarnings("unchecked")
+        List<Object[]> rows = Assignment.getEntityManager().createNativeQuery("select p.comparison_id, p.choice, a.swapped, "
+                        + "p.rationale, p.submitted_at, c.prompt from preferences p join comparisons c on c.id = p.comparison_id "
+                        + "left join assignments a on a.comparison_id = p.comparison_id and a.annotator = p.annotator "
+                        + "where p.annotator = ?1 and p.judge is null order by p.submitted_at desc limit ?2")
+                .setParameter(1, me()).setParameter(2, limit).getResultList();
+        return rows.stream().map(r -> {
+            String choice = (String) r[1];
+            boolean swapped = r[2] != null && (Boolean) r[2];
+            return new HistoryItem(((Number) r[0]).longValue(), choice, Assignment.shown(choice, swapped), (String) r[3],
+                    toOffset(r[4]), lastUserMessage((String) r[5]));
+        }).toList();
+    }
+
+    private String me() {
+        return identity.getPrincipal().getName();
+    }
+
+    private static Set<Long> ids(String csv) {
+        if (csv == null || csv.isBlank()) return Set.of();
+        try {
+            return Arrays.stream(csv.split(",")).map(String::trim).filter(s -> !s.isEmpty()).map(Long::parseLong)
+                    .collect(Collectors.toSet());
+        } catch (NumberFormatException e) {
+            throw ProblemException.invalid("pending", "pending must be comma-separated assignment ids");
+        }
+    }
+
+    private static String lastUserMessage(String promptJson) {
+        List<ChatMessage> messages = Comparison.messages(promptJson);
+        for (int i = messages.size() - 1; i >= 0; i--) {
+            if ("user".equals(messages.get(i).role())) return messages.get(i).content();
+        }
+        return messages.isEmpty() ? "" : messages.get(messages.size() - 1).content();
+    }
+
+    private static OffsetDateTime toOffset(Object o) {
+        if (o instanceof OffsetDateTime t) return t;
+        if (o instanceof java.time.Instant i) return i.atOffset(java.time.ZoneOffset.UTC);
+        if (o instanceof java.sql.Timestamp t) return t.toInstant().atOffset(java.time.ZoneOffset.UTC);
+        return null;
+    }
+}

@@ -1,0 +1,91 @@
+package org.prefloop.eval;
+
+import jakarta.annotation.security.RolesAllowed;
+import jakarta.inject.Inject;
+import jakarta.persistence.EntityManager;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import org.prefloop.collect.Assignment;
+import org.prefloop.identity.User;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How trustworthy the people's judgments are: agreement on overlapping comparisons (Cohen's
+ * kappa per pair, Krippendorff's alpha overall), position bias, each annotator's agreement with
+ * the others' majority, and how many pairs a dataset keeps at each agreement threshold (a small
+ * consistent set trains better than a large noisy one). Judges' verdicts are left out.
+ */
+@Path("/api/quality")
+@Produces(MediaType.APPLICATION_JSON)
+@RolesAllowed(User.ADMIN)
+public class QualityResource {
+    static final double[] THRESHOLDS = {0.5, 0.6, 0.67, 0.75, 0.8, 0.9, 1.0};
+
+    @Inject
+    EntityManager em;
+
+    public record Pair(String first, String second, int sharedItems, Double kappa) {
+    }
+
+    /** {@code leftShare}: share of decisive verdicts that picked the response shown on the left. */
+    public record Annotator(String annotator, int judgments, Double agreementWithMajority, Double leftShare) {
+    }
+
+    /** Comparisons with at least two votes whose majority is A or B with at least this share. */
+    public record Kept(double minAgreement, int pairs) {
+    }
+
+    /** {@code aShare}: share of decisive verdicts for response A in the comparisons' own order. */
+    public record Quality(int judgments, int overlappingComparisons, Double alpha, Double leftShare, Double aShare,
+                          List<Pair> pairs, List<Annotator> annotators, List<Kept> kept) {
+    }
+
+    @GET
+    public Quality quality() {
+        @SuppressWarnings("unchecked")
+        List<Object[]> rows = em.createNativeQuery("select p.comparison_id, p.annotator, p.choice, a.swapped from preferences p "
+                + "left join assignments a on a.comparison_id = p.comparison_id and a.annotator = p.annotator "
+                + "where p.judge is null order by p.id").getResultList();
+        List<Agreement.Label> labels = new ArrayList<>();
+        Map<String, List<String>> shownBy = new HashMap<>();
+        List<String> shownAll = new ArrayList<>();
+        List<String> ordered = new ArrayList<>();
+        for (Object[] r : rows) {
+            String choice = (String) r[2];
+            labels.add(new Agreement.Label(String.valueOf(r[0]), (String) r[1], choice));
+            ordered.add(choice);
+            if (r[3] != null) {
+                String shown = Assignment.shown(choice, (Boolean) r[3]);
+                shownBy.computeIfAbsent((String) r[1], k -> new ArrayList<>()).add(shown);
+                shownAll.add(shown);
+            }
+        }
+        Map<String, Agreement.Consensus> consensus = Agreement.consensus(labels);
+        int overlapping = (int) consensus.values().stream().filter(c -> c.votes() >= 2).count();
+        Map<String, Double> withMajority = Agreement.agreementWithMajority(labels);
+        Map<String, Integer> counts = new HashMap<>();
+        labels.forEach(l -> counts.merge(l.annotator(), 1, Integer::sum));
+        List<Annotator> annotators = counts.keySet().stream().sorted()
+                .map(a -> new Annotator(a, counts.get(a), withMajority.get(a), finite(Agreement.shareOfLeftChoices(shownBy.getOrDefault(a, List.of())))))
+                .toList();
+        List<Pair> pairs = Agreement.pairwiseKappa(labels).stream()
+                .map(p -> new Pair(p.first(), p.second(), p.sharedItems(), finite(p.kappa()))).toList();
+        List<Kept> kept = new ArrayList<>();
+        for (double t : THRESHOLDS) {
+            kept.add(new Kept(t, (int) consensus.values().stream().filter(c -> c.votes() >= 2 && c.agreement() >= t - 1e-9
+                    && ("A".equals(c.label()) || "B".equals(c.label()))).count()));
+        }
+        return new Quality(labels.size(), overlapping, overlapping == 0 ? null : finite(Agreement.krippendorffAlpha(labels)),
+                finite(Agreement.shareOfLeftChoices(shownAll)), finite(Agreement.shareOfLeftChoices(ordered)), pairs, annotators, kept);
+    }
+
+    private static Double finite(double v) {
+        return Double.isFinite(v) ? v : null;
+    }
+}

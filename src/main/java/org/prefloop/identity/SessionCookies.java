@@ -1,0 +1,120 @@
+package org.prefloop.identity;
+
+import jakarta.inject.Singleton;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.Optional;
+
+/**
+ * Issues and checks session cookies: {@code base64url(payload).base64url(HMAC-SHA256(payload))}.
+ * Nothing is kept on the server, so any replica that shares {@code PREFLOOP_SESSION_KEY} accepts
+ * the cookie. Without a configured key each process draws its own, and sessions end with it.
+ */
+@Singleton
+public class SessionCookies {
+    private static final Logger LOG = Logger.getLogger(SessionCookies.class);
+    private static final Base64.Encoder B64 = Base64.getUrlEncoder().withoutPadding();
+    private static final Base64.Decoder UNB64 = Base64.getUrlDecoder();
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private final byte[] key;
+    private final Duration lifetime;
+    private final boolean secure;
+
+    SessionCookies(@ConfigProperty(name = "prefloop.session.key") Optional<String> configuredKey,
+                   @ConfigProperty(name = "prefloop.session.lifetime") Duration lifetime,
+                   @ConfigProperty(name = "prefloop.session.secure-cookie") boolean secure) {
+        this.lifetime = lifetime;
+        this.secure = secure;
+        String k = configuredKey.filter(s -> !s.isBlank()).orElse(null);
+        if (k == null) {
+            this.key = randomBytes(32);
+            LOG.warn("PREFLOOP_SESSION_KEY is not set: sessions are signed with a key drawn at start, so they end when this "
+                    + "process stops and are not accepted by other replicas");
+        } else {
+            if (k.length() < 32) throw new IllegalStateException("PREFLOOP_SESSION_KEY must have at least 32 characters");
+            this.key = sha256(k.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** A new session for this user, and the Set-Cookie header value that carries it. */
+    public Issued issue(String username, String role) {
+        Session s = new Session(username, role, Instant.now().plus(lifetime), B64.encodeToString(randomBytes(18)));
+        String payload = String.join("\n", s.username(), s.role(), String.valueOf(s.expires().getEpochSecond()), s.csrf());
+        String value = B64.encodeToString(payload.getBytes(StandardCharsets.UTF_8)) + "." + B64.encodeToString(mac(payload));
+        return new Issued(s, cookie(value, lifetime.toSeconds()));
+    }
+
+    public record Issued(Session session, String setCookie) {
+    }
+
+    /** The session in a cookie value, if it is signed with our key and has not expired. */
+    public Optional<Session> read(String value) {
+        if (value == null) return Optional.empty();
+        int dot = value.indexOf('.');
+        if (dot < 0) return Optional.empty();
+        try {
+            String payload = new String(UNB64.decode(value.substring(0, dot)), StandardCharsets.UTF_8);
+            if (!MessageDigest.isEqual(mac(payload), UNB64.decode(value.substring(dot + 1)))) return Optional.empty();
+            String[] f = payload.split("\n", -1);
+            if (f.length != 4) return Optional.empty();
+            Instant expires = Instant.ofEpochSecond(Long.parseLong(f[2]));
+            if (expires.isBefore(Instant.now())) return Optional.empty();
+            return Optional.of(new Session(f[0], f[1], expires, f[3]));
+        } catch (IllegalArgumentException malformed) {
+            return Optional.empty();
+        }
+    }
+
+    /** The Set-Cookie value that removes the session from the browser. */
+    public String cleared() {
+        return cookie("", 0);
+    }
+
+    private String cookie(String value, long maxAgeSeconds) {
+        return Session.COOKIE + "=" + value + "; Path=/; Max-Age=" + maxAgeSeconds + "; HttpOnly; SameSite=Strict"
+                + (secure ? "; Secure" : "");
+    }
+
+    public boolean secure() {
+        return secure;
+    }
+
+    public static String randomToken() {
+        return B64.encodeToString(randomBytes(18));
+    }
+
+    private byte[] mac(String payload) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(key, "HmacSHA256"));
+            return mac.doFinal(payload.getBytes(StandardCharsets.UTF_8));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static byte[] sha256(byte[] in) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(in);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static byte[] randomBytes(int n) {
+        byte[] b = new byte[n];
+        RANDOM.nextBytes(b);
+        return b;
+    }
+}

@@ -1,0 +1,23 @@
+package org.prefloop.platform;
+
+import io.quarkus.security.identity.SecurityIdentity;
+import org.prefloop.identity.Session;
+
+/**
+ * What the shared layout needs to draw a page: its title, which navigation entry is current,
+ * who is signed in, the CSRF token for the page's scripts, and the script (under /assets) that
+ * brings the page to life.
+ */
+public record Page(String title, String active, String user, String role, boolean admin, String csrf, String script) {
+
+    public static Page of(SecurityIdentity identity, String title, String active, String script) {
+        Session session = identity.getAttribute(Session.ATTRIBUTE);
+        String role = identity.hasRole("admin") ? "admin" : "annotator";
+        return new Page(title, active, identity.getPrincipal().getName(), role, role.equals("admin"),
+                session == null ? "" : session.csrf(), script);
+    }
+
+    public Page withScript(String other) {
+        return new Page(title, active, user, role, admin, csrf, other);
+    }
+}

@@ -1,0 +1,202 @@
+// End-to-end test in a real headless Chromium (Debian's, driven by playwright-core) against a
+// running PrefLoop: two annotators sign in and judge every comparison with the keyboard (one
+// request fails and is retried, one judgment is undone and redone), the judgments are stored
+// exactly once, model output with <script> and <img onerror> renders as text, annotators cannot
+// open the console, and an admin sees the work on the dashboard. Screenshots go to ARTIFACTS.
+//
+//   BASE_URL=http://localhost:8080 ADMIN_PASSWORD=... ARTIFACTS=target/browser node web/tests/browser.mjs
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const BASE = process.env.BASE_URL ?? 'http://localhost:8080';
+const ADMIN = ['admin', process.env.ADMIN_PASSWORD ?? 'admin'];
+const ARTIFACTS = process.env.ARTIFACTS ?? 'target/browser';
+const UNDO_SECONDS = Number(process.env.UNDO_SECONDS ?? 10);
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const stamp = Date.now().toString(36);
+const XSS_PROMPT = `Render this (${stamp}): <script>window.__xss = "prompt"</script>`;
+const XSS_A = 'Here is an image: <img src=x onerror="window.__xss = \'img\'"> and `inline <b>code</b>`';
+const XSS_B = '<script>window.__xss = "response"</script>\n\n```html\n<script>alert(1)</script>\n```\n\n**bold** and a [link](javascript:alert(1))';
+
+async function call(method, path, body) {
+  const res = await fetch(BASE + path, {
+    method,
+    headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64'), 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function eventually(what, check, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// ---- data: two annotators, four ordinary comparisons and one hostile one ----
+const annotators = [`alice-${stamp}`, `bob-${stamp}`];
+for (const name of annotators) await call('POST', '/api/users', { username: name, password: 'correct horse battery', role: 'annotator' });
+const comparisons = [];
+for (let i = 1; i <= 4; i++) {
+  comparisons.push((await call('POST', '/api/comparisons', {
+    prompt: [{ role: 'system', content: 'You are concise.' }, { role: 'user', content: `Question ${i} (${stamp}): how do I reverse a list in Python?` }],
+    responses: [
+      { text: `Use slicing:\n\n\`\`\`python\nitems[::-1]\n\`\`\`\n\nIt returns a **new** list (${i}).`, model: 'demo', version: 'v1' },
+      { text: `Call \`items.reverse()\`; it works *in place*.\n\n- fast\n- no copy (${i})`, model: 'demo', version: 'v2' },
+    ],
+  })).id);
+}
+const hostile = (await call('POST', '/api/comparisons', {
+  prompt: [{ role: 'user', content: XSS_PROMPT }],
+  responses: [{ text: XSS_A, model: 'demo', version: 'v1' }, { text: XSS_B, model: 'demo', version: 'v2' }],
+})).id;
+comparisons.push(hostile);
+const mine = new Set(comparisons);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+
+async function signIn(user, password, path = '/annotate') {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
+  await page.goto(BASE + path);
+  assert.match(page.url(), /\/login\?next=/, 'a signed-out visitor is sent to the sign-in page');
+  await page.fill('input[name=username]', user);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+  return page;
+}
+
+/** Judges everything offered; returns { comparisonId: choice as shown } for this test's comparisons. */
+async function judgeAll(page, name, { failFirst = false, undoOnce = false, screenshot = null } = {}) {
+  await page.waitForURL(/\/annotate$/);
+  let failed = 0;
+  if (failFirst) {
+    await page.route('**/api/preferences', (route) => (failed++ === 0 ? route.abort('failed') : route.continue()));
+  }
+  const sent = [];
+  page.on('request', (r) => { if (r.url().endsWith('/api/preferences') && r.method() === 'POST') sent.push(JSON.parse(r.postData())); });
+  const verdicts = {};
+  let undone = !undoOnce;
+  let shown = null; // the assignment on screen
+  for (let n = 0; n < 50; n++) {
+    await page.waitForFunction((previous) => {
+      const task = document.getElementById('task');
+      return (!task.hidden && task.dataset.assignment !== previous) || !document.getElementById('empty').hidden;
+    }, shown);
+    if (await page.isVisible('#empty')) break;
+    shown = await page.getAttribute('#task', 'data-assignment');
+    const prompt = await page.textContent('#conversation');
+    const id = comparisons.find((c, k) => prompt.includes(k === 4 ? XSS_PROMPT : `Question ${k + 1} (${stamp})`));
+    if (id === hostile) {
+      // Untrusted text shows as the characters it is: no element made from it, no script run.
+      assert.ok((await page.textContent('#left')).includes('<img src=x onerror=') || (await page.textContent('#right')).includes('<img src=x onerror='));
+      assert.ok((await page.textContent('#conversation')).includes('<script>window.__xss'));
+      assert.equal(await page.locator('.md img, .md script, .md a[href^="javascript"]').count(), 0);
+      assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
+      if (screenshot) await page.screenshot({ path: `${ARTIFACTS}/${screenshot}`, fullPage: true });
+    }
+    const key = ['1', '2', '3', '1', '2'][n % 5];
+    await page.keyboard.press(key);
+    if (n === 0 && !undone) { // undo brings the rationale back with the verdict
+      await page.keyboard.press('r');
+      await page.keyboard.type('clearer and correct');
+      await page.keyboard.press('Escape');
+    }
+    await page.keyboard.press('Enter');
+    if (!undone) {
+      undone = true;
+      await page.waitForSelector('#undo', { state: 'visible' });
+      await page.keyboard.press('u');
+      await page.waitForFunction((a) => document.getElementById('task').dataset.assignment === a, shown);
+      assert.equal(await page.isChecked(`#verdict input[value="${{ 1: 'left', 2: 'right', 3: 'tie' }[key]}"]`), true, 'undo restores the verdict');
+      shown = null;
+      n--;
+      continue; // judge the same comparison again
+    }
+    if (id !== undefined) verdicts[id] = key;
+  }
+  // The last judgment leaves its undo window, then every judgment is acknowledged.
+  await page.waitForSelector('#undo', { state: 'hidden', timeout: (UNDO_SECONDS + 10) * 1000 });
+  await page.waitForFunction((key) => JSON.parse(localStorage.getItem(key) ?? '[]').length === 0, `prefloop.outbox.${name}`, { timeout: 30_000 });
+  if (failFirst) {
+    assert.ok(failed >= 2, 'the first attempt failed and was retried');
+    const first = sent[0].eventId;
+    assert.ok(sent.filter((b) => b.eventId === first).length >= 2, 'the failed judgment is sent again with the same event id');
+  }
+  const today = Number(await page.textContent('#today'));
+  assert.ok(today >= Object.keys(verdicts).length, `${name}'s counter shows today's work (${today})`);
+  return { verdicts, sent };
+}
+
+// ---- annotators ----
+const alice = await signIn(annotators[0], 'correct horse battery');
+const a = await judgeAll(alice, annotators[0], { failFirst: true, undoOnce: true, screenshot: 'annotate.png' });
+assert.equal(Object.keys(a.verdicts).filter((id) => mine.has(Number(id))).length, 5, 'alice judged all five comparisons');
+const forbidden = await alice.goto(BASE + '/console');
+assert.equal(forbidden.status(), 403, 'annotators cannot open the console');
+await alice.goto(BASE + '/annotate/history');
+await alice.waitForSelector('#history tbody tr');
+await alice.screenshot({ path: `${ARTIFACTS}/history.png`, fullPage: true });
+
+const bob = await signIn(annotators[1], 'correct horse battery');
+const b = await judgeAll(bob, annotators[1]);
+assert.equal(Object.keys(b.verdicts).filter((id) => mine.has(Number(id))).length, 5, 'bob judged all five comparisons');
+
+// ---- stored exactly once: one judgment per annotator and comparison, the undone one replaced ----
+for (const id of comparisons) {
+  const stored = await eventually(`judgments on comparison ${id}`, async () => {
+    const rows = await call('GET', `/api/comparisons/${id}/preferences`);
+    return rows.length >= 2 ? rows : null;
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  const again = await call('GET', `/api/comparisons/${id}/preferences`);
+  assert.equal(again.length, 2, `comparison ${id} holds exactly two judgments`);
+  assert.deepEqual(new Set(stored.map((s) => s.annotator)), new Set(annotators));
+}
+const aliceRows = (await Promise.all(comparisons.map((id) => call('GET', `/api/comparisons/${id}/preferences`)))).flat()
+  .filter((r) => r.annotator === annotators[0]);
+assert.ok(aliceRows.some((r) => r.rationale === 'clearer and correct'), 'the rationale typed after R is stored');
+const aliceEvents = new Set(a.sent.map((s) => s.eventId));
+assert.ok(aliceRows.every((r) => aliceEvents.has(r.eventId)));
+
+// ---- admin: the dashboard shows the work ----
+const admin = await signIn(...ADMIN, '/console');
+await admin.waitForURL(/\/console$/);
+await admin.waitForSelector('#tiles .tile');
+await admin.waitForSelector('#per-hour svg rect.bar');
+const tiles = await admin.textContent('#tiles');
+assert.match(tiles, /judgments stored/);
+const rows = await admin.textContent('#annotators');
+for (const name of annotators) assert.ok(rows.includes(name), `${name} is listed per annotator`);
+await admin.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true });
+
+await admin.goto(BASE + '/console/quality');
+await admin.waitForSelector('#kept svg rect.bar');
+assert.match(await admin.textContent('#tiles'), /Krippendorff/);
+assert.ok((await admin.textContent('#pairs')).includes(annotators[0]), 'the pair of annotators has a kappa');
+await admin.screenshot({ path: `${ARTIFACTS}/quality.png`, fullPage: true });
+
+for (const path of ['/console/datasets', '/console/runs', '/console/models']) {
+  await admin.goto(BASE + path);
+  await admin.waitForLoadState('networkidle');
+  await admin.screenshot({ path: `${ARTIFACTS}${path.replace('/console', '')}.png`, fullPage: true });
+}
+
+await browser.close();
+console.log(`browser test passed: ${comparisons.length} comparisons x ${annotators.length} annotators stored once; screenshots in ${ARTIFACTS}`);
