@@ -2,9 +2,10 @@
 // charts (counts). No library and nothing loaded from elsewhere; labels are text nodes.
 const NS = 'http://www.w3.org/2000/svg';
 export const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04'];
-const W = 640;
+// Drawn at the container's own width, so text keeps its size on any screen.
+let W = 640;
 const H = 260;
-const PAD = { left: 56, right: 16, top: 28, bottom: 40 };
+const PAD = { left: 56, right: 16, top: 30, bottom: 36 };
 
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
@@ -14,6 +15,7 @@ function svg(tag, attrs = {}, text) {
 }
 
 function frame(container, title) {
+  W = Math.max(320, Math.round(container.clientWidth || 640));
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'svg-chart' });
   if (title) root.append(svg('title', {}, title));
   container.replaceChildren(root);
@@ -49,17 +51,17 @@ function axes(root, yTicks, y, xTicks, x, xFormat, yLabel, xLabel) {
     root.append(svg('text', { x: x(t), y: H - PAD.bottom + 16, 'text-anchor': 'middle', class: 'tick' }, xFormat(t)));
   }
   root.append(svg('line', { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, class: 'axis' }));
-  if (yLabel) root.append(svg('text', { x: 12, y: PAD.top - 10, class: 'axis-label' }, yLabel));
+  if (yLabel) root.append(svg('text', { x: 4, y: 16, class: 'axis-label' }, yLabel));
   if (xLabel) root.append(svg('text', { x: W - PAD.right, y: H - 6, 'text-anchor': 'end', class: 'axis-label' }, xLabel));
 }
 
 function legend(root, names) {
-  let x = PAD.left;
+  let x = W - PAD.right - names.reduce((sum, n) => sum + 24 + n.length * 6.5, 0);
   names.forEach((name, i) => {
     root.append(svg('rect', { x, y: 8, width: 10, height: 10, rx: 2, fill: COLORS[i % COLORS.length] }));
     const text = svg('text', { x: x + 14, y: 17, class: 'legend' }, name);
     root.append(text);
-    x += 24 + name.length * 7;
+    x += 24 + name.length * 6.5;
   });
 }
 
@@ -106,7 +108,7 @@ export function barChart(container, { labels = [], series = [], yLabel = '', tit
   const yT = ticks(0, yMax ?? Math.max(1, ...totals));
   const slot = (W - PAD.left - PAD.right) / labels.length;
   const y = (v) => H - PAD.bottom - (v / yT[yT.length - 1]) * (H - PAD.top - PAD.bottom);
-  const every = Math.ceil(labels.length / 12);
+  const every = Math.ceil(labels.length / Math.max(4, Math.floor((W - PAD.left - PAD.right) / 64)));
   axes(root, yT, y, [], () => 0, String, yLabel, '');
   labels.forEach((name, i) => {
     let base = 0;

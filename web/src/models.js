@@ -24,8 +24,8 @@ async function promote(v) {
 async function ratings() {
   const r = await api('/api/ratings');
   barChart($('ratings'), {
-    labels: r.ratings.map((x) => x.version), yLabel: 'rating', title: 'Bradley-Terry ratings',
-    series: [{ name: 'rating', values: r.ratings.map((x) => x.rating) }],
+    labels: r.ratings.map((x) => `${x.version} (${Math.round(x.rating)})`), yLabel: 'share of matches won', yMax: 1,
+    title: 'Share of head-to-head matches won', series: [{ name: 'won', values: r.ratings.map((x) => x.wins / x.matches) }],
   });
   fillTable($('win-rates'), r.winRates.map((w) => [w.version, w.opponent, `${Math.round(w.winRate * 100)}%`, w.matches]));
 }

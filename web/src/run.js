@@ -65,7 +65,7 @@ const run = await api(`/api/runs/${id}`);
 $('title').textContent = `Run ${run.id}: ${run.name}`;
 showStatus(run.status, run.error);
 progress(run.stage, run.step, run.totalSteps);
-append($('events').parentElement, el('h3', {}, 'Pre-flight'), preflightList(run.preflight));
+append($('events').parentElement, [el('h3', {}, 'Pre-flight'), preflightList(run.preflight)]);
 
 const events = new EventSource(`/api/runs/${id}/events`);
 events.onmessage = (m) => {

@@ -2,11 +2,13 @@
 // running PrefLoop: two annotators sign in and judge every comparison with the keyboard (one
 // request fails and is retried, one judgment is undone and redone), the judgments are stored
 // exactly once, model output with <script> and <img onerror> renders as text, annotators cannot
-// open the console, and an admin sees the work on the dashboard. Screenshots go to ARTIFACTS.
+// open the console, and an admin sees the work on the dashboard and the quality page, starts a DPO
+// round from the runs page and watches its curves arrive, chats with the served model in the
+// playground, promotes the new version and rolls back. Screenshots go to ARTIFACTS.
 //
 //   BASE_URL=http://localhost:8080 ADMIN_PASSWORD=... ARTIFACTS=target/browser node web/tests/browser.mjs
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 
 const BASE = process.env.BASE_URL ?? 'http://localhost:8080';
@@ -187,16 +189,59 @@ for (const name of annotators) assert.ok(rows.includes(name), `${name} is listed
 await admin.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true });
 
 await admin.goto(BASE + '/console/quality');
-await admin.waitForSelector('#kept svg rect.bar');
+await admin.waitForSelector('#kept svg');
 assert.match(await admin.textContent('#tiles'), /Krippendorff/);
 assert.ok((await admin.textContent('#pairs')).includes(annotators[0]), 'the pair of annotators has a kappa');
 await admin.screenshot({ path: `${ARTIFACTS}/quality.png`, fullPage: true });
 
-for (const path of ['/console/datasets', '/console/runs', '/console/models']) {
-  await admin.goto(BASE + path);
-  await admin.waitForLoadState('networkidle');
-  await admin.screenshot({ path: `${ARTIFACTS}${path.replace('/console', '')}.png`, fullPage: true });
-}
+// ---- admin: start a DPO round from the runs page and watch it live ----
+const pairs = readFileSync(new URL('../../preference-data/synthetic/dpo.jsonl', import.meta.url), 'utf8').split('\n').slice(0, 64).join('\n');
+const upload = await fetch(`${BASE}/api/datasets/upload?name=browser-${stamp}&kind=preference`, {
+  method: 'POST', body: pairs,
+  headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64'), 'Content-Type': 'application/x-ndjson' },
+});
+const uploaded = await upload.text();
+assert.equal(upload.status, 201, uploaded);
+const dataset = JSON.parse(uploaded).id;
+await admin.goto(BASE + '/console/datasets');
+await admin.waitForSelector(`#datasets td:text-is("browser-${stamp}")`);
+await admin.screenshot({ path: `${ARTIFACTS}/datasets.png`, fullPage: true });
+await admin.goto(BASE + '/console/runs');
+await admin.waitForFunction(() => document.getElementById('spec').value.includes('dpo:'));
+await admin.fill('#spec', `name: browser-${stamp}
+seed: 3
+dpo: {dataset: "dataset:${dataset}", num_train_epochs: 1, per_device_train_batch_size: 8, learning_rate: 2.0e-4,
+      r: 8, lora_alpha: 16, max_length: 64, logging_steps: 1}
+`);
+await admin.click('#start button[type=submit]');
+await admin.waitForURL(/\/console\/runs\/\d+$/);
+await admin.waitForSelector('#status.succeeded', { timeout: 120_000 });
+await admin.waitForFunction(() => document.querySelectorAll('#loss path.series, #accuracy path.series, #margin path.series').length >= 3);
+const steps = await admin.textContent('#step');
+assert.match(steps, /step 8 of 8/, 'the progress reached the last step');
+await admin.screenshot({ path: `${ARTIFACTS}/run.png`, fullPage: true });
+
+// ---- admin: the playground answers from the served model ----
+await admin.goto(BASE + '/console/models');
+await admin.waitForSelector('#versions tbody tr');
+await admin.fill('#message', 'reverse: hello');
+await admin.keyboard.press('Enter');
+await admin.waitForFunction(() => {
+  const answers = document.querySelectorAll('#chat .msg.assistant .md');
+  return answers.length === 1 && answers[0].textContent.trim() && answers[0].textContent !== '…';
+}, null, { timeout: 60_000 });
+assert.equal(await admin.locator('#chat .error').count(), 0, 'the playground got an answer');
+await admin.screenshot({ path: `${ARTIFACTS}/models.png`, fullPage: true });
+
+// ---- admin: promote the new version, then roll back ----
+admin.on('dialog', (d) => d.accept());
+const promotedName = async () => (await admin.textContent('#versions tr:has(.badge.succeeded) td:nth-child(2)')).trim();
+const before = await promotedName();
+await admin.click('#versions tbody tr:first-child button');
+await admin.waitForFunction((b) => !document.querySelector('#versions tr:has(.badge.succeeded)')?.textContent.includes(b), before);
+assert.match(await promotedName(), new RegExp(`^browser-${stamp}-r\\d+$`), 'the new version is promoted');
+await admin.click(`#versions tr:has(td:text-is("${before}")) button:text("Roll back to this")`);
+await admin.waitForFunction((b) => document.querySelector('#versions tr:has(.badge.succeeded)')?.textContent.includes(b), before);
 
 await browser.close();
 console.log(`browser test passed: ${comparisons.length} comparisons x ${annotators.length} annotators stored once; screenshots in ${ARTIFACTS}`);

@@ -110,7 +110,7 @@ class KubernetesManifestsTest {
         Set<String> generated = ofType(objects, Secret.class).stream().map(s -> s.getMetadata().getName()).collect(Collectors.toSet());
         Set<String> byOperator = ofType(objects, GenericKubernetesResource.class).stream()
                 .filter(r -> r.getKind().equals("Cluster")).map(r -> r.getMetadata().getName() + "-app").collect(Collectors.toSet());
-        Set<String> providedByPeople = Set.of("prefloop-admin", "prefloop-api-keys");
+        Set<String> providedByPeople = Set.of("prefloop-admin", "prefloop-api-keys", "prefloop-session");
         for (Deployment d : ofType(objects, Deployment.class)) {
             d.getSpec().getTemplate().getSpec().getContainers().stream().flatMap(c -> c.getEnv().stream())
                     .filter(e -> e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null)
