@@ -13,7 +13,7 @@ import java.util.stream.Collectors;
 
 /**
  * The roles this process plays ({@code prefloop.roles}: web, ingest, worker, serve). A process
- * without {@code web} answers no /api request, one without {@code serve} no /v1 request, so that
+ * without {@code web} answers no /api request and serves no page, one without {@code serve} no /v1 request, so that
  * each Kubernetes Deployment exposes exactly its role; health and metrics stay on everywhere.
  * (The ingest consumer is switched by {@link KafkaConfigSourceFactory}.)
  */
@@ -32,7 +32,7 @@ public class Roles {
     @ServerRequestFilter(preMatching = true)
     public Optional<Response> onlyMyRoles(ContainerRequestContext request) {
         String path = request.getUriInfo().getPath();
-        String needed = path.startsWith("/api/") ? "web" : path.startsWith("/v1/") || path.equals("/v1") ? "serve" : null;
+        String needed = path.startsWith("/v1/") || path.equals("/v1") ? "serve" : path.startsWith("/q/") ? null : "web";
         if (needed == null || has(needed)) return Optional.empty();
         return Optional.of(ProblemMappers.response(404, null, "this process does not play the '" + needed + "' role (prefloop.roles=" + enabled + ")"));
     }

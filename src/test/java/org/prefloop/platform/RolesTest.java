@@ -27,6 +27,8 @@ class RolesTest {
     @Test
     void anIngestOnlyProcessExposesNeitherTheApiNorV1() {
         Api.asAdmin().get("/api/users/me").then().statusCode(404).body("detail", containsString("'web' role"));
+        Api.asAdmin().get("/console").then().statusCode(404);
+        RestAssured.get("/login").then().statusCode(404);
         RestAssured.given().header("Authorization", "Bearer seeded-test-key").get("/v1/models").then().statusCode(404);
         RestAssured.get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
     }
