@@ -44,8 +44,11 @@ async function send(entry, attempt = 0) {
     today++;
     status('Saved', 'ok');
   } catch (e) {
-    const final = e instanceof ApiError && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429;
-    if (final) {
+    const status4xx = e instanceof ApiError && e.status >= 400 && e.status < 500;
+    if (status4xx && (e.status === 401 || e.status === 403)) {
+      // Signed out, or the page's token is stale: keep it; the next visit to this page sends it.
+      status('Your session ended: sign in again and your unsaved judgments will be sent', 'error');
+    } else if (status4xx && e.status !== 408 && e.status !== 429) {
       saveOutbox(outbox().filter((o) => o.body.eventId !== body.eventId));
       status(`A judgment was refused: ${e.message}`, 'error');
     } else {

@@ -113,7 +113,10 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
       if (screenshot) await page.screenshot({ path: `${ARTIFACTS}/${screenshot}`, fullPage: true });
     }
-    const key = ['1', '2', '3', '1', '2'][n % 5];
+    // Both prefer the slicing answer wherever it is on their screen (so they agree on the ordinary
+    // comparisons whatever the drawn order); on the hostile one they differ: tie against both bad.
+    const key = id === hostile ? (name === annotators[0] ? '3' : '4')
+      : (await page.textContent('#left')).includes('Use slicing') ? '1' : '2';
     await page.keyboard.press(key);
     if (n === 0 && !undone) { // undo brings the rationale back with the verdict
       await page.keyboard.press('r');
@@ -126,7 +129,7 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       await page.waitForSelector('#undo', { state: 'visible' });
       await page.keyboard.press('u');
       await page.waitForFunction((a) => document.getElementById('task').dataset.assignment === a, shown);
-      assert.equal(await page.isChecked(`#verdict input[value="${{ 1: 'left', 2: 'right', 3: 'tie' }[key]}"]`), true, 'undo restores the verdict');
+      assert.equal(await page.isChecked(`#verdict input[value="${{ 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[key]}"]`), true, 'undo restores the verdict');
       shown = null;
       n--;
       continue; // judge the same comparison again
@@ -189,7 +192,7 @@ for (const name of annotators) assert.ok(rows.includes(name), `${name} is listed
 await admin.screenshot({ path: `${ARTIFACTS}/dashboard.png`, fullPage: true });
 
 await admin.goto(BASE + '/console/quality');
-await admin.waitForSelector('#kept svg');
+await admin.waitForSelector('#kept svg rect.bar');
 assert.match(await admin.textContent('#tiles'), /Krippendorff/);
 assert.ok((await admin.textContent('#pairs')).includes(annotators[0]), 'the pair of annotators has a kappa');
 await admin.screenshot({ path: `${ARTIFACTS}/quality.png`, fullPage: true });
@@ -205,6 +208,11 @@ assert.equal(upload.status, 201, uploaded);
 const dataset = JSON.parse(uploaded).id;
 await admin.goto(BASE + '/console/datasets');
 await admin.waitForSelector(`#datasets td:text-is("browser-${stamp}")`);
+await admin.fill('#freeze input[name=name]', `people-${stamp}`);
+await admin.click('#freeze button[type=submit]');
+await admin.waitForSelector('#freeze-result.ok');
+assert.match(await admin.textContent('#freeze-result'), /Frozen dataset \d+ "people-/, 'the annotators\' judgments freeze into a dataset');
+await admin.waitForSelector(`#datasets td:text-is("people-${stamp}")`);
 await admin.screenshot({ path: `${ARTIFACTS}/datasets.png`, fullPage: true });
 await admin.goto(BASE + '/console/runs');
 await admin.waitForFunction(() => document.getElementById('spec').value.includes('dpo:'));

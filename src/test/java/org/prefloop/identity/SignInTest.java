@@ -85,7 +85,8 @@ class SignInTest {
         String annotator = Api.newAnnotator();
         Browser me = Browser.signIn(annotator, "password-" + annotator);
         me.page().accept("text/html").get("/annotate").then().statusCode(200).body(containsString("Which response is better?"))
-                .body(not(containsString("/console/runs")));
+                .body(not(containsString("/console/runs")))
+                .header("Content-Security-Policy", containsString("script-src 'self'"));
         me.page().accept("text/html").get("/console").then().statusCode(403).body(containsString("Not for your role"));
         me.script().get("/api/overview").then().statusCode(403).contentType("application/problem+json");
         Browser admin = Browser.signIn("admin", Api.adminPassword());
@@ -93,6 +94,18 @@ class SignInTest {
             admin.page().accept("text/html").get(page).then().statusCode(200).body(containsString("/assets/"));
         }
         admin.script().get("/api/overview").then().statusCode(200).body("queue.overlap", equalTo(2));
+    }
+
+    @Test
+    void someoneSignedInCanSignInAgainAsSomeoneElse() {
+        String first = Api.newAnnotator(), second = Api.newAnnotator();
+        Browser me = Browser.signIn(first, "password-" + first);
+        Response form = me.page().get("/login");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("name=\"csrf\" value=\"([^\"]+)\"").matcher(form.asString());
+        assertTrue(m.find());
+        me.page().cookie("prefloop_signin", form.getCookie("prefloop_signin")).formParam("username", second)
+                .formParam("password", "password-" + second).formParam("csrf", m.group(1)).post("/login")
+                .then().statusCode(303);
     }
 
     @Test
