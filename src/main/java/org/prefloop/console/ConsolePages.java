@@ -1,7 +1,6 @@
 package org.prefloop.console;
 
-import io.quarkus.qute.Location;
-import io.quarkus.qute.Template;
+import io.quarkus.qute.Engine;
 import io.quarkus.qute.TemplateInstance;
 import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.annotation.security.RolesAllowed;
@@ -14,78 +13,40 @@ import jakarta.ws.rs.core.MediaType;
 import org.prefloop.identity.User;
 import org.prefloop.platform.Page;
 
+import java.util.Map;
+
 /**
- * The alignment team's console. Each page is a server-rendered frame; its script under /assets
- * fills it from the JSON API the team can also call directly, and draws the charts as SVG.
+ * The alignment team's console. Each page is a server-rendered frame (templates/console/NAME.html);
+ * its script under /assets (NAME.js) fills it from the JSON API the team can also call directly,
+ * and draws the charts as SVG.
  */
 @Path("/console")
 @Produces(MediaType.TEXT_HTML)
 @RolesAllowed(User.ADMIN)
 public class ConsolePages {
+    private static final Map<String, String> TITLES = Map.of("overview", "Overview", "quality", "Quality",
+            "datasets", "Datasets", "runs", "Runs", "models", "Models");
 
     @Inject
     SecurityIdentity identity;
 
     @Inject
-    @Location("console/overview.html")
-    Template overview;
-
-    @Inject
-    @Location("console/quality.html")
-    Template quality;
-
-    @Inject
-    @Location("console/datasets.html")
-    Template datasets;
-
-    @Inject
-    @Location("console/runs.html")
-    Template runs;
-
-    @Inject
-    @Location("console/run.html")
-    Template run;
-
-    @Inject
-    @Location("console/models.html")
-    Template models;
+    Engine templates;
 
     @GET
     public TemplateInstance overview() {
-        return overview.data("page", page("Overview", "overview"));
+        return page("overview");
     }
 
     @GET
-    @Path("quality")
-    public TemplateInstance quality() {
-        return quality.data("page", page("Quality", "quality"));
-    }
-
-    @GET
-    @Path("datasets")
-    public TemplateInstance datasets() {
-        return datasets.data("page", page("Datasets", "datasets"));
-    }
-
-    @GET
-    @Path("runs")
-    public TemplateInstance runs() {
-        return runs.data("page", page("Runs", "runs"));
+    @Path("{name: quality|datasets|runs|models}")
+    public TemplateInstance page(@PathParam("name") String name) {
+        return templates.getTemplate("console/" + name).data("page", Page.of(identity, TITLES.get(name), name, name));
     }
 
     @GET
     @Path("runs/{id}")
     public TemplateInstance run(@PathParam("id") long id) {
-        return run.data("page", page("Run " + id, "runs").withScript("run")).data("runId", id);
-    }
-
-    @GET
-    @Path("models")
-    public TemplateInstance models() {
-        return models.data("page", page("Models", "models"));
-    }
-
-    private Page page(String title, String active) {
-        return Page.of(identity, title, active, active);
+        return templates.getTemplate("console/run").data("page", Page.of(identity, "Run " + id, "runs", "run")).data("runId", id);
     }
 }

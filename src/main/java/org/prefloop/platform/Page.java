@@ -16,8 +16,4 @@ public record Page(String title, String active, String user, String role, boolea
         return new Page(title, active, identity.getPrincipal().getName(), role, role.equals("admin"),
                 session == null ? "" : session.csrf(), script);
     }
-
-    public Page withScript(String other) {
-        return new Page(title, active, user, role, admin, csrf, other);
-    }
 }

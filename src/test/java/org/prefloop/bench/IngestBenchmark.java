@@ -111,8 +111,11 @@ public final class IngestBenchmark {
                 return null;
             }));
         }
-        for (Future<?> f : running) f.get();
-        pool.shutdown();
+        try {
+            for (Future<?> f : running) f.get();
+        } finally {
+            pool.shutdownNow(); // a failed client must not keep the JVM alive
+        }
         return latencies;
     }
 
