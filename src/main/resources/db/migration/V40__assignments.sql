@@ -16,3 +16,4 @@ create table assignments (
 );
 create index assignments_annotator on assignments (annotator, answered_at);
 create index comparisons_open on comparisons (assigned, id);
+create index assignments_assigned_at on assignments (assigned_at);

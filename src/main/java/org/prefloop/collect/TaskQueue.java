@@ -7,6 +7,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.prefloop.platform.ProblemException;
 
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.time.LocalDate;
 import java.time.OffsetDateTime;
 import java.time.ZoneId;
@@ -14,13 +15,15 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Hands out comparisons to annotators. A comparison goes to {@code prefloop.annotation.overlap}
  * annotators and never twice to one person (not even one who judged it through the API); half-
  * covered comparisons go first, so that agreement can be measured early. Slots are taken with a
  * conditional update, so concurrent annotators never overfill a comparison. The left/right order
- * is drawn per assignment and stored.
+ * is drawn per assignment and stored. An assignment nobody answers within
+ * {@code prefloop.annotation.assignment-ttl} gives its slot back.
  */
 @ApplicationScoped
 public class TaskQueue {
@@ -28,6 +31,12 @@ public class TaskQueue {
 
     @ConfigProperty(name = "prefloop.annotation.overlap")
     int overlap;
+
+    /** An assignment left unanswered this long gives its slot back (the annotator went away). */
+    @ConfigProperty(name = "prefloop.annotation.assignment-ttl")
+    Duration ttl;
+
+    private final AtomicLong lastSweep = new AtomicLong();
 
     /** One response as placed on screen; {@code side} is its letter in the comparison's own order. */
     public record Shown(String side, String text) {
@@ -46,6 +55,9 @@ public class TaskQueue {
      */
     @Transactional
     public Optional<Task> next(String annotator, Set<Long> pending) {
+        long now = System.currentTimeMillis();
+        long last = lastSweep.get();
+        if (now - last > 60_000 && lastSweep.compareAndSet(last, now)) releaseExpired(OffsetDateTime.now().minus(ttl));
         List<Assignment> open = Assignment.list("annotator = ?1 and answeredAt is null and skippedAt is null order by id", annotator);
         for (Assignment a : open) {
             if (!pending.contains(a.id)) return Optional.of(task(a));
@@ -74,6 +86,24 @@ public class TaskQueue {
         return Optional.empty();
     }
 
+    /**
+     * Gives back the slots of assignments handed out before {@code cutoff} and neither answered nor
+     * skipped; they count as skipped, so they are not shown to the same person again. Each row is
+     * released by a conditional update, so replicas sweeping at once never give a slot back twice.
+     */
+    @Transactional
+    int releaseExpired(OffsetDateTime cutoff) {
+        List<Assignment> stale = Assignment.find("answeredAt is null and skippedAt is null and assignedAt < ?1", cutoff).page(0, 500).list();
+        int released = 0;
+        for (Assignment a : stale) {
+            int changed = Assignment.update("skippedAt = ?1 where id = ?2 and skippedAt is null and answeredAt is null", OffsetDateTime.now(), a.id);
+            if (changed == 0) continue;
+            giveBack(a.comparisonId);
+            released++;
+        }
+        return released;
+    }
+
     /** Skipping hands the slot to someone else; the comparison is not shown to this annotator again. */
     @Transactional
     public void skip(long assignmentId, String annotator) {
@@ -84,8 +114,12 @@ public class TaskQueue {
         if (a.answeredAt != null) throw ProblemException.conflict("assignmentId", "assignment " + assignmentId + " is already answered");
         if (a.skippedAt != null) return;
         a.skippedAt = OffsetDateTime.now();
+        giveBack(a.comparisonId);
+    }
+
+    private static void giveBack(long comparisonId) {
         Assignment.getEntityManager().createNativeQuery("update comparisons set assigned = assigned - 1 where id = ?1 and assigned > 0")
-                .setParameter(1, a.comparisonId).executeUpdate();
+                .setParameter(1, comparisonId).executeUpdate();
     }
 
     /**

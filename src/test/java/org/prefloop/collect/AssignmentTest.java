@@ -94,6 +94,25 @@ class AssignmentTest {
         bea.script().post("/api/tasks/" + a.getLong("assignmentId") + "/skip").then().statusCode(404);
     }
 
+    @Inject
+    TaskQueue queue;
+
+    @Test
+    void anAbandonedAssignmentGivesItsSlotBack() {
+        long only = Api.newComparison("Smallest prime?", "2", "1");
+        Browser ann = annotator(), bea = annotator(), cid = annotator();
+        JsonPath a = next(ann, "");
+        next(bea, "");
+        assertNull(next(cid, ""));
+        queue.releaseExpired(java.time.OffsetDateTime.now().minusHours(1));
+        assertNull(next(cid, ""), "fresh assignments keep their slots");
+        assertTrue(queue.releaseExpired(java.time.OffsetDateTime.now().plusSeconds(1)) >= 2, "both open assignments (and other tests' ones) are released");
+        assertEquals(0, queue.releaseExpired(java.time.OffsetDateTime.now().plusSeconds(1)), "released once");
+        assertEquals(only, next(cid, "").getLong("comparisonId"));
+        assertNull(next(ann, ""), "the one who abandoned it does not get it again");
+        assertEquals(a.getLong("comparisonId"), only);
+    }
+
     @Test
     void positionsAreDrawnPerAssignmentAndTheVerdictIsStoredInTheComparisonsOrder() {
         Set<String> orders = new HashSet<>();
