@@ -1,0 +1,72 @@
+package org.prefloop.serve;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+import org.prefloop.platform.Roles;
+
+import java.net.URI;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A web-only process (the one the load balancer reaches) forwards {@code /v1} to the serve role at
+ * {@code PREFLOOP_SERVE_URL}, streaming both ways, so apps and the console's playground reach the
+ * model through the one public entry point. Authentication stays with the serve role: the API key,
+ * or an admin's session cookie with its CSRF token, travel through unchanged.
+ */
+@ApplicationScoped
+public class ServeProxy {
+    private static final Logger LOG = Logger.getLogger(ServeProxy.class);
+    static final List<String> FORWARDED = List.of("Authorization", "Content-Type", "Accept", "Cookie", "X-CSRF-Token", "X-Requested-With");
+    static final Set<String> HOP_BY_HOP = Set.of("connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection");
+
+    void routes(@Observes Router router, Vertx vertx, Roles roles, @ConfigProperty(name = "prefloop.serve-url") Optional<URI> serveUrl) {
+        if (roles.has("serve") || !roles.has("web") || serveUrl.isEmpty()) return;
+        URI target = serveUrl.get();
+        boolean tls = "https".equals(target.getScheme());
+        HttpClient client = vertx.createHttpClient(new HttpClientOptions().setDefaultHost(target.getHost())
+                .setDefaultPort(target.getPort() > 0 ? target.getPort() : tls ? 443 : 80).setSsl(tls).setMaxPoolSize(64));
+        router.route("/v1/*").order(-1000).handler(rc -> forward(client, rc));
+        LOG.infof("forwarding /v1 to the serve role at %s", target);
+    }
+
+    private static void forward(HttpClient client, RoutingContext rc) {
+        HttpServerRequest in = rc.request();
+        in.pause();
+        RequestOptions options = new RequestOptions().setMethod(in.method()).setURI(in.uri());
+        for (String h : FORWARDED) {
+            String v = in.getHeader(h);
+            if (v != null) options.putHeader(h, v);
+        }
+        client.request(options)
+                .compose(out -> out.send(in))
+                .onSuccess(res -> {
+                    HttpServerResponse response = rc.response().setStatusCode(res.statusCode());
+                    res.headers().forEach(e -> {
+                        if (!HOP_BY_HOP.contains(e.getKey().toLowerCase())) response.putHeader(e.getKey(), e.getValue());
+                    });
+                    if (res.getHeader("Content-Length") == null) response.setChunked(true); // streamed answers
+                    res.pipeTo(response);
+                })
+                .onFailure(e -> {
+                    if (rc.response().headWritten()) {
+                        rc.response().reset();
+                        return;
+                    }
+                    rc.response().setStatusCode(502).putHeader("Content-Type", "application/json")
+                            .end("{\"error\":{\"message\":\"the serve role did not answer: " + e.getMessage().replace("\"", "'")
+                                    + "\",\"type\":\"server_error\",\"code\":\"upstream_unavailable\"}}");
+                });
+    }
+}

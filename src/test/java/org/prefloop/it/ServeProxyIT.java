@@ -1,0 +1,103 @@
+package org.prefloop.it;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.prefloop.testing.ServiceProcess;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The Kubernetes shape in two processes: a web-only service (what the load balancer reaches)
+ * forwards /v1 to a service playing the serve role, streaming included, for API keys and for
+ * the console's signed-in admin, and says 502 when serving is gone.
+ */
+class ServeProxyIT {
+    private final HttpClient http = HttpClient.newHttpClient();
+    private final ObjectMapper json = new ObjectMapper();
+
+    @Test
+    void aWebOnlyProcessForwardsV1ToTheServeRole(@TempDir Path data) throws Exception {
+        Path serveData = Files.createDirectories(data.resolve("serve"));
+        Path webData = Files.createDirectories(data.resolve("web"));
+        String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: planet\"}],\"temperature\":0,\"max_tokens\":12}";
+        String sessionKey = "a-session-key-both-roles-share-0123456789";
+        try (ServiceProcess serve = new ServiceProcess(serveData, Map.of("PREFLOOP_API_KEYS", "proxy-test-key",
+                "PREFLOOP_SESSION_KEY", sessionKey, "PREFLOOP_SECURE_COOKIE", "false")).start();
+             ServiceProcess web = new ServiceProcess(webData, Map.of("PREFLOOP_ROLES", "web", "PREFLOOP_SESSION_KEY", sessionKey,
+                     "PREFLOOP_SECURE_COOKIE", "false", "PREFLOOP_SERVE_URL", "http://127.0.0.1:" + serve.port())).start()) {
+            HttpResponse<String> direct = post(serve.port(), body, "proxy-test-key");
+            HttpResponse<String> proxied = post(web.port(), body, "proxy-test-key");
+            assertEquals(200, direct.statusCode(), direct.body());
+            assertEquals(200, proxied.statusCode(), proxied.body());
+            assertEquals(content(direct), content(proxied), "the same greedy answer through the web role");
+
+            HttpResponse<String> stream = post(web.port(), body.replace("}]", "}],\"stream\":true"), "proxy-test-key");
+            assertEquals(200, stream.statusCode());
+            assertTrue(stream.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
+            assertTrue(stream.body().contains("chat.completion.chunk") && stream.body().trim().endsWith("data: [DONE]"), stream.body());
+
+            // the console's playground: an admin signed in on the web role, no API key
+            String[] session = signIn(web.port());
+            HttpResponse<String> playground = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + web.port() + "/v1/chat/completions"))
+                    .header("Cookie", "prefloop_session=" + session[0]).header("X-CSRF-Token", session[1])
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, playground.statusCode(), playground.body());
+            assertEquals(content(direct), content(playground));
+
+            HttpResponse<String> refused = post(web.port(), body, "not-a-key");
+            assertEquals(401, refused.statusCode());
+            assertEquals("invalid_api_key", json.readTree(refused.body()).at("/error/code").asText());
+
+            serve.stop();
+            HttpResponse<String> gone = post(web.port(), body, "proxy-test-key");
+            assertEquals(502, gone.statusCode());
+            assertEquals("upstream_unavailable", json.readTree(gone.body()).at("/error/code").asText());
+        }
+    }
+
+    private HttpResponse<String> post(int port, String body, String key) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
+                .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Signs in as the admin through the web role's form: the session cookie and the page's CSRF token. */
+    private String[] signIn(int port) throws Exception {
+        String base = "http://127.0.0.1:" + port;
+        HttpResponse<String> form = http.send(HttpRequest.newBuilder(URI.create(base + "/login")).build(), HttpResponse.BodyHandlers.ofString());
+        String formToken = between(form.body(), "name=\"csrf\" value=\"", "\"");
+        String formCookie = between(form.headers().firstValue("Set-Cookie").orElseThrow(), "prefloop_signin=", ";");
+        HttpResponse<String> signedIn = http.send(HttpRequest.newBuilder(URI.create(base + "/login"))
+                .header("Cookie", "prefloop_signin=" + formCookie).header("Content-Type", "application/x-www-form-urlencoded")
+                .POST(HttpRequest.BodyPublishers.ofString("username=admin&password=" + ServiceProcess.ADMIN_PASSWORD + "&csrf=" + formToken + "&next="))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(303, signedIn.statusCode());
+        String cookie = signedIn.headers().allValues("Set-Cookie").stream().filter(c -> c.startsWith("prefloop_session="))
+                .map(c -> between(c, "prefloop_session=", ";")).findFirst().orElseThrow();
+        HttpResponse<String> page = http.send(HttpRequest.newBuilder(URI.create(base + "/console"))
+                .header("Cookie", "prefloop_session=" + cookie).build(), HttpResponse.BodyHandlers.ofString());
+        return new String[]{cookie, between(page.body(), "name=\"csrf-token\" content=\"", "\"")};
+    }
+
+    private static String between(String text, String start, String end) {
+        int from = text.indexOf(start) + start.length();
+        return text.substring(from, text.indexOf(end, from));
+    }
+
+    private String content(HttpResponse<String> response) throws Exception {
+        JsonNode tree = json.readTree(response.body());
+        return tree.at("/choices/0/message/content").asText();
+    }
+}
