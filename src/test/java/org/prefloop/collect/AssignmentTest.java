@@ -82,16 +82,24 @@ class AssignmentTest {
         ann.script().get("/api/tasks/stats").then().statusCode(200).body("today", org.hamcrest.Matchers.equalTo(1));
     }
 
+    /** One comparison whose two slots the first two of three new annotators hold; the third gets nothing. */
+    private record Covered(long comparison, Browser ann, Browser bea, Browser cid, JsonPath annsTask) {
+        static Covered of(String question, String a, String b) {
+            long comparison = Api.newComparison(question, a, b);
+            Browser ann = annotator(), bea = annotator(), cid = annotator();
+            JsonPath task = next(ann, "");
+            next(bea, "");
+            assertNull(next(cid, ""));
+            return new Covered(comparison, ann, bea, cid, task);
+        }
+    }
+
     @Test
     void skippingGivesTheSlotToSomeoneElse() {
-        long only = Api.newComparison("Largest planet?", "Jupiter", "Saturn");
-        Browser ann = annotator(), bea = annotator(), cid = annotator();
-        JsonPath a = next(ann, "");
-        next(bea, "");
-        assertNull(next(cid, ""));
-        ann.script().post("/api/tasks/" + a.getLong("assignmentId") + "/skip").then().statusCode(204);
-        assertEquals(only, next(cid, "").getLong("comparisonId"));
-        bea.script().post("/api/tasks/" + a.getLong("assignmentId") + "/skip").then().statusCode(404);
+        Covered c = Covered.of("Largest planet?", "Jupiter", "Saturn");
+        c.ann().script().post("/api/tasks/" + c.annsTask().getLong("assignmentId") + "/skip").then().statusCode(204);
+        assertEquals(c.comparison(), next(c.cid(), "").getLong("comparisonId"));
+        c.bea().script().post("/api/tasks/" + c.annsTask().getLong("assignmentId") + "/skip").then().statusCode(404);
     }
 
     @Inject
@@ -99,11 +107,10 @@ class AssignmentTest {
 
     @Test
     void anAbandonedAssignmentGivesItsSlotBack() {
-        long only = Api.newComparison("Smallest prime?", "2", "1");
-        Browser ann = annotator(), bea = annotator(), cid = annotator();
-        JsonPath a = next(ann, "");
-        next(bea, "");
-        assertNull(next(cid, ""));
+        Covered c = Covered.of("Smallest prime?", "2", "1");
+        Browser ann = c.ann(), cid = c.cid();
+        long only = c.comparison();
+        JsonPath a = c.annsTask();
         queue.releaseExpired(java.time.OffsetDateTime.now().minusHours(1));
         assertNull(next(cid, ""), "fresh assignments keep their slots");
         assertTrue(queue.releaseExpired(java.time.OffsetDateTime.now().plusSeconds(1)) >= 2, "both open assignments (and other tests' ones) are released");

@@ -220,4 +220,33 @@ class AlignmentRunTest {
         // 1,176 training examples (2% held out of 1,200); with one replay example in each batch of 4, an epoch is 392 steps
         assertEquals(3.0 / 392, last.get("epoch"), 1e-9, "batches hold 3 task examples and 1 replay example: " + last);
     }
+
+    @Test
+    void packingFillsRowsWithWholeExamplesAndStillTrains(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("out");
+        RunSpec spec = RunSpec.parse("""
+                model_name_or_path: %s
+                output_dir: %s
+                seed: 5
+                sft:
+                  dataset: sft.jsonl
+                  packing: true
+                  r: 4
+                  lora_alpha: 8
+                  max_steps: 40
+                  per_device_train_batch_size: 4
+                  learning_rate: 5.0e-3
+                  logging_steps: 1
+                  max_length: 256
+                """.formatted(init, out));
+        Map<String, Object> summary = new AlignmentRun(spec, TASK, RunListener.NONE, () -> false).run();
+        @SuppressWarnings("unchecked") Map<String, Object> sft = (Map<String, Object>) summary.get("sft");
+        int rows = ((Number) sft.get("examples")).intValue();
+        assertTrue(rows < 1200 / 3, "1,200 short transcripts packed into 256-token rows take far fewer rows: " + rows);
+        List<Double> losses = curve(out, "sft").stream().filter(n -> n.has("loss")).map(n -> n.get("loss").asDouble()).toList();
+        assertEquals(40, losses.size());
+        double first = losses.subList(0, 4).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double last = losses.subList(36, 40).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        assertTrue(last < first * 0.95, "the loss falls on packed rows: " + first + " -> " + last);
+    }
 }
