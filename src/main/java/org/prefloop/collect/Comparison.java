@@ -48,13 +48,8 @@ public class Comparison extends PanacheEntityBase {
     public OffsetDateTime createdAt;
 
     public List<ChatMessage> promptMessages() {
-        return messages(prompt);
-    }
-
-    /** A prompt column's JSON array of {role, content}. */
-    static List<ChatMessage> messages(String promptJson) {
         try {
-            return JSON.readValue(promptJson, new TypeReference<>() {
+            return JSON.readValue(prompt, new TypeReference<>() {
             });
         } catch (JsonProcessingException e) {
             throw new UncheckedIOException(e);

@@ -18,6 +18,7 @@ import org.prefloop.platform.ProblemException;
 import java.time.OffsetDateTime;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 
@@ -65,18 +66,18 @@ public class TaskResource {
     @Path("/history")
     public List<HistoryItem> history(@QueryParam("limit") @DefaultValue("50") int limit) {
         if (limit < 1 || limit > 500) throw ProblemException.invalid("limit", "limit must be between 1 and 500");
-        @SuppressWarnings("unchecked")
-        List<Object[]> rows = Assignment.getEntityManager().createNativeQuery("select p.comparison_id, p.choice, a.swapped, "
-                        + "p.rationale, p.submitted_at, c.prompt from preferences p join comparisons c on c.id = p.comparison_id "
-                        + "left join assignments a on a.comparison_id = p.comparison_id and a.annotator = p.annotator "
-                        + "where p.annotator = ?1 and p.judge is null order by p.submitted_at desc limit ?2")
-                .setParameter(1, me()).setParameter(2, limit).getResultList();
-        return rows.stream().map(r -> {
-            String choice = (String) r[1];
-            boolean swapped = r[2] != null && (Boolean) r[2];
-            return new HistoryItem(((Number) r[0]).longValue(), choice, Assignment.shown(choice, swapped), (String) r[3],
-                    toOffset(r[4]), lastUserMessage((String) r[5]));
-        }).toList();
+        String me = me();
+        List<Preference> mine = Preference.<Preference>find("annotator = ?1 and judge is null order by submittedAt desc", me)
+                .page(0, limit).list();
+        if (mine.isEmpty()) return List.of();
+        Set<Long> ids = mine.stream().map(p -> p.comparisonId).collect(Collectors.toSet());
+        Map<Long, Boolean> swapped = Assignment.<Assignment>list("annotator = ?1 and comparisonId in ?2", me, ids).stream()
+                .collect(Collectors.toMap(a -> a.comparisonId, a -> a.swapped));
+        Map<Long, String> prompts = Comparison.<Comparison>list("id in ?1", ids).stream()
+                .collect(Collectors.toMap(c -> c.id, c -> lastUserMessage(c.promptMessages())));
+        return mine.stream().map(p -> new HistoryItem(p.comparisonId, p.choice,
+                Assignment.shown(p.choice, swapped.getOrDefault(p.comparisonId, false)), p.rationale, p.submittedAt,
+                prompts.get(p.comparisonId))).toList();
     }
 
     private String me() {
@@ -93,18 +94,10 @@ public class TaskResource {
         }
     }
 
-    private static String lastUserMessage(String promptJson) {
-        List<ChatMessage> messages = Comparison.messages(promptJson);
+    private static String lastUserMessage(List<ChatMessage> messages) {
         for (int i = messages.size() - 1; i >= 0; i--) {
             if ("user".equals(messages.get(i).role())) return messages.get(i).content();
         }
         return messages.isEmpty() ? "" : messages.get(messages.size() - 1).content();
-    }
-
-    private static OffsetDateTime toOffset(Object o) {
-        if (o instanceof OffsetDateTime t) return t;
-        if (o instanceof java.time.Instant i) return i.atOffset(java.time.ZoneOffset.UTC);
-        if (o instanceof java.sql.Timestamp t) return t.toInstant().atOffset(java.time.ZoneOffset.UTC);
-        return null;
     }
 }

@@ -2,6 +2,7 @@ package org.prefloop.platform;
 
 import io.quarkus.security.identity.SecurityIdentity;
 import org.prefloop.identity.Session;
+import org.prefloop.identity.User;
 
 /**
  * What the shared layout needs to draw a page: its title, which navigation entry is current,
@@ -12,8 +13,8 @@ public record Page(String title, String active, String user, String role, boolea
 
     public static Page of(SecurityIdentity identity, String title, String active, String script) {
         Session session = identity.getAttribute(Session.ATTRIBUTE);
-        String role = identity.hasRole("admin") ? "admin" : "annotator";
-        return new Page(title, active, identity.getPrincipal().getName(), role, role.equals("admin"),
+        boolean admin = identity.hasRole(User.ADMIN);
+        return new Page(title, active, identity.getPrincipal().getName(), admin ? User.ADMIN : User.ANNOTATOR, admin,
                 session == null ? "" : session.csrf(), script);
     }
 }

@@ -17,10 +17,19 @@ public record Browser(String sessionCookie, String csrf) {
 
     /** The sign-in form's answer to these credentials (not followed). */
     public static Response postSignIn(String user, String password, String next) {
+        return postSignIn(RestAssured.given(), user, password, next);
+    }
+
+    /** The same, from a browser that already holds this session (signing in again as someone else). */
+    public Response postSignInAgain(String user, String password) {
+        return postSignIn(page(), user, password, null);
+    }
+
+    private static Response postSignIn(RequestSpecification from, String user, String password, String next) {
         Response form = RestAssured.given().get("/login");
         Matcher m = FORM_TOKEN.matcher(form.asString());
         if (!m.find()) throw new AssertionError("the sign-in form has no CSRF field");
-        return RestAssured.given().redirects().follow(false).cookie("prefloop_signin", form.getCookie("prefloop_signin"))
+        return from.redirects().follow(false).cookie("prefloop_signin", form.getCookie("prefloop_signin"))
                 .formParam("username", user).formParam("password", password).formParam("csrf", m.group(1))
                 .formParam("next", next == null ? "" : next).post("/login");
     }
