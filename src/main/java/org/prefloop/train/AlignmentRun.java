@@ -83,6 +83,11 @@ public final class AlignmentRun {
                     summary.put("forgetting", forgetting(forgettingBefore, after, prep.forgetting.examples().size()));
                 }
             }
+            List<String> warnings = qualityWarnings(summary);
+            if (!warnings.isEmpty()) {
+                summary.put("warnings", warnings);
+                warnings.forEach(w -> listener.message("warning: " + w));
+            }
             summary.put("seconds", (System.nanoTime() - start) / 1e9);
             summary.put("status", "succeeded");
             write(out.resolve("summary.json"), summary);
@@ -91,6 +96,24 @@ public final class AlignmentRun {
             throw new UncheckedIOException(e);
         }
     }
+
+    /** Plain sentences for the summary when held-out quality fell: likelihood displacement, or general text got harder. */
+    static List<String> qualityWarnings(Map<String, Object> summary) {
+        List<String> out = new ArrayList<>();
+        if (summary.get("dpo") instanceof Map<?, ?> dpo && dpo.get("displacement") instanceof Map<?, ?> d && Boolean.TRUE.equals(d.get("exceeded"))) {
+            out.add(String.format(java.util.Locale.ROOT, "DPO made the held-out chosen answers less likely (by up to %.3f nats per token, "
+                            + "%.3f at the end token): held-out quality probably fell below the SFT model's (likelihood displacement)",
+                    ((Number) d.get("largest_fall/chosen_per_token")).doubleValue(), ((Number) d.get("largest_fall/chosen_end")).doubleValue()));
+        }
+        if (summary.get("forgetting") instanceof Map<?, ?> f && ((Number) f.get("relative_change")).doubleValue() > FORGETTING_WARNING) {
+            out.add(String.format(java.util.Locale.ROOT, "loss on the general held-out set rose by %.0f%% (forgetting)",
+                    100 * ((Number) f.get("relative_change")).doubleValue()));
+        }
+        return out;
+    }
+
+    /** A rise of the general held-out loss past this share is reported as forgetting. */
+    static final double FORGETTING_WARNING = 0.10;
 
     /** The alignment tax: mean NLL per token on general held-out text before and after the run. */
     static Map<String, Object> forgetting(double before, double after, int examples) {
@@ -192,6 +215,7 @@ public final class AlignmentRun {
     private final class DpoStage extends StageLoop<DpoTrainer.Pair> {
         private final PreparedRun prep;
         private final LlamaModel model;
+        private DisplacementMonitor monitor;
 
         DpoStage(PreparedRun prep, LlamaModel model) {
             super("dpo", spec.dpo, spec.seed, out, listener, cancelled);
@@ -223,9 +247,11 @@ public final class AlignmentRun {
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, prep.modelDir.toString(), spec.seed + 1) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
-            DpoTrainer.Settings settings = new DpoTrainer.Settings(s.beta, DpoLoss.Type.parse(s.lossType), s.labelSmoothing, s.maxGradNorm, s.rpoAlpha);
+            DpoLoss.Objective objective = s.objective();
+            DpoTrainer.Settings settings = new DpoTrainer.Settings(objective, s.maxGradNorm);
             List<DpoTrainer.Pair> evalPairs = eval;
             try (DpoTrainer trainer = new DpoTrainer(model, trainable, optimizer, settings)) {
+                if (evalPairs != null) monitor = new DisplacementMonitor(referenceLikelihood(trainer, evalPairs, stageDir), s.displacementThreshold);
                 summary = loop(train, List.of(), 0, trainable, optimizer,
                         (batch, lr) -> new LinkedHashMap<>(trainer.step(batch, s.gradientAccumulationSteps, lr).asTrlMetrics()),
                         evalPairs == null ? null : () -> {
@@ -233,12 +259,14 @@ public final class AlignmentRun {
                             trainer.evaluate(evalPairs, s.evalBatchSize).asTrlMetrics().forEach((k, v) -> {
                                 if (!k.equals("learning_rate") && !k.equals("grad_norm") && !k.equals("tokens_per_second")) m.put("eval_" + k, v);
                             });
+                            m.putAll(monitor.metrics(trainer.chosenLikelihood(evalPairs, s.evalBatchSize, true)));
                             return m;
                         });
+                if (monitor != null) summary.put("displacement", monitor.summary());
                 summary.put("method", adapter != null ? "lora" : "full");
-                summary.put("loss_type", s.lossType);
+                summary.put("loss_type", objective.names());
+                summary.put("loss_weights", objective.weights());
                 summary.put("beta", s.beta);
-                if (s.rpoAlpha > 0) summary.put("rpo_alpha", s.rpoAlpha);
                 summary.put("reference_model", reference);
                 saveResult(model, adapter, trainable, stageDir, summary);
             } finally {
@@ -248,6 +276,27 @@ public final class AlignmentRun {
             write(stageDir.resolve("summary.json"), summary);
             applyResult(model, stageDir, s);
             return summary;
+        }
+
+        @Override
+        String afterEvaluation(int step, Map<String, Double> eval) {
+            boolean before = monitor.exceeded();
+            String warning = monitor.check(step, eval);
+            if (warning == null) return null;
+            if (!before) listener.message("dpo: warning: " + warning);
+            return spec.dpo.stopOnDisplacement ? warning : null;
+        }
+
+        /**
+         * The chosen answers' likelihood before DPO, measured once and kept beside the stage, so a
+         * resumed run compares against the same numbers (full fine-tuning has moved the weights by then).
+         */
+        private DpoTrainer.Likelihood referenceLikelihood(DpoTrainer trainer, List<DpoTrainer.Pair> eval, Path stageDir) throws IOException {
+            Path file = stageDir.resolve("reference_likelihood.json");
+            if (Files.exists(file)) return JSON.readValue(file.toFile(), DpoTrainer.Likelihood.class);
+            DpoTrainer.Likelihood ref = trainer.chosenLikelihood(eval, spec.dpo.evalBatchSize, false);
+            write(file, ref);
+            return ref;
         }
     }
 

@@ -2,32 +2,108 @@ package org.prefloop.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 
 /**
- * The DPO losses, with TRL's names and metrics. With {@code h = (log πθ(y_w) - log πθ(y_l)) -
- * (log π_ref(y_w) - log π_ref(y_l))} per pair:
+ * The DPO objectives, with TRL's names ({@code DPOConfig.loss_type}, a list combined with
+ * {@code loss_weights}) and TRL's metrics. Per pair, with the log-ratios {@code c = log πθ(y_w) -
+ * log π_ref(y_w)}, {@code r = log πθ(y_l) - log π_ref(y_l)} and {@code h = c - r}:
  * <ul>
- *   <li>{@code sigmoid}: {@code -(1-ε) log σ(βh) - ε log σ(-βh)} (ε = label smoothing: robust / conservative DPO)</li>
- *   <li>{@code ipo}: {@code (h - 1/(2β))²}</li>
+ *   <li>{@code sigmoid}: {@code -log σ(βh)}</li>
  *   <li>{@code hinge}: {@code max(0, 1 - βh)}</li>
+ *   <li>{@code ipo}: {@code (c/|y_w| - r/|y_l| - 1/(2β))²}: log-ratios averaged over each completion's tokens, as TRL does</li>
+ *   <li>{@code robust}: {@code (-(1-ε) log σ(βh) + ε log σ(-βh)) / (1 - 2ε)}, ε = label_smoothing (the chance a label is flipped)</li>
+ *   <li>{@code bco_pair}: {@code -log σ(βc) - log σ(-βr)}</li>
+ *   <li>{@code sppo_hard}: {@code (c - 1/(2β))² + (r + 1/(2β))²}</li>
+ *   <li>{@code nca_pair}: {@code -log σ(βc) - ½ log σ(-βc) - ½ log σ(-βr)}</li>
+ *   <li>{@code apo_zero}: {@code 1 - σ(βc) + σ(βr)}</li>
+ *   <li>{@code apo_down}: {@code σ(βc) + 1 - σ(βh)}</li>
+ *   <li>{@code sigmoid_norm}: {@code -log σ(β(c/|y_w| - r/|y_l|))}</li>
+ *   <li>{@code sft}: the chosen answers' negative log-likelihood per token, a batch term (RPO's
+ *       {@code rpo_alpha} is this term with that weight): it keeps DPO from lowering the
+ *       likelihood of the preferred answers along with the rejected ones</li>
  * </ul>
- * Each pair's loss is scaled by its weight (e.g. annotator agreement) and the batch loss is the
- * weighted mean. Every constant is a tensor of the arrays' own manager: a Java number handed to
- * an op inside an autograd graph can be freed before backward (see the team's DJL notes).
+ * Each pair's loss is scaled by its weight (e.g. annotator agreement), the batch loss of a term is
+ * the weighted mean, and the objective is the {@code loss_weights}-weighted sum of its terms.
+ * Every constant is a tensor of the arrays' own manager: a Java number handed to an op inside an
+ * autograd graph can be freed before backward (see docs/ARCHITECTURE.md, the model core).
  */
 public final class DpoLoss {
     private DpoLoss() {
     }
 
-    public enum Type { SIGMOID, IPO, HINGE;
+    public enum Type {
+        SIGMOID, HINGE, IPO, ROBUST, BCO_PAIR, SPPO_HARD, NCA_PAIR, APO_ZERO, APO_DOWN, SIGMOID_NORM, SFT;
+
+        /** TRL's spelling: {@code sigmoid}, {@code bco_pair}, ... */
+        public String trlName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
 
         public static Type parse(String name) {
-            return switch (name) {
-                case "sigmoid" -> SIGMOID;
-                case "ipo" -> IPO;
-                case "hinge" -> HINGE;
-                default -> throw new IllegalArgumentException("loss_type must be sigmoid, ipo or hinge; got '" + name + "'");
-            };
+            for (Type t : values()) if (t.trlName().equals(name)) return t;
+            List<String> names = new ArrayList<>();
+            for (Type t : values()) names.add(t.trlName());
+            throw new IllegalArgumentException("loss_type must be among " + String.join(", ", names) + "; got '" + name + "'");
+        }
+    }
+
+    /** One term of the objective and its weight. */
+    public record Term(Type type, double weight) {
+    }
+
+    /**
+     * The whole objective: its terms, β and label smoothing, checked as TRL checks them.
+     * {@code rpoAlpha} is the older spelling of an {@code sft} term with that weight.
+     */
+    public record Objective(List<Term> terms, double beta, double labelSmoothing) {
+        public Objective {
+            terms = List.copyOf(terms);
+            if (terms.isEmpty()) throw new IllegalArgumentException("loss_type must name at least one loss");
+            if (!(beta > 0)) throw new IllegalArgumentException("beta must be positive");
+            if (!(labelSmoothing >= 0 && labelSmoothing < 0.5)) throw new IllegalArgumentException("label_smoothing must be in [0, 0.5)");
+            if (labelSmoothing > 0 && terms.stream().noneMatch(t -> t.type() == Type.ROBUST)) {
+                throw new IllegalArgumentException("label_smoothing applies to loss_type robust only (TRL's sigmoid ignores it); "
+                        + "for conservative DPO use loss_type: robust");
+            }
+            for (Term t : terms) {
+                if (!(t.weight() >= 0) || Double.isInfinite(t.weight())) throw new IllegalArgumentException("loss_weights must be finite and not negative");
+            }
+            if (terms.stream().allMatch(t -> t.type() == Type.SFT)) throw new IllegalArgumentException("loss_type needs a preference loss beside sft");
+        }
+
+        public static Objective of(List<String> lossTypes, List<Double> lossWeights, double rpoAlpha, double beta, double labelSmoothing) {
+            if (lossWeights != null && lossWeights.size() != lossTypes.size()) {
+                throw new IllegalArgumentException("loss_weights must have one weight per loss_type: " + lossWeights.size() + " for " + lossTypes.size());
+            }
+            List<Term> terms = new ArrayList<>();
+            for (int i = 0; i < lossTypes.size(); i++) {
+                Type t = Type.parse(lossTypes.get(i));
+                if (terms.stream().anyMatch(x -> x.type() == t)) throw new IllegalArgumentException("loss_type names " + t.trlName() + " twice");
+                terms.add(new Term(t, lossWeights == null ? 1.0 : lossWeights.get(i)));
+            }
+            if (rpoAlpha < 0) throw new IllegalArgumentException("rpo_alpha must not be negative");
+            if (rpoAlpha > 0) {
+                if (terms.stream().anyMatch(x -> x.type() == Type.SFT)) throw new IllegalArgumentException("rpo_alpha and an sft loss_type say the same thing; keep one");
+                terms.add(new Term(Type.SFT, rpoAlpha));
+            }
+            return new Objective(terms, beta, labelSmoothing);
+        }
+
+        public static Objective sigmoid(double beta) {
+            return new Objective(List.of(new Term(Type.SIGMOID, 1)), beta, 0);
+        }
+
+        public List<String> names() {
+            return terms.stream().map(t -> t.type().trlName()).toList();
+        }
+
+        public List<Double> weights() {
+            return terms.stream().map(Term::weight).toList();
         }
     }
 
@@ -41,31 +117,62 @@ public final class DpoLoss {
      * @param policyRejected [B] the same for the rejected completions
      * @param refChosen      [B] under the reference, no gradient
      * @param refRejected    [B]
+     * @param chosenTokens   [B] scored tokens of each chosen completion
+     * @param rejectedTokens [B] scored tokens of each rejected completion
      * @param weights        [B] per-pair weights, or null for 1
      */
     public static Result compute(NDArray policyChosen, NDArray policyRejected, NDArray refChosen, NDArray refRejected,
-                                 NDArray weights, double beta, Type type, double labelSmoothing) {
+                                 NDArray chosenTokens, NDArray rejectedTokens, NDArray weights, Objective objective) {
         NDManager m = policyChosen.getManager();
-        NDArray b = m.create((float) beta);
-        NDArray chosenReward = policyChosen.sub(refChosen);
-        NDArray rejectedReward = policyRejected.sub(refRejected);
-        NDArray h = chosenReward.sub(rejectedReward);
-        NDArray perPair = switch (type) {
-            case SIGMOID -> {
-                NDArray z = h.mul(b);
-                NDArray one = m.create(1f);
-                NDArray eps = m.create((float) labelSmoothing);
-                yield logSigmoid(z).mul(one.sub(eps)).add(logSigmoid(z.neg()).mul(eps)).neg();
-            }
-            case IPO -> h.sub(m.create((float) (1 / (2 * beta)))).square();
-            case HINGE -> m.create(1f).sub(h.mul(b)).maximum(m.create(0f));
-        };
-        NDArray w = weights == null ? m.ones(perPair.getShape()) : weights;
-        NDArray loss = perPair.mul(w).sum().div(w.sum());
-        NDArray rc = chosenReward.mul(b);
-        NDArray rr = rejectedReward.mul(b);
-        return new Result(loss, mean(rc), mean(rr), mean(rc.gt(rr).toType(ai.djl.ndarray.types.DataType.FLOAT32, false)),
+        NDArray b = m.create((float) objective.beta());
+        NDArray c = policyChosen.sub(refChosen);
+        NDArray r = policyRejected.sub(refRejected);
+        NDArray h = c.sub(r);
+        NDArray w = weights == null ? m.ones(c.getShape()) : weights;
+        NDArray loss = null;
+        for (Term term : objective.terms()) {
+            NDArray termLoss = term.type() == Type.SFT
+                    ? policyChosen.mul(w).sum().neg().div(chosenTokens.mul(w).sum())
+                    : perPair(term.type(), c, r, h, b, chosenTokens, rejectedTokens, objective.labelSmoothing()).mul(w).sum().div(w.sum());
+            termLoss = termLoss.mul(m.create((float) term.weight()));
+            loss = loss == null ? termLoss : loss.add(termLoss);
+        }
+        NDArray rc = c.mul(b);
+        NDArray rr = r.mul(b);
+        return new Result(loss, mean(rc), mean(rr), mean(rc.gt(rr).toType(DataType.FLOAT32, false)),
                 mean(rc.sub(rr)), mean(policyChosen), mean(policyRejected));
+    }
+
+    private static NDArray perPair(Type type, NDArray c, NDArray r, NDArray h, NDArray b,
+                                   NDArray chosenTokens, NDArray rejectedTokens, double labelSmoothing) {
+        NDManager m = c.getManager();
+        NDArray one = m.create(1f);
+        NDArray half = m.create(0.5f);
+        NDArray halfOverBeta = half.div(b);
+        return switch (type) {
+            case SIGMOID -> logSigmoid(h.mul(b)).neg();
+            case HINGE -> one.sub(h.mul(b)).maximum(m.create(0f));
+            case IPO -> perToken(c, chosenTokens).sub(perToken(r, rejectedTokens)).sub(halfOverBeta).square();
+            case ROBUST -> {
+                NDArray eps = m.create((float) labelSmoothing);
+                NDArray clean = logSigmoid(h.mul(b)).mul(one.sub(eps)).neg();
+                NDArray flipped = logSigmoid(h.mul(b).neg()).mul(eps).neg();
+                yield clean.sub(flipped).div(one.sub(eps.mul(m.create(2f))));
+            }
+            case BCO_PAIR -> logSigmoid(c.mul(b)).add(logSigmoid(r.mul(b).neg())).neg();
+            case SPPO_HARD -> c.sub(halfOverBeta).square().add(r.add(halfOverBeta).square());
+            case NCA_PAIR -> logSigmoid(c.mul(b)).neg()
+                    .sub(logSigmoid(c.mul(b).neg()).mul(half))
+                    .sub(logSigmoid(r.mul(b).neg()).mul(half));
+            case APO_ZERO -> one.sub(sigmoid(c.mul(b))).add(sigmoid(r.mul(b)));
+            case APO_DOWN -> sigmoid(c.mul(b)).add(one.sub(sigmoid(h.mul(b))));
+            case SIGMOID_NORM -> logSigmoid(perToken(c, chosenTokens).sub(perToken(r, rejectedTokens)).mul(b)).neg();
+            case SFT -> throw new IllegalArgumentException("sft is a batch term, not a per-pair loss");
+        };
+    }
+
+    private static NDArray perToken(NDArray logRatio, NDArray tokens) {
+        return logRatio.div(tokens.maximum(tokens.getManager().create(1f)));
     }
 
     /** log σ(x) = -softplus(-x), written to stay finite for large |x|. */
@@ -73,6 +180,10 @@ public final class DpoLoss {
         NDArray zero = x.getManager().create(0f);
         // -softplus(-x) = min(x, 0) - log(1 + exp(-|x|))
         return x.minimum(zero).sub(x.abs().neg().exp().add(x.getManager().create(1f)).log());
+    }
+
+    private static NDArray sigmoid(NDArray x) {
+        return logSigmoid(x).exp();
     }
 
     private static double mean(NDArray a) {

@@ -38,18 +38,10 @@ public final class DpoTrainer implements AutoCloseable {
         }
     }
 
-    /**
-     * Hyperparameters under TRL's DPOConfig names. {@code rpoAlpha} adds that multiple of the
-     * chosen responses' negative log-likelihood per token to the loss (RPO), which keeps DPO from
-     * lowering the likelihood of the preferred answers along with the rejected ones.
-     */
-    public record Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double maxGradNorm, double rpoAlpha) {
-        public Settings(double beta, DpoLoss.Type lossType, double labelSmoothing, double maxGradNorm) {
-            this(beta, lossType, labelSmoothing, maxGradNorm, 0);
-        }
-
+    /** The objective (loss types, weights, beta, label smoothing) and gradient clipping, under TRL's DPOConfig names. */
+    public record Settings(DpoLoss.Objective objective, double maxGradNorm) {
         public static Settings defaults() {
-            return new Settings(0.1, DpoLoss.Type.SIGMOID, 0.0, 1.0);
+            return new Settings(DpoLoss.Objective.sigmoid(0.1), 1.0);
         }
     }
 
@@ -126,6 +118,43 @@ public final class DpoTrainer implements AutoCloseable {
         return t.step(optimizer.step(), 0, 0, 0, 0);
     }
 
+    /** How likely the chosen answers are: the mean log-prob per chosen token, and the mean log-prob of each answer's last (end) token. */
+    public record Likelihood(double chosenPerToken, double endOfAnswer) {
+    }
+
+    /**
+     * The chosen answers' likelihood under the policy, or under the reference ({@code policy} false:
+     * the model with no hook). DPO can lower it while the reward margin grows, which is how a run
+     * that reports perfect reward accuracy still answers worse (likelihood displacement).
+     */
+    public Likelihood chosenLikelihood(List<Pair> pairs, int batchSize, boolean policy) {
+        JniUtils.setGradMode(false);
+        double logps = 0, ends = 0;
+        long tokens = 0;
+        for (int i = 0; i < pairs.size(); i += batchSize) {
+            List<Pair> batch = pairs.subList(i, Math.min(pairs.size(), i + batchSize));
+            List<SequenceLogProbs.Sequence> seqs = new ArrayList<>(2 * batch.size());
+            for (Pair p : batch) seqs.add(SequenceLogProbs.Sequence.of(p.prompt(), p.chosen()));
+            for (Pair p : batch) seqs.add(lastTokenOnly(SequenceLogProbs.Sequence.of(p.prompt(), p.chosen())));
+            try (NDManager scope = model.manager().newSubManager()) {
+                model.setProjectionHook(policy ? this.policy.hook(false) : null);
+                float[] lp = SequenceLogProbs.of(model, seqs, scope).toFloatArray();
+                for (int j = 0; j < batch.size(); j++) {
+                    logps += lp[j];
+                    ends += lp[batch.size() + j];
+                    tokens += batch.get(j).chosen().length;
+                }
+            }
+        }
+        return new Likelihood(logps / Math.max(1, tokens), ends / Math.max(1, pairs.size()));
+    }
+
+    private static SequenceLogProbs.Sequence lastTokenOnly(SequenceLogProbs.Sequence s) {
+        boolean[] scored = new boolean[s.length()];
+        scored[s.length() - 1] = true;
+        return new SequenceLogProbs.Sequence(s.ids(), scored);
+    }
+
     /** One optimizer step over {@code batch}, split into {@code accumulation} micro-batches, at learning rate {@code lr}. */
     public Step step(List<Pair> batch, int accumulation, double lr) {
         long start = System.nanoTime();
@@ -175,18 +204,16 @@ public final class DpoTrainer implements AutoCloseable {
 
     private DpoLoss.Result loss(List<Pair> batch, NDArray logps, NDArray[] ref, NDManager scope, double share) {
         int b = batch.size();
-        float[] w = new float[b];
-        for (int i = 0; i < b; i++) w[i] = (float) batch.get(i).weight();
-        DpoLoss.Result r = DpoLoss.compute(logps.get(new NDIndex("0:" + b)), logps.get(new NDIndex(b + ":")), ref[0], ref[1],
-                scope.create(w), settings.beta(), settings.lossType(), settings.labelSmoothing());
-        NDArray loss = r.loss();
-        if (settings.rpoAlpha() > 0) {
-            int chosenTokens = batch.stream().mapToInt(p -> p.chosen().length).sum();
-            NDArray nll = logps.get(new NDIndex("0:" + b)).sum().neg().div(scope.create((float) chosenTokens));
-            loss = loss.add(nll.mul(scope.create((float) settings.rpoAlpha())));
+        float[] w = new float[b], chosenTokens = new float[b], rejectedTokens = new float[b];
+        for (int i = 0; i < b; i++) {
+            w[i] = (float) batch.get(i).weight();
+            chosenTokens[i] = batch.get(i).chosen().length;
+            rejectedTokens[i] = batch.get(i).rejected().length;
         }
-        if (share == 1.0 && loss == r.loss()) return r;
-        return new DpoLoss.Result(loss.mul(scope.create((float) share)), r.rewardsChosen(), r.rewardsRejected(),
+        DpoLoss.Result r = DpoLoss.compute(logps.get(new NDIndex("0:" + b)), logps.get(new NDIndex(b + ":")), ref[0], ref[1],
+                scope.create(chosenTokens), scope.create(rejectedTokens), scope.create(w), settings.objective());
+        if (share == 1.0) return r;
+        return new DpoLoss.Result(r.loss().mul(scope.create((float) share)), r.rewardsChosen(), r.rewardsRejected(),
                 r.rewardAccuracy(), r.rewardMargin(), r.logpsChosen(), r.logpsRejected());
     }
 

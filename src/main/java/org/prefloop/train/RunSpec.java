@@ -1,6 +1,7 @@
 package org.prefloop.train;
 
 import com.fasterxml.jackson.annotation.JsonAnySetter;
+import com.fasterxml.jackson.annotation.JsonFormat;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
@@ -121,12 +122,23 @@ public final class RunSpec {
         public double replayRatio = 0.0;
         // DPO
         public double beta = 0.1;
+        /** TRL's loss_type: one name or a list, combined with loss_weights (see {@link DpoLoss}). */
         @JsonProperty("loss_type")
-        public String lossType = "sigmoid";
+        @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
+        public List<String> lossType = List.of("sigmoid");
+        @JsonProperty("loss_weights")
+        public List<Double> lossWeights;
         @JsonProperty("label_smoothing")
         public double labelSmoothing = 0.0;
+        /** The older spelling of an {@code sft} term in loss_type with this weight (RPO). */
         @JsonProperty("rpo_alpha")
         public double rpoAlpha = 0.0;
+        /** PrefLoop's own: nats the held-out chosen answers may lose, per token or at their end token, before a displacement warning. */
+        @JsonProperty("displacement_threshold")
+        public double displacementThreshold = 0.5;
+        /** PrefLoop's own: end the DPO stage at the evaluation where displacement passes the threshold. */
+        @JsonProperty("stop_on_displacement")
+        public boolean stopOnDisplacement = false;
         @JsonProperty("precompute_ref_log_probs")
         public boolean precomputeRefLogProbs = false;
         @JsonIgnore
@@ -135,6 +147,11 @@ public final class RunSpec {
         @JsonAnySetter
         void other(String key, Object value) {
             unknown.put(key, value);
+        }
+
+        /** The DPO objective these settings describe. */
+        public DpoLoss.Objective objective() {
+            return DpoLoss.Objective.of(lossType == null ? List.of() : lossType, lossWeights, rpoAlpha, beta, labelSmoothing);
         }
     }
 
@@ -167,10 +184,12 @@ public final class RunSpec {
         if (sft != null) validate("sft", sft);
         if (dpo != null) {
             validate("dpo", dpo);
-            require(dpo.beta > 0, "dpo.beta must be positive");
-            require(dpo.labelSmoothing >= 0 && dpo.labelSmoothing < 0.5, "dpo.label_smoothing must be in [0, 0.5)");
-            require(dpo.rpoAlpha >= 0, "dpo.rpo_alpha must not be negative");
-            DpoLoss.Type.parse(dpo.lossType);
+            require(dpo.displacementThreshold > 0, "dpo.displacement_threshold must be positive");
+            try {
+                dpo.objective();
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("dpo." + e.getMessage());
+            }
         }
     }
 

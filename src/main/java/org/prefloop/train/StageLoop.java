@@ -105,6 +105,12 @@ abstract class StageLoop<T> {
                 } else {
                     patience++;
                 }
+                String stop = afterEvaluation(stepNo, lastEval);
+                if (stop != null) {
+                    stoppedEarly = true;
+                    listener.message(name + ": " + stop + "; stopping at step " + stepNo);
+                    break;
+                }
             }
             if (s.saveSteps > 0 && stepNo % s.saveSteps == 0 && stepNo < total) {
                 Checkpoint.save(checkpoints, new Checkpoint.State(name, stepNo, epoch, batch, best, patience), trainable, optimizer);
@@ -121,6 +127,7 @@ abstract class StageLoop<T> {
             append(metricsFile, stepNo, lastEval);
             listener.evaluated(name, stepNo, lastEval);
             best = Math.min(best, lastEval.get("eval_loss"));
+            afterEvaluation(stepNo, lastEval);
         }
         Map<String, Object> summary = new LinkedHashMap<>();
         summary.put("stage", name);
@@ -135,6 +142,11 @@ abstract class StageLoop<T> {
         summary.put("seconds_this_session", (System.nanoTime() - start) / 1e9);
         summary.put("metrics", stageDir.resolve("metrics.jsonl").toString());
         return summary;
+    }
+
+    /** Looks at an evaluation; a reason to stop the stage now, or null to go on. */
+    String afterEvaluation(int step, Map<String, Double> eval) {
+        return null;
     }
 
     /** The example order of an epoch: a shuffle seeded by the run's seed and the epoch number. */

@@ -58,7 +58,7 @@ class DpoTrainerTest {
             Map<String, float[]> before = snapshot(model);
             LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(8, 16,
                     List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), ckpt.toString()), 5, false);
-            DpoTrainer.Settings settings = new DpoTrainer.Settings(0.5, DpoLoss.Type.SIGMOID, 0.0, 1.0);
+            DpoTrainer.Settings settings = new DpoTrainer.Settings(DpoLoss.Objective.sigmoid(0.5), 1.0);
             List<DpoTrainer.Step> steps = new ArrayList<>();
             try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(), settings)) {
                 for (int epoch = 0; epoch < 40; epoch++) {
@@ -84,7 +84,7 @@ class DpoTrainerTest {
         try (LlamaModel model = LlamaModel.load(ckpt); var tokenizer = org.prefloop.model.TextTokenizer.load(ckpt)) {
             List<DpoTrainer.Pair> train = pairs(new TextIds(tokenizer), 4, 2);
             LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj"), null), 5, true);
-            try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(), new DpoTrainer.Settings(0.1, DpoLoss.Type.SIGMOID, 0, 1.0))) {
+            try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(), new DpoTrainer.Settings(DpoLoss.Objective.sigmoid(0.1), 1.0))) {
                 trainer.step(train, 1, Double.NaN);
                 IllegalStateException e = assertThrows(IllegalStateException.class, () -> trainer.step(train, 1, Double.NaN));
                 assertTrue(e.getMessage().contains("is NaN"), e.getMessage());
@@ -142,7 +142,7 @@ class DpoTrainerTest {
     }
 
     @Test
-    void rpoAddsTheChosenResponsesNllPerTokenToTheLoss(@TempDir Path tmp) {
+    void anSftTermAddsTheChosenResponsesNllPerTokenToTheLoss(@TempDir Path tmp) {
         Path ckpt = TinyCheckpoint.write(tmp.resolve("base"), CONFIG, 3, CHARS);
         try (LlamaModel model = LlamaModel.load(ckpt); var tokenizer = org.prefloop.model.TextTokenizer.load(ckpt)) {
             List<DpoTrainer.Pair> train = pairs(new TextIds(tokenizer), 6, 7);
@@ -154,7 +154,7 @@ class DpoTrainerTest {
             }
             LoraAdapter policy = LoraAdapter.create(model, LoraAdapter.Config.of(4, 8, List.of("q_proj"), null), 5, false);
             try (DpoTrainer trainer = new DpoTrainer(model, Trainable.lora(policy), AdamW.defaults(),
-                    new DpoTrainer.Settings(0.1, DpoLoss.Type.SIGMOID, 0, 1.0, 0.5))) {
+                    new DpoTrainer.Settings(DpoLoss.Objective.of(List.of("sigmoid", "sft"), List.of(1.0, 0.5), 0, 0.1, 0), 1.0))) {
                 assertEquals(Math.log(2) + 0.5 * nll, trainer.step(train, 2, 1e-3).loss(), 1e-4, "ln 2 + alpha * NLL of the chosen responses");
             }
         }
