@@ -13,7 +13,7 @@ import ai.djl.ndarray.NDManager;
  * </ul>
  * Each pair's loss is scaled by its weight (e.g. annotator agreement) and the batch loss is the
  * weighted mean. Every constant is a tensor of the arrays' own manager: a Java number handed to
- * an op inside an autograd graph can be freed before backward (see the team's DJL notes).
+ * an op inside an autograd graph can be freed before backward (why: docs/ARCHITECTURE.md, "The packages").
  */
 public final class DpoLoss {
     private DpoLoss() {
