@@ -1,2 +1,2 @@
-/** PrefLoop: the human-feedback loop in one service. Packages are capabilities; see DESIGN.md. */
+/** PrefLoop: the human-feedback loop in one service. Packages are capabilities; docs/ARCHITECTURE.md maps them. */
 package org.prefloop;

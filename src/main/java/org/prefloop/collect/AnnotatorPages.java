@@ -10,8 +10,8 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.prefloop.identity.Page;
 import org.prefloop.identity.User;
-import org.prefloop.platform.Page;
 
 /** The annotator's pages: the workspace, their own history, and the guidelines. */
 @Path("/")

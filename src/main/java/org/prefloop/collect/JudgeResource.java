@@ -10,7 +10,6 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
-import org.prefloop.eval.ReverseChecker;
 import org.prefloop.identity.User;
 import org.prefloop.platform.KafkaClients;
 import org.prefloop.platform.ProblemException;

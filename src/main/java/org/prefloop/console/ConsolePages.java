@@ -10,8 +10,8 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
+import org.prefloop.identity.Page;
 import org.prefloop.identity.User;
-import org.prefloop.platform.Page;
 
 import java.util.Map;
 

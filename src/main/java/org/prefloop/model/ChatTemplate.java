@@ -168,19 +168,10 @@ public final class ChatTemplate {
 
     /** The closing delimiter after {@code from}, skipping string literals. */
     private static int findClose(String s, int from, String close) {
-        char quote = 0;
-        for (int i = from; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (quote != 0) {
-                if (c == '\\') i++;
-                else if (c == quote) quote = 0;
-            } else if (c == '"' || c == '\'') {
-                quote = c;
-            } else if (s.startsWith(close, i)) {
-                return i; // a whitespace-control '-' before it stays part of the tag text
-            }
-        }
-        throw new IllegalArgumentException("chat template has an unclosed tag");
+        // a whitespace-control '-' before it stays part of the tag text
+        int at = scan(s, from, (i, c, depth) -> s.startsWith(close, i));
+        if (at < 0) throw new IllegalArgumentException("chat template has an unclosed tag");
+        return at;
     }
 
     static String rewriteExpression(String e) {
@@ -244,26 +235,14 @@ public final class ChatTemplate {
         return e;
     }
 
+    /** The comma-separated parts of {@code s}, splitting only at commas outside brackets and strings. */
     private static List<String> splitTopLevel(String s) {
         List<String> parts = new ArrayList<>();
-        int depth = 0;
-        char quote = 0;
         int start = 0;
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (quote != 0) {
-                if (c == '\\') i++;
-                else if (c == quote) quote = 0;
-            } else if (c == '"' || c == '\'') {
-                quote = c;
-            } else if (c == '(' || c == '[' || c == '{') {
-                depth++;
-            } else if (c == ')' || c == ']' || c == '}') {
-                depth--;
-            } else if (c == ',' && depth == 0) {
-                parts.add(s.substring(start, i));
-                start = i + 1;
-            }
+        int comma;
+        while ((comma = scan(s, start, (i, c, depth) -> c == ',' && depth == 0)) >= 0) {
+            parts.add(s.substring(start, comma));
+            start = comma + 1;
         }
         parts.add(s.substring(start));
         return parts;
@@ -271,22 +250,42 @@ public final class ChatTemplate {
 
     /** Index of the bracket closing the one at {@code open}. */
     private static int matching(String s, int open) {
+        int at = scan(s, open, (i, c, depth) -> depth == 1 && (c == ')' || c == ']' || c == '}'));
+        if (at < 0) throw new IllegalArgumentException("chat template has an unbalanced bracket in: " + s);
+        return at;
+    }
+
+    private static boolean insideString(String s, int at) {
+        return scan(s, 0, (i, c, depth) -> i >= at) != at;
+    }
+
+    private interface CodeVisitor {
+        boolean stopAt(int index, char c, int depth);
+    }
+
+    /**
+     * The one forward walk over expression text that the rewrites share, as Jinja's lexer sees it:
+     * from {@code from}, every character outside string literals goes to {@code visitor} with the
+     * bracket depth before it (an opening quote included; escapes inside literals skipped).
+     *
+     * @return the first index the visitor stops at, or -1 at the end of the text
+     */
+    private static int scan(String s, int from, CodeVisitor visitor) {
         int depth = 0;
         char quote = 0;
-        for (int i = open; i < s.length(); i++) {
+        for (int i = from; i < s.length(); i++) {
             char c = s.charAt(i);
             if (quote != 0) {
                 if (c == '\\') i++;
                 else if (c == quote) quote = 0;
-            } else if (c == '"' || c == '\'') {
-                quote = c;
-            } else if (c == '(' || c == '[' || c == '{') {
-                depth++;
-            } else if (c == ')' || c == ']' || c == '}') {
-                if (--depth == 0) return i;
+                continue;
             }
+            if (visitor.stopAt(i, c, depth)) return i;
+            if (c == '"' || c == '\'') quote = c;
+            else if (c == '(' || c == '[' || c == '{') depth++;
+            else if (c == ')' || c == ']' || c == '}') depth--;
         }
-        throw new IllegalArgumentException("chat template has an unbalanced bracket in: " + s);
+        return -1;
     }
 
     /** Start of the postfix expression ending just before {@code end}: names, dots, literals, calls and subscripts. */
@@ -319,20 +318,6 @@ public final class ChatTemplate {
             }
         }
         throw new IllegalArgumentException("chat template has an unbalanced bracket in: " + s);
-    }
-
-    private static boolean insideString(String s, int at) {
-        char quote = 0;
-        for (int i = 0; i < at; i++) {
-            char c = s.charAt(i);
-            if (quote != 0) {
-                if (c == '\\') i++;
-                else if (c == quote) quote = 0;
-            } else if (c == '"' || c == '\'') {
-                quote = c;
-            }
-        }
-        return quote != 0;
     }
 
     // ---- Python string semantics ----

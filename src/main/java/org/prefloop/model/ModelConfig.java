@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
@@ -13,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * A Llama-family decoder as Hugging Face's {@code config.json} describes it. Only what changes
@@ -100,52 +102,48 @@ public record ModelConfig(
         return attentionBias && (modelType.equals("llama") || modelType.equals("mistral"));
     }
 
+    // The withX copies edit the config.json this config writes and read it back: a config is its
+    // config.json (equals compares them), and the canonical constructor checks the result.
+
     public ModelConfig withModelType(String type) {
-        return new ModelConfig(type, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tieWordEmbeddings, attentionBias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
+        return with(j -> j.addProperty("model_type", type));
     }
 
     public ModelConfig withHeadDim(int dim) {
-        return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, dim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tieWordEmbeddings, attentionBias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
+        return with(j -> j.addProperty("head_dim", dim));
     }
 
     public ModelConfig withRope(double theta, RopeScaling scaling) {
-        return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, rmsNormEps, theta, scaling, maxPositionEmbeddings,
-                tieWordEmbeddings, attentionBias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
+        return with(j -> {
+            j.addProperty("rope_theta", theta);
+            j.add("rope_scaling", ropeScalingJson(scaling));
+        });
     }
 
     public ModelConfig withTiedEmbeddings(boolean tied) {
-        return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tied, attentionBias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
+        return with(j -> j.addProperty("tie_word_embeddings", tied));
     }
 
     public ModelConfig withAttentionBias(boolean bias) {
-        return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tieWordEmbeddings, bias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
-    }
-
-    public ModelConfig withVocabSize(int vocab) {
-        return new ModelConfig(modelType, vocab, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tieWordEmbeddings, attentionBias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
+        return with(j -> j.addProperty("attention_bias", bias));
     }
 
     public ModelConfig withSpecialTokens(Long bos, long[] eos) {
-        return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, rmsNormEps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tieWordEmbeddings, attentionBias, bos, eos, torchDtype, slidingWindow);
+        return with(j -> {
+            j.remove("bos_token_id");
+            j.remove("eos_token_id");
+            addSpecialTokens(j, bos, eos);
+        });
     }
 
     public ModelConfig withRmsNormEps(double eps) {
-        return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, eps, ropeTheta, ropeScaling, maxPositionEmbeddings,
-                tieWordEmbeddings, attentionBias, bosTokenId, eosTokenIds, torchDtype, slidingWindow);
+        return with(j -> j.addProperty("rms_norm_eps", eps));
+    }
+
+    private ModelConfig with(Consumer<JsonObject> change) {
+        JsonObject j = toJson();
+        change.accept(j);
+        return parse(j);
     }
 
     @Override
@@ -248,34 +246,40 @@ public record ModelConfig(
         j.addProperty("hidden_act", "silu");
         j.addProperty("rms_norm_eps", rmsNormEps);
         j.addProperty("rope_theta", ropeTheta);
-        if (ropeScaling != null) {
-            JsonObject rs = new JsonObject();
-            rs.addProperty("rope_type", "llama3");
-            rs.addProperty("factor", ropeScaling.factor());
-            rs.addProperty("low_freq_factor", ropeScaling.lowFreqFactor());
-            rs.addProperty("high_freq_factor", ropeScaling.highFreqFactor());
-            rs.addProperty("original_max_position_embeddings", ropeScaling.originalMaxPositionEmbeddings());
-            j.add("rope_scaling", rs);
-        } else {
-            j.add("rope_scaling", com.google.gson.JsonNull.INSTANCE);
-        }
+        j.add("rope_scaling", ropeScalingJson(ropeScaling));
         j.addProperty("max_position_embeddings", maxPositionEmbeddings);
         j.addProperty("tie_word_embeddings", tieWordEmbeddings);
         j.addProperty("attention_bias", attentionBias);
         if (modelType.equals("mistral")) {
             if (slidingWindow > 0) j.addProperty("sliding_window", slidingWindow);
-            else j.add("sliding_window", com.google.gson.JsonNull.INSTANCE);
+            else j.add("sliding_window", JsonNull.INSTANCE);
         }
-        if (bosTokenId != null) j.addProperty("bos_token_id", bosTokenId);
-        if (eosTokenIds.length == 1) {
-            j.addProperty("eos_token_id", eosTokenIds[0]);
-        } else if (eosTokenIds.length > 1) {
-            JsonArray a = new JsonArray();
-            for (long e : eosTokenIds) a.add(e);
-            j.add("eos_token_id", a);
-        }
+        addSpecialTokens(j, bosTokenId, eosTokenIds);
         j.addProperty("torch_dtype", torchDtype);
         return j;
+    }
+
+    private static JsonElement ropeScalingJson(RopeScaling scaling) {
+        if (scaling == null) return JsonNull.INSTANCE;
+        JsonObject rs = new JsonObject();
+        rs.addProperty("rope_type", "llama3");
+        rs.addProperty("factor", scaling.factor());
+        rs.addProperty("low_freq_factor", scaling.lowFreqFactor());
+        rs.addProperty("high_freq_factor", scaling.highFreqFactor());
+        rs.addProperty("original_max_position_embeddings", scaling.originalMaxPositionEmbeddings());
+        return rs;
+    }
+
+    private static void addSpecialTokens(JsonObject j, Long bos, long[] eos) {
+        if (bos != null) j.addProperty("bos_token_id", bos);
+        if (eos == null) return;
+        if (eos.length == 1) {
+            j.addProperty("eos_token_id", eos[0]);
+        } else if (eos.length > 1) {
+            JsonArray a = new JsonArray();
+            for (long e : eos) a.add(e);
+            j.add("eos_token_id", a);
+        }
     }
 
     public void write(Path configJson) {

@@ -30,7 +30,7 @@ import java.util.Locale;
  * Each pair's loss is scaled by its weight (e.g. annotator agreement), the batch loss of a term is
  * the weighted mean, and the objective is the {@code loss_weights}-weighted sum of its terms.
  * Every constant is a tensor of the arrays' own manager: a Java number handed to an op inside an
- * autograd graph can be freed before backward (see docs/ARCHITECTURE.md, the model core).
+ * autograd graph can be freed before backward (why: docs/ARCHITECTURE.md, "The packages").
  */
 public final class DpoLoss {
     private DpoLoss() {

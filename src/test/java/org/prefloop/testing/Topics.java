@@ -11,12 +11,9 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.eclipse.microprofile.config.ConfigProvider;
 
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
@@ -47,20 +44,18 @@ public final class Topics {
         }
     }
 
-    /** Reads a topic from the beginning until {@code until} records have been seen or the time is up. */
-    public static List<ConsumerRecord<String, String>> readAll(String topic, int until, Duration patience) {
+    /**
+     * A consumer that reads every partition of a topic from the beginning; poll it until what a test
+     * awaits is there. It joins no group, so its first poll does not wait for a rebalance.
+     */
+    public static KafkaConsumer<String, String> fromStart(String topic) {
         Properties p = new Properties();
         p.put("bootstrap.servers", bootstrap());
-        p.put("group.id", "test-reader-" + UUID.randomUUID());
-        p.put("auto.offset.reset", "earliest");
-        List<ConsumerRecord<String, String>> seen = new ArrayList<>();
-        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p, new StringDeserializer(), new StringDeserializer())) {
-            consumer.subscribe(List.of(topic));
-            long deadline = System.nanoTime() + patience.toNanos();
-            while (seen.size() < until && System.nanoTime() < deadline) {
-                consumer.poll(Duration.ofMillis(200)).forEach(seen::add);
-            }
-        }
-        return seen;
+        KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p, new StringDeserializer(), new StringDeserializer());
+        List<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
+                .map(i -> new TopicPartition(topic, i.partition())).toList();
+        consumer.assign(partitions);
+        consumer.seekToBeginning(partitions);
+        return consumer;
     }
 }

@@ -1,4 +1,4 @@
-package org.prefloop.eval;
+package org.prefloop.collect;
 
 import java.util.Optional;
 import java.util.regex.Matcher;

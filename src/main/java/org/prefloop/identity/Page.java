@@ -1,8 +1,6 @@
-package org.prefloop.platform;
+package org.prefloop.identity;
 
 import io.quarkus.security.identity.SecurityIdentity;
-import org.prefloop.identity.Session;
-import org.prefloop.identity.User;
 
 /**
  * What the shared layout needs to draw a page: its title, which navigation entry is current,
