@@ -13,10 +13,12 @@ import java.util.List;
  * @param minAgreement      comparisons whose consensus has a smaller share of the votes are left out
  * @param includeJudges     whether judgments by a checker or an LLM judge count as votes (default: humans only)
  * @param weightByAgreement whether each pair's weight is its agreement (default: weight 1)
+ * @param judgeMinAgreement with includeJudges, only judges whose labels agree with people's at least
+ *                          this often (on comparisons both judged) count; the others are left out
  */
 public record DatasetFilters(Instant from, Instant to, List<String> annotators, Integer minVotes, Double minAgreement,
-                             Boolean includeJudges, Boolean weightByAgreement) {
-    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null);
+                             Boolean includeJudges, Boolean weightByAgreement, Double judgeMinAgreement) {
+    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null, null);
 
     boolean judgesIncluded() {
         return Boolean.TRUE.equals(includeJudges);

@@ -8,6 +8,7 @@ import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.prefloop.eval.Agreement;
+import org.prefloop.eval.JudgeAgreement;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -21,8 +22,10 @@ import java.sql.Types;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Freezes stored judgments into an immutable dataset version. Per comparison the raw votes are
@@ -68,10 +71,12 @@ public class DatasetFreezer {
         }
         sql.append(" order by p.comparison_id, p.id");
         int judgments = 0;
+        Set<String> untrusted = f.judgesIncluded() && f.judgeMinAgreement() != null ? judgesBelow(f.judgeMinAgreement()) : Set.of();
         try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement(sql.toString())) {
             for (int i = 0; i < args.size(); i++) ps.setObject(i + 1, args.get(i));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
+                    if (rs.getString(5) != null && untrusted.contains(rs.getString(5))) continue;
                     judgments++;
                     long id = rs.getLong(1);
                     byComparison.computeIfAbsent(id, k -> new ArrayList<>())
@@ -102,6 +107,24 @@ public class DatasetFreezer {
             }
         }
         return new Frozen(items, new Summary(byComparison.size(), judgments, items.size(), noMajority, tieOrBad, tooFew, lowAgreement));
+    }
+
+    /** Judges whose labels agree with people's less often than {@code threshold} (or never met them). */
+    private Set<String> judgesBelow(double threshold) {
+        List<Agreement.Label> people = new ArrayList<>(), judges = new ArrayList<>();
+        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement("select comparison_id, annotator, choice, judge from preferences");
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                String judge = rs.getString(4);
+                if (judge == null) people.add(new Agreement.Label(rs.getString(1), rs.getString(2), rs.getString(3)));
+                else judges.add(new Agreement.Label(rs.getString(1), judge, rs.getString(3)));
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+        Set<String> below = new HashSet<>();
+        for (JudgeAgreement.Score s : JudgeAgreement.of(people, judges)) if (!s.atLeast(threshold)) below.add(s.judge());
+        return below;
     }
 
     private record Vote(String eventId, String annotator, String choice, String judge) {

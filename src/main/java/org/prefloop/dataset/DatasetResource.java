@@ -81,6 +81,9 @@ public class DatasetResource {
         if (filters.minAgreement() != null && (filters.minAgreement() < 0 || filters.minAgreement() > 1)) {
             throw ProblemException.invalid("filters.minAgreement", "minAgreement is a share between 0 and 1");
         }
+        if (filters.judgeMinAgreement() != null && (filters.judgeMinAgreement() < 0 || filters.judgeMinAgreement() > 1)) {
+            throw ProblemException.invalid("filters.judgeMinAgreement", "judgeMinAgreement is a share between 0 and 1");
+        }
         DatasetFreezer.Frozen frozen = freezer.select(kind, filters);
         if (frozen.items().isEmpty()) {
             throw ProblemException.invalid("filters", "no comparison passes these filters: " + json.writeValueAsString(frozen.summary()));

@@ -85,6 +85,25 @@ public class QualityResource {
                 finite(Agreement.shareOfLeftChoices(shownAll)), finite(Agreement.shareOfLeftChoices(ordered)), pairs, annotators, kept);
     }
 
+    public record JudgeView(String judge, int shared, Double agreement) {
+    }
+
+    /** Each judge's agreement with people on the comparisons both judged (the LLM judge's trust figure). */
+    @GET
+    @Path("/judges")
+    public List<JudgeView> judges() {
+        return JudgeAgreement.of(labels(false), labels(true)).stream()
+                .map(s -> new JudgeView(s.judge(), s.shared(), finite(s.agreement()))).toList();
+    }
+
+    /** Every stored label, people's ({@code judges} false) or judges' (the judge's name as annotator). */
+    @SuppressWarnings("unchecked")
+    List<Agreement.Label> labels(boolean judges) {
+        List<Object[]> rows = em.createNativeQuery("select p.comparison_id, " + (judges ? "p.judge" : "p.annotator") + ", p.choice from preferences p where p.judge is "
+                + (judges ? "not null" : "null") + " order by p.id").getResultList();
+        return rows.stream().map(r -> new Agreement.Label(String.valueOf(r[0]), (String) r[1], (String) r[2])).toList();
+    }
+
     private static Double finite(double v) {
         return Double.isFinite(v) ? v : null;
     }

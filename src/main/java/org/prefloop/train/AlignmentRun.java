@@ -29,8 +29,9 @@ import java.util.function.BooleanSupplier;
  *
  * <pre>
  * output_dir/preflight.json, spec.json, summary.json
- *           sft/metrics.jsonl, sft/adapter/ (or sft/model/), sft/summary.json
- *           dpo/metrics.jsonl, dpo/adapter/, dpo/summary.json
+ *           sft/metrics.jsonl, sft/adapter/, sft/summary.json
+ *           sft/model/        the SFT result as a full checkpoint (full fine-tuning, or LoRA merged when DPO follows)
+ *           dpo/metrics.jsonl, dpo/adapter/ (its base_model_name_or_path: sft/model/ when there was SFT), dpo/summary.json
  *           model/            the aligned model: config.json, model.safetensors, tokenizer files
  *           checkpoints/      the latest checkpoint of the stage in progress
  * </pre>
@@ -200,13 +201,18 @@ public final class AlignmentRun {
                         },
                         eval == null ? null : () -> metrics("eval_loss", trainer.evaluate(eval, s.evalBatchSize)));
                 summary.put("method", adapter != null ? "lora" : "full");
-                saveResult(model, adapter, trainable, stageDir, summary);
+                saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
             } finally {
                 if (adapter != null) adapter.close();
                 optimizer.close();
             }
-            write(stageDir.resolve("summary.json"), summary);
             applyResult(model, stageDir, s);
+            if (spec.dpo != null && s.usePeft) {
+                // the DPO adapter is trained on this merged model, so its adapter_config names it as its base
+                saveModel(model, prep.modelDir, stageDir.resolve("model"));
+                summary.put("merged_model", stageDir.resolve("model").toString());
+            }
+            write(stageDir.resolve("summary.json"), summary);
             return summary;
         }
     }
@@ -244,7 +250,9 @@ public final class AlignmentRun {
                     + prep.modelDir + ")" : "the base model " + prep.modelDir)
                     + (s.usePeft ? ", i.e. the policy with the DPO adapter switched off" : ", frozen before DPO")
                     + (precompute ? "; reference log-probs precomputed once" : "; reference log-probs computed each step");
-            LoraAdapter adapter = s.usePeft ? newAdapter(model, s, prep.modelDir.toString(), spec.seed + 1) : null;
+            // the adapter's base is the model it was trained on: the SFT result when there was an SFT stage
+            Path base = spec.sft != null ? out.resolve("sft").resolve("model") : prep.modelDir;
+            LoraAdapter adapter = s.usePeft ? newAdapter(model, s, base.toString(), spec.seed + 1) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
             DpoLoss.Objective objective = s.objective();
@@ -268,7 +276,7 @@ public final class AlignmentRun {
                 summary.put("loss_weights", objective.weights());
                 summary.put("beta", s.beta);
                 summary.put("reference_model", reference);
-                saveResult(model, adapter, trainable, stageDir, summary);
+                saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
             } finally {
                 if (adapter != null) adapter.close();
                 optimizer.close();
@@ -301,13 +309,14 @@ public final class AlignmentRun {
     }
 
     /** Writes what a stage trained (the adapter, or the full weights) and leaves the model plain: no hook, no gradients. */
-    private static void saveResult(LlamaModel model, LoraAdapter adapter, Trainable trainable, Path stageDir, Map<String, Object> summary) {
+    private static void saveResult(LlamaModel model, LoraAdapter adapter, Trainable trainable, Path stageDir, Map<String, Object> summary,
+                                   Path baseDir) throws IOException {
         summary.put("trainable_parameters", trainable.parameterCount());
         if (adapter != null) {
             adapter.save(stageDir.resolve("adapter"));
             summary.put("adapter", stageDir.resolve("adapter").toString());
         } else {
-            model.save(stageDir.resolve("model"));
+            saveModel(model, baseDir, stageDir.resolve("model"));
             summary.put("weights", stageDir.resolve("model").toString());
         }
         model.setProjectionHook(null);

@@ -68,7 +68,7 @@ class LoopTest {
                 name: loop-round-1
                 seed: 4
                 dpo: {dataset: "dataset:%d", num_train_epochs: 2, per_device_train_batch_size: 8, learning_rate: 3.0e-4,
-                      beta: 0.5, rpo_alpha: 1.0, r: 16, lora_alpha: 32, max_length: 64}
+                      beta: 0.5, loss_type: [sigmoid, sft], r: 16, lora_alpha: 32, max_length: 64}
                 """.formatted(dataset)).getBytes(java.nio.charset.StandardCharsets.UTF_8))
                 .post("/api/runs").then().statusCode(201).extract().jsonPath().getLong("id");
         JsonPath finished = RunsTest.awaitStatus(run, "succeeded");
