@@ -10,41 +10,33 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
+import { ADMIN, ARTIFACTS, BASE, UNDO_SECONDS, audit, audited, call, eventually, noConsoleErrors, signIn as signInAt } from './lib.mjs';
+import { workspaceDefects } from './workspace.mjs';
+import { everyPage } from './pages.mjs';
 
-const BASE = process.env.BASE_URL ?? 'http://localhost:8080';
-const ADMIN = ['admin', process.env.ADMIN_PASSWORD ?? 'admin'];
-const ARTIFACTS = process.env.ARTIFACTS ?? 'target/browser';
-const UNDO_SECONDS = Number(process.env.UNDO_SECONDS ?? 10);
+// ONLY=workspace runs just the workspace's and the pages' checks (no judging round, no training run).
+const ONLY = process.env.ONLY ?? '';
+const started = Date.now();
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const stamp = Date.now().toString(36);
 const XSS_PROMPT = `Render this (${stamp}): <script>window.__xss = "prompt"</script>`;
-const XSS_A = 'Here is an image: <img src=x onerror="window.__xss = \'img\'"> and `inline <b>code</b>`';
-const XSS_B = '<script>window.__xss = "response"</script>\n\n```html\n<script>alert(1)</script>\n```\n\n**bold** and a [link](javascript:alert(1))';
+const XSS_A = 'Here is an image: <img src=x onerror="window.__xss = \'img\'"> and `inline <b>code</b>` ![pixel](http://example.com/x.png)';
+const XSS_B = '<script>window.__xss = "response"</script>\n\n```html\n<script>alert(1)</script>\n```\n\n**bold** and a [link](javascript:alert(1)) <a href="javascript:alert(2)">raw</a>';
 
-async function call(method, path, body) {
-  const res = await fetch(BASE + path, {
-    method,
-    headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64'), 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+const signIn = (user, password, path = '/annotate') => signInAt(browser, user, password, { path });
 
-async function eventually(what, check, seconds = 30) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+// The workspace's defects first, while the queue is still empty.
+await workspaceDefects(browser, stamp);
+if (ONLY === 'workspace') {
+  await everyPage(browser);
+  await browser.close();
+  console.log(`workspace checks passed in ${Math.round((Date.now() - started) / 1000)} s; axe-core on ${audited.length} page states`);
+  process.exit(0);
 }
 
 // ---- data: two annotators, four ordinary comparisons and one hostile one ----
@@ -66,23 +58,6 @@ const hostile = (await call('POST', '/api/comparisons', {
 })).id;
 comparisons.push(hostile);
 const mine = new Set(comparisons);
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
-
-async function signIn(user, password, path = '/annotate') {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
-  await page.goto(BASE + path);
-  assert.match(page.url(), /\/login\?next=/, 'a signed-out visitor is sent to the sign-in page');
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', password);
-  await page.click('button[type=submit]');
-  return page;
-}
 
 /** Judges everything offered; returns { comparisonId: choice as shown } for this test's comparisons. */
 async function judgeAll(page, name, { failFirst = false, undoOnce = false, screenshot = null } = {}) {
@@ -112,6 +87,7 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       assert.equal(await page.locator('.md img, .md script, .md a[href^="javascript"]').count(), 0);
       assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
       if (screenshot) await page.screenshot({ path: `${ARTIFACTS}/${screenshot}`, fullPage: true });
+      if (screenshot) await audit(page, 'workspace, hostile comparison');
     }
     // Both prefer the slicing answer wherever it is on their screen (so they agree on the ordinary
     // comparisons whatever the drawn order); on the hostile one they differ: tie against both bad.
@@ -158,6 +134,7 @@ assert.equal(forbidden.status(), 403, 'annotators cannot open the console');
 await alice.goto(BASE + '/annotate/history');
 await alice.waitForSelector('#history tbody tr');
 await alice.screenshot({ path: `${ARTIFACTS}/history.png`, fullPage: true });
+noConsoleErrors(alice);
 
 const bob = await signIn(annotators[1], 'correct horse battery');
 const b = await judgeAll(bob, annotators[1]);
@@ -251,5 +228,11 @@ assert.match(await promotedName(), new RegExp(`^browser-${stamp}-r\\d+$`), 'the 
 await admin.click(`#versions tr:has(td:text-is("${before}")) button:text("Roll back to this")`);
 await admin.waitForFunction((b) => document.querySelector('#versions tr:has(.badge.succeeded)')?.textContent.includes(b), before);
 
+noConsoleErrors(admin);
+
+// ---- every page at desktop and phone sizes: axe-core, width, console errors ----
+await everyPage(browser);
+
 await browser.close();
-console.log(`browser test passed: ${comparisons.length} comparisons x ${annotators.length} annotators stored once; screenshots in ${ARTIFACTS}`);
+console.log(`browser test passed in ${Math.round((Date.now() - started) / 1000)} s: ${comparisons.length} comparisons x ${annotators.length} annotators stored once; `
+  + `axe-core on ${audited.length} page states; screenshots in ${ARTIFACTS}`);
