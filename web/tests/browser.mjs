@@ -84,6 +84,7 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       // Untrusted text shows as the characters it is: no element made from it, no script run.
       assert.ok((await page.textContent('#left')).includes('<img src=x onerror=') || (await page.textContent('#right')).includes('<img src=x onerror='));
       assert.ok((await page.textContent('#conversation')).includes('<script>window.__xss'));
+      assert.ok((await page.textContent('.responses')).includes('<a href="javascript:alert(2)">raw</a>'), 'raw HTML shows as text');
       assert.equal(await page.locator('.md img, .md script, .md a[href^="javascript"]').count(), 0);
       assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
       if (screenshot) await page.screenshot({ path: `${ARTIFACTS}/${screenshot}`, fullPage: true });
@@ -94,13 +95,13 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
     const key = id === hostile ? (name === annotators[0] ? '3' : '4')
       : (await page.textContent('#left')).includes('Use slicing') ? '1' : '2';
     await page.keyboard.press(key);
-    if (n === 0 && !undone) { // undo brings the rationale back with the verdict
+    if (!undone && id !== undefined) { // undo brings the rationale back with the verdict
       await page.keyboard.press('r');
       await page.keyboard.type('clearer and correct');
       await page.keyboard.press('Escape');
     }
     await page.keyboard.press('Enter');
-    if (!undone) {
+    if (!undone && id !== undefined) {
       undone = true;
       await page.waitForSelector('#undo', { state: 'visible' });
       await page.keyboard.press('u');
