@@ -18,7 +18,7 @@ const ATTRIBUTES = { A: ['href'], OL: ['start'], CODE: ['class'], TH: [], TD: []
 export function renderMarkdown(text) {
   const parsed = new DOMParser().parseFromString(md.render(String(text ?? '')), 'text/html');
   const out = document.createDocumentFragment();
-  for (const node of parsed.body.childNodes) copy(node, out);
+  for (const node of parsed.body.childNodes) if (node.nodeType !== Node.TEXT_NODE || node.data.trim()) copy(node, out);
   return out;
 }
 

@@ -47,6 +47,7 @@ async function send() {
   bubble('user', text);
   const out = bubble('assistant', '…');
   let answer = '';
+  let finish = null;
   try {
     const res = await fetch('/v1/chat/completions', {
       method: 'POST', credentials: 'same-origin',
@@ -64,9 +65,17 @@ async function send() {
       buffer = lines.pop();
       for (const line of lines) {
         if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-        answer += JSON.parse(line.slice(6)).choices?.[0]?.delta?.content ?? '';
-        replace(out, renderMarkdown(answer));
+        const choice = JSON.parse(line.slice(6)).choices?.[0];
+        answer += choice?.delta?.content ?? '';
+        finish = choice?.finish_reason ?? finish;
+        if (answer) replace(out, renderMarkdown(answer));
       }
+    }
+    if (!answer) {
+      // An empty answer says why instead of leaving a blank bubble (a prompt that fills the context leaves no room).
+      throw new Error(finish === 'length'
+        ? 'the model returned no text: the conversation fills its context (finish_reason "length"); clear it or send less'
+        : `the model returned no text${finish ? ` (finish_reason "${finish}")` : ''}`);
     }
     history.push({ role: 'assistant', content: answer });
   } catch (e) {

@@ -177,20 +177,30 @@ await admin.screenshot({ path: `${ARTIFACTS}/quality.png`, fullPage: true });
 
 // ---- admin: start a DPO round from the runs page and watch it live ----
 const pairs = readFileSync(new URL('../../preference-data/synthetic/dpo.jsonl', import.meta.url), 'utf8').split('\n').slice(0, 64).join('\n');
-const upload = await fetch(`${BASE}/api/datasets/upload?name=browser-${stamp}&kind=preference`, {
-  method: 'POST', body: pairs,
-  headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64'), 'Content-Type': 'application/x-ndjson' },
-});
-const uploaded = await upload.text();
-assert.equal(upload.status, 201, uploaded);
-const dataset = JSON.parse(uploaded).id;
+// Uploaded from the page (a file input), then frozen with the date and annotator filters.
 await admin.goto(BASE + '/console/datasets');
+await admin.fill('#upload input[name=name]', `browser-${stamp}`);
+await admin.setInputFiles('#upload input[type=file]', { name: 'pairs.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(pairs) });
+await admin.click('#upload button[type=submit]');
+await admin.waitForSelector('#upload-result.ok');
+const dataset = Number((await admin.textContent('#upload-result')).match(/Uploaded dataset (\d+) .*: 64 items/)[1]);
 await admin.waitForSelector(`#datasets td:text-is("browser-${stamp}")`);
+const isoDay = (offset) => { const d = new Date(Date.now() + offset * 86_400_000); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`; };
 await admin.fill('#freeze input[name=name]', `people-${stamp}`);
+await admin.fill('#freeze input[name=annotators]', annotators.join(', '));
+await admin.fill('#freeze input[name=to]', isoDay(-1));
+await admin.click('#freeze button[type=submit]');
+await admin.waitForSelector('#freeze-result.error');
+assert.match(await admin.textContent('#freeze-result'), /no comparison passes/, 'nothing was judged before today');
+await admin.fill('#freeze input[name=to]', '');
+await admin.fill('#freeze input[name=from]', isoDay(0));
 await admin.click('#freeze button[type=submit]');
 await admin.waitForSelector('#freeze-result.ok');
 assert.match(await admin.textContent('#freeze-result'), /Frozen dataset \d+ "people-/, 'the annotators\' judgments freeze into a dataset');
 await admin.waitForSelector(`#datasets td:text-is("people-${stamp}")`);
+const people = (await call('GET', '/api/datasets')).find((d) => d.name === `people-${stamp}`);
+assert.deepEqual(people.filters.annotators, annotators, 'the annotator filter reached the API');
+assert.ok(people.filters.from, 'the date filter reached the API');
 await admin.screenshot({ path: `${ARTIFACTS}/datasets.png`, fullPage: true });
 await admin.goto(BASE + '/console/runs');
 await admin.waitForFunction(() => document.getElementById('spec').value.includes('dpo:'));
@@ -205,6 +215,10 @@ await admin.waitForSelector('#status.succeeded', { timeout: 120_000 });
 await admin.waitForFunction(() => document.querySelectorAll('#loss path.series, #accuracy path.series, #margin path.series').length >= 3);
 const steps = await admin.textContent('#step');
 assert.match(steps, /step 8 of 8/, 'the progress reached the last step');
+await admin.waitForSelector('#version a[href="/console/models"]');
+assert.match(await admin.textContent('#version'), /Registered model version \d+/, 'the run links to the version it registered');
+assert.ok((await admin.textContent('#spec-view')).includes(`"dataset:${dataset}"`), 'the run page shows the spec');
+assert.ok((await admin.textContent('#final')).includes('rewards/accuracies'), 'the run page shows the final metrics');
 await admin.screenshot({ path: `${ARTIFACTS}/run.png`, fullPage: true });
 
 // ---- admin: the playground answers from the served model ----
@@ -214,9 +228,20 @@ await admin.fill('#message', 'reverse: hello');
 await admin.keyboard.press('Enter');
 await admin.waitForFunction(() => {
   const answers = document.querySelectorAll('#chat .msg.assistant .md');
-  return answers.length === 1 && answers[0].textContent.trim() && answers[0].textContent !== '…';
+  return answers.length === 1 && !['', '…'].includes(answers[0].textContent.trim());
 }, null, { timeout: 60_000 });
 assert.equal(await admin.locator('#chat .error').count(), 0, 'the playground got an answer');
+// A message longer than the model's context: the bubble says what happened instead of staying blank.
+await admin.click('#clear');
+await admin.fill('#message', 'reverse: ' + 'abc '.repeat(600));
+await admin.keyboard.press('Enter');
+await admin.waitForFunction(() => {
+  const answers = document.querySelectorAll('#chat .msg.assistant .md');
+  return answers.length === 1 && !['', '…'].includes(answers[0].textContent.trim());
+}, null, { timeout: 60_000 });
+const tooLong = await admin.textContent('#chat .msg.assistant .md');
+assert.match(tooLong, /no text|context|Error/, `the playground explains an empty answer (${tooLong.slice(0, 160)})`);
+await admin.click('#clear');
 await admin.screenshot({ path: `${ARTIFACTS}/models.png`, fullPage: true });
 
 // ---- admin: promote the new version, then roll back ----
