@@ -4,7 +4,9 @@
 // exactly once, model output with <script> and <img onerror> renders as text, annotators cannot
 // open the console, and an admin sees the work on the dashboard and the quality page, starts a DPO
 // round from the runs page and watches its curves arrive, chats with the served model in the
-// playground, promotes the new version and rolls back. Screenshots go to ARTIFACTS.
+// playground, promotes the new version and rolls back. Before that, workspace.mjs walks through the
+// workspace's defects (empty queue, focus, outage, shortcuts, Markdown, phone); after it, pages.mjs
+// runs axe-core on every page at desktop and phone sizes. Screenshots go to ARTIFACTS.
 //
 //   BASE_URL=http://localhost:8080 ADMIN_PASSWORD=... ARTIFACTS=target/browser node web/tests/browser.mjs
 import { chromium } from 'playwright-core';
