@@ -177,6 +177,21 @@ assert.match(await admin.textContent('#tiles'), /Krippendorff/);
 assert.ok((await admin.textContent('#pairs')).includes(annotators[0]), 'the pair of annotators has a kappa');
 await admin.screenshot({ path: `${ARTIFACTS}/quality.png`, fullPage: true });
 
+// ---- admin: the comparison alice and bob split on (tie against both bad), adjudicated ----
+await admin.goto(BASE + '/console/disagreements');
+const split = admin.locator(`.disagreement[data-comparison="${hostile}"]`);
+await split.waitFor();
+for (const name of annotators) assert.ok((await split.locator('.votes').textContent()).includes(name), `${name}'s vote is shown`);
+assert.equal(await admin.evaluate(() => window.__xss), undefined, 'the hostile comparison runs nothing here either');
+await split.locator('input[value="both_bad"]').check();
+await split.locator('input[name=note]').fill('neither should be sent');
+await split.locator('button[type=submit]').click();
+await split.locator('.status.ok').waitFor();
+const decided = (await call('GET', '/api/disagreements')).find((d) => d.comparison.id === hostile);
+assert.equal(decided.adjudication.choice, 'both_bad', 'the adjudicated verdict is stored');
+assert.equal(decided.votes.length, 2, 'the votes stay as they were');
+await admin.screenshot({ path: `${ARTIFACTS}/disagreements.png`, fullPage: true });
+
 // ---- admin: start a DPO round from the runs page and watch it live ----
 const pairs = readFileSync(new URL('../../preference-data/synthetic/dpo.jsonl', import.meta.url), 'utf8').split('\n').slice(0, 64).join('\n');
 // Uploaded from the page (a file input), then frozen with the date and annotator filters.

@@ -6,7 +6,7 @@ import { ADMIN, ARTIFACTS, BASE, DESKTOP, PHONE, audit, call, fitsWidth, noConso
 
 const PAGES = [
   ['/annotate', '#status'], ['/annotate/history', '#history'], ['/guidelines', 'h1'],
-  ['/console', '#tiles .tile'], ['/console/quality', '#tiles .tile'], ['/console/datasets', '#datasets'],
+  ['/console', '#tiles .tile'], ['/console/quality', '#tiles .tile'], ['/console/disagreements', '#count'], ['/console/datasets', '#datasets'],
   ['/console/runs', '#runs'], ['/console/models', '#versions'],
 ];
 
