@@ -6,6 +6,7 @@
 import { api, ApiError, uuid } from './api.js';
 import { el, replace } from './dom.js';
 import { renderMarkdown } from './markdown.js';
+import { clearDifferences, markDifferences } from './diff.js';
 
 const $ = (id) => document.getElementById(id);
 // Per person: a judgment left by one annotator must never be sent under another's session.
@@ -27,8 +28,34 @@ function applyShortcuts() {
 $('shortcuts').addEventListener('change', () => {
   localStorage.setItem(SHORTCUTS, $('shortcuts').checked ? 'on' : 'off');
   applyShortcuts();
+
+// Highlighting the words in which the two responses differ: a reading aid, off unless chosen.
+const DIFF = 'prefloop.diff';
+$('diff').checked = localStorage.getItem(DIFF) === 'on';
+function showDifferences() {
+  clearDifferences($('left'));
+  clearDifferences($('right'));
+  if ($('diff').checked && task && !markDifferences($('left'), $('right'))) status('These responses are too long to compare word by word', 'warn');
+}
+$('diff').addEventListener('change', () => {
+  localStorage.setItem(DIFF, $('diff').checked ? 'on' : 'off');
+  showDifferences();
+});
 });
 applyShortcuts();
+
+// Highlighting the words in which the two responses differ: a reading aid, off unless chosen.
+const DIFF = 'prefloop.diff';
+$('diff').checked = localStorage.getItem(DIFF) === 'on';
+function showDifferences() {
+  clearDifferences($('left'));
+  clearDifferences($('right'));
+  if ($('diff').checked && task && !markDifferences($('left'), $('right'))) status('These responses are too long to compare word by word', 'warn');
+}
+$('diff').addEventListener('change', () => {
+  localStorage.setItem(DIFF, $('diff').checked ? 'on' : 'off');
+  showDifferences();
+});
 
 function status(text, kind = '') {
   $('status').textContent = text;
@@ -124,6 +151,7 @@ function render(t) {
   replace($('conversation'), conversation(t.prompt));
   replace($('left'), renderMarkdown(t.left.text));
   replace($('right'), renderMarkdown(t.right.text));
+  showDifferences();
   $('verdict').reset();
   window.scrollTo(0, 0);
 }
@@ -222,6 +250,16 @@ async function skip() {
   await next();
 }
 
+// ---- the guidelines' side panel ----
+function guide(open) {
+  $('guide').hidden = !open;
+  $('guide-toggle').setAttribute('aria-expanded', String(open));
+  document.body.classList.toggle('guide-open', open);
+  (open ? $('guide-close') : $('guide-toggle')).focus({ preventScroll: true });
+}
+$('guide-toggle').addEventListener('click', () => guide($('guide').hidden));
+$('guide-close').addEventListener('click', () => guide(false));
+
 // ---- keyboard ----
 document.addEventListener('keydown', (e) => {
   const typing = e.target instanceof HTMLTextAreaElement;
@@ -230,6 +268,7 @@ document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); }
     return;
   }
+  if (e.key === 'Escape' && !$('guide').hidden) { guide(false); return; }
   // Off: keys do what they do anywhere else. Buttons, links and the settings keep their own keys.
   if (!$('shortcuts').checked || e.target.closest?.('button, a, select, .toolbar, summary')) return;
   if (e.altKey || ((e.ctrlKey || e.metaKey) && e.key !== 'z')) return;
@@ -243,6 +282,8 @@ document.addEventListener('keydown', (e) => {
     skip();
   } else if (e.key === 'u' || e.key === 'U' || e.key === 'z') {
     undo();
+  } else if (e.key === 'g' || e.key === 'G') {
+    guide($('guide').hidden);
   } else if (e.key === 'r' || e.key === 'R') {
     e.preventDefault();
     $('rationale').focus();

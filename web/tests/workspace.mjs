@@ -47,7 +47,7 @@ export async function workspaceDefects(browser, stamp) {
     for (let t = 1; t <= 3; t++) prompt.push({ role: 'user', content: `Turn ${t}. ${TURN}` }, { role: 'assistant', content: `Answer ${t}. ${TURN}` });
     prompt.push({ role: 'user', content: `Item ${i} (${stamp}): so how do I reverse a list?` });
     ids.push((await call('POST', '/api/comparisons', {
-      prompt, responses: [{ text: RICH, model: 'demo', version: 'v1' }, { text: `Just call reversed() (${i}).`, model: 'demo', version: 'v2' }],
+      prompt, responses: [{ text: RICH, model: 'demo', version: 'v1' }, { text: `Just call reversed() (${i}); it returns a copy.`, model: 'demo', version: 'v2' }],
     })).id);
   }
   await carol.reload();
@@ -64,6 +64,31 @@ export async function workspaceDefects(browser, stamp) {
   const responsesTop = (await carol.locator('.responses').boundingBox()).y;
   assert.ok(responsesTop < 768 - 200, `the responses begin on the first screen (at ${responsesTop} px)`);
   await audit(carol, 'workspace with a comparison');
+
+  // ---- differences highlighted on request: words only one side has, never the shared ones ----
+  const before = await carol.textContent('.responses');
+  assert.equal(await carol.locator('.responses mark.diff').count(), 0, 'no highlighting unless asked');
+  await carol.check('#diff');
+  const marks = await carol.locator('.responses mark.diff').allTextContents();
+  assert.ok(marks.some((m) => m.includes('reversed')), `the words only one side has are marked (${marks.join(' | ')})`);
+  assert.ok(!marks.some((m) => /\bcopy\b/.test(m)), `words both sides have are not marked (${marks.join(' | ')})`);
+  const short = (await carol.textContent('#left')).includes('Just call') ? '#left' : '#right';
+  assert.ok(!(await carol.locator(`${short} mark.diff`).allTextContents()).some((m) => m.includes('returns')), 'a shared phrase stays unmarked');
+  assert.equal(await carol.textContent('.responses'), before, 'highlighting changes no text');
+  await audit(carol, 'workspace with differences highlighted');
+  await carol.screenshot({ path: `${ARTIFACTS}/annotate-diff.png` });
+  await carol.uncheck('#diff');
+  assert.equal(await carol.locator('.responses mark.diff').count(), 0, 'highlighting turns off');
+
+  // ---- the guidelines in a side panel, beside the comparison ----
+  await carol.click('#guide-toggle');
+  await carol.waitForSelector('#guide', { state: 'visible' });
+  assert.match(await carol.textContent('#guide'), /What makes a response better/);
+  assert.ok(await carol.isVisible('#verdict button[type=submit]'), 'the comparison stays beside the guidelines');
+  await audit(carol, 'workspace with the guidelines open');
+  await carol.keyboard.press('Escape');
+  await carol.waitForSelector('#guide', { state: 'hidden' });
+  assert.equal(await carol.evaluate(() => document.activeElement?.id), 'guide-toggle', 'focus returns to the button');
 
   // ---- single-key shortcuts can be turned off (WCAG 2.1.4), and the choice is kept ----
   await carol.uncheck('#shortcuts');
