@@ -259,7 +259,19 @@ await admin.waitForFunction(() => {
 const tooLong = await admin.textContent('#chat .msg.assistant .md');
 assert.match(tooLong, /no text|context|Error/, `the playground explains an empty answer (${tooLong.slice(0, 160)})`);
 await admin.click('#clear');
+// Side by side: the promoted alias and the version this run registered answer one message together.
+const registered = await admin.$eval('#model-b', (s) => [...s.options].map((o) => o.value).find((v) => v.startsWith('browser-')));
+await admin.selectOption('#model-b', registered);
+await admin.fill('#message', 'reverse: side');
+await admin.keyboard.press('Enter');
+await admin.waitForFunction(() => {
+  const answers = [...document.querySelectorAll('#chat .pair .msg.assistant .md')];
+  return answers.length === 2 && answers.every((a) => !['', '…'].includes(a.textContent.trim()));
+}, null, { timeout: 60_000 });
+assert.equal(await admin.locator('#chat .error').count(), 0, 'both versions answered');
+assert.match(await admin.locator('#chat .pair .role').nth(1).textContent(), new RegExp(registered), 'each answer names its version');
 await admin.screenshot({ path: `${ARTIFACTS}/models.png`, fullPage: true });
+await admin.selectOption('#model-b', '');
 
 // ---- admin: promote the new version, then roll back ----
 admin.on('dialog', (d) => d.accept());
