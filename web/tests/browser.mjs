@@ -237,6 +237,13 @@ assert.match(await admin.textContent('#version'), /Registered model version \d+/
 assert.ok((await admin.textContent('#spec-view')).includes(`"dataset:${dataset}"`), 'the run page shows the spec');
 assert.ok((await admin.textContent('#final')).includes('rewards/accuracies'), 'the run page shows the final metrics');
 await admin.screenshot({ path: `${ARTIFACTS}/run.png`, fullPage: true });
+const runId = Number(admin.url().match(/runs\/(\d+)$/)[1]);
+await admin.goto(BASE + '/console/runs');
+await admin.check(`#runs input[aria-label="Compare run ${runId}"]`);
+await admin.waitForFunction(() => document.querySelectorAll('#compare path.series').length >= 1);
+assert.match(await admin.textContent('#compare'), new RegExp(`run ${runId} browser-`), 'the ticked run is drawn in the comparison');
+await admin.selectOption('#compare-metric', 'rewards/accuracies');
+await admin.waitForFunction(() => document.querySelector('#compare').textContent.includes('Runs compared') && document.querySelectorAll('#compare path.series').length >= 1);
 
 // ---- admin: the playground answers from the served model ----
 await admin.goto(BASE + '/console/models');
