@@ -28,19 +28,6 @@ function applyShortcuts() {
 $('shortcuts').addEventListener('change', () => {
   localStorage.setItem(SHORTCUTS, $('shortcuts').checked ? 'on' : 'off');
   applyShortcuts();
-
-// Highlighting the words in which the two responses differ: a reading aid, off unless chosen.
-const DIFF = 'prefloop.diff';
-$('diff').checked = localStorage.getItem(DIFF) === 'on';
-function showDifferences() {
-  clearDifferences($('left'));
-  clearDifferences($('right'));
-  if ($('diff').checked && task && !markDifferences($('left'), $('right'))) status('These responses are too long to compare word by word', 'warn');
-}
-$('diff').addEventListener('change', () => {
-  localStorage.setItem(DIFF, $('diff').checked ? 'on' : 'off');
-  showDifferences();
-});
 });
 applyShortcuts();
 
