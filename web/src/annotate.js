@@ -1,9 +1,12 @@
 // The annotation workspace. A judgment is held for the undo window, then sent; until the server
 // acknowledges it, it waits in localStorage and is retried with the same event id, so a slow or
 // failed request, a reload or a closed tab never loses it and the store never counts it twice.
+// When the server cannot be reached, the page says so, keeps nothing judgeable on screen, and
+// recovers by itself: it retries the next comparison and, once that works, the waiting judgments.
 import { api, ApiError, uuid } from './api.js';
 import { el, replace } from './dom.js';
 import { renderMarkdown } from './markdown.js';
+import { clearDifferences, markDifferences } from './diff.js';
 
 const $ = (id) => document.getElementById(id);
 // Per person: a judgment left by one annotator must never be sent under another's session.
@@ -14,6 +17,32 @@ let task = null; // the comparison on screen
 let shownAt = 0;
 let held = null; // the last judgment, inside its undo window: { task, body, timer }
 let today = 0;
+const retries = new Map(); // eventId -> timer of a judgment waiting to be sent again
+
+// Single-key shortcuts can be turned off (WCAG 2.1.4); the choice is kept in this browser.
+const SHORTCUTS = 'prefloop.shortcuts';
+$('shortcuts').checked = localStorage.getItem(SHORTCUTS) !== 'off';
+function applyShortcuts() {
+  document.body.classList.toggle('no-shortcuts', !$('shortcuts').checked);
+}
+$('shortcuts').addEventListener('change', () => {
+  localStorage.setItem(SHORTCUTS, $('shortcuts').checked ? 'on' : 'off');
+  applyShortcuts();
+});
+applyShortcuts();
+
+// Highlighting the words in which the two responses differ: a reading aid, off unless chosen.
+const DIFF = 'prefloop.diff';
+$('diff').checked = localStorage.getItem(DIFF) === 'on';
+function showDifferences() {
+  clearDifferences($('left'));
+  clearDifferences($('right'));
+  if ($('diff').checked && task && !markDifferences($('left'), $('right'))) status('These responses are too long to compare word by word', 'warn');
+}
+$('diff').addEventListener('change', () => {
+  localStorage.setItem(DIFF, $('diff').checked ? 'on' : 'off');
+  showDifferences();
+});
 
 function status(text, kind = '') {
   $('status').textContent = text;
@@ -37,6 +66,8 @@ function saveOutbox(list) {
 // Each entry is { assignmentId, body }; until acknowledged, its assignment is not offered again.
 async function send(entry, attempt = 0) {
   const { body } = entry;
+  clearTimeout(retries.get(body.eventId));
+  retries.delete(body.eventId);
   if (!outbox().some((e) => e.body.eventId === body.eventId)) saveOutbox([...outbox(), entry]);
   try {
     await api('/api/preferences', { method: 'POST', body, keepalive: true });
@@ -53,40 +84,92 @@ async function send(entry, attempt = 0) {
       status(`A judgment was refused: ${e.message}`, 'error');
     } else {
       const wait = Math.min(30, 2 ** attempt);
-      status(`Saving failed (${e.message || 'network'}); retrying in ${wait} s`, 'warn');
-      setTimeout(() => send(entry, attempt + 1), wait * 1000);
+      status(`Saving failed (${e.message || 'network'}): the judgment is kept and sent again in ${wait} s`, 'warn');
+      retries.set(body.eventId, setTimeout(() => send(entry, attempt + 1), wait * 1000));
     }
   }
   counter();
 }
 
+/** After an outage: send the waiting judgments now instead of at their back-off time. */
+function retryWaiting() {
+  for (const entry of outbox()) if (retries.has(entry.body.eventId)) send(entry, 1);
+}
+
 // ---- showing a comparison ----
+function message(m) {
+  return el('div', { class: `msg ${m.role}` }, el('div', { class: 'role' }, m.role), el('div', { class: 'md' }, renderMarkdown(m.content)));
+}
+
+/** A long conversation shows its last message; the earlier turns fold into one line that opens. */
+function conversation(prompt) {
+  if (prompt.length <= 2) return prompt.map(message);
+  const earlier = prompt.slice(0, -1);
+  return [el('details', { class: 'earlier' }, el('summary', {}, `Earlier in the conversation (${earlier.length} messages)`), earlier.map(message)),
+    message(prompt[prompt.length - 1])];
+}
+
+/** Keys go to the page again, not to a box of the item that was just judged. */
+function releaseFocus() {
+  if ($('task').contains(document.activeElement)) document.activeElement.blur();
+}
+
+/** Nothing judgeable on screen: while the next comparison loads, or while it cannot. */
+function clear(loading) {
+  task = null;
+  releaseFocus();
+  $('task').classList.toggle('loading', loading);
+  $('task').inert = true;
+  if (!loading) {
+    $('task').hidden = true;
+    delete $('task').dataset.assignment;
+  }
+}
+
 function render(t) {
   task = t;
   shownAt = Date.now();
+  releaseFocus();
   $('empty').hidden = true;
   $('task').hidden = false;
+  $('task').inert = false;
+  $('task').classList.remove('loading');
   $('task').dataset.assignment = String(t.assignmentId);
-  replace($('conversation'), t.prompt.map((m) => el('div', { class: `msg ${m.role}` },
-    el('div', { class: 'role' }, m.role), el('div', { class: 'md' }, renderMarkdown(m.content)))));
+  replace($('conversation'), conversation(t.prompt));
   replace($('left'), renderMarkdown(t.left.text));
   replace($('right'), renderMarkdown(t.right.text));
+  showDifferences();
   $('verdict').reset();
   window.scrollTo(0, 0);
 }
 
 let polling = null;
 let loads = 0; // an undo while the next comparison loads must win over that load
+let failures = 0; // consecutive failed loads: the back-off, and whether we are recovering
 async function next() {
   clearTimeout(polling);
   const ticket = ++loads;
   const pending = [...outbox().map((e) => e.assignmentId), ...(held ? [held.task.assignmentId] : [])];
-  const t = await api(`/api/tasks/next?pending=${pending.join(',')}`);
+  let t;
+  try {
+    t = await api(`/api/tasks/next?pending=${pending.join(',')}`);
+  } catch (e) {
+    if (ticket !== loads || (e instanceof ApiError && e.status === 401)) return; // superseded, or off to sign in
+    const wait = Math.min(10, 2 ** failures++);
+    clear(false);
+    $('empty').hidden = true;
+    status(`Cannot reach the server (${e.message || 'network error'}). Your judgments are kept; trying again in ${wait} s.`, 'error');
+    polling = setTimeout(next, wait * 1000);
+    return;
+  }
   if (ticket !== loads) return;
+  if (failures) {
+    failures = 0;
+    status('Connected again', 'ok');
+    retryWaiting();
+  }
   if (t) { render(t); return; }
-  task = null;
-  $('task').hidden = true;
-  delete $('task').dataset.assignment;
+  clear(false);
   $('empty').hidden = false;
   polling = setTimeout(next, 30_000);
 }
@@ -114,6 +197,7 @@ async function submit() {
   $('undo-text').textContent = `Judgment recorded (${labelOf(picked)}).`;
   status('');
   counter();
+  clear(true); // the judged item cannot be judged again while the next one loads
   await next();
 }
 
@@ -124,6 +208,7 @@ function labelOf(picked) {
 async function undo() {
   if (!held) return;
   clearTimeout(held.timer);
+  clearTimeout(polling);
   loads++;
   const { task: previous, picked, rationale } = held;
   held = null;
@@ -135,12 +220,32 @@ async function undo() {
   counter();
 }
 
+let skipping = false;
 async function skip() {
-  if (!task) return;
-  await api(`/api/tasks/${task.assignmentId}/skip`, { method: 'POST' });
+  if (!task || skipping) return;
+  skipping = true;
+  try {
+    await api(`/api/tasks/${task.assignmentId}/skip`, { method: 'POST' });
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) status(`Skipping failed (${e.message || 'network error'}); the comparison is still yours`, 'error');
+    return;
+  } finally {
+    skipping = false;
+  }
   status('Skipped');
+  clear(true);
   await next();
 }
+
+// ---- the guidelines' side panel ----
+function guide(open) {
+  $('guide').hidden = !open;
+  $('guide-toggle').setAttribute('aria-expanded', String(open));
+  document.body.classList.toggle('guide-open', open);
+  (open ? $('guide-close') : $('guide-toggle')).focus({ preventScroll: true });
+}
+$('guide-toggle').addEventListener('click', () => guide($('guide').hidden));
+$('guide-close').addEventListener('click', () => guide(false));
 
 // ---- keyboard ----
 document.addEventListener('keydown', (e) => {
@@ -150,6 +255,9 @@ document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); }
     return;
   }
+  if (e.key === 'Escape' && !$('guide').hidden) { guide(false); return; }
+  // Off: keys do what they do anywhere else. Buttons, links and the settings keep their own keys.
+  if (!$('shortcuts').checked || e.target.closest?.('button, a, select, .toolbar, summary')) return;
   if (e.altKey || ((e.ctrlKey || e.metaKey) && e.key !== 'z')) return;
   const radio = { 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[e.key];
   if (radio && task) {
@@ -161,6 +269,8 @@ document.addEventListener('keydown', (e) => {
     skip();
   } else if (e.key === 'u' || e.key === 'U' || e.key === 'z') {
     undo();
+  } else if (e.key === 'g' || e.key === 'G') {
+    guide($('guide').hidden);
   } else if (e.key === 'r' || e.key === 'R') {
     e.preventDefault();
     $('rationale').focus();
@@ -177,8 +287,10 @@ $('undo-button').addEventListener('click', undo);
 addEventListener('pagehide', commitHeld);
 
 (async () => {
-  today = (await api('/api/tasks/stats')).today;
+  try {
+    today = (await api('/api/tasks/stats')).today;
+  } catch { /* counted from here on; next() says when the server cannot be reached */ }
   counter();
   outbox().forEach((entry) => send(entry, 1)); // left over from an earlier visit
   await next();
-})().catch((e) => status(e.message, 'error'));
+})();

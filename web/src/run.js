@@ -1,7 +1,7 @@
 // One run, live: the stored history and then live events arrive over server-sent events, and the
 // charts redraw as each step's metrics come in.
 import { api } from './api.js';
-import { el, append } from './dom.js';
+import { el, append, fillTable, fixed, replace } from './dom.js';
 import { lineChart } from './chart.js';
 import { preflightList } from './preflight.js';
 
@@ -61,7 +61,21 @@ function log(text) {
   while (list.children.length > 50) list.lastChild.remove();
 }
 
+/** The spec, the summary, each metric's last value, and the version the run registered. */
+function result(r) {
+  $('spec-view').textContent = JSON.stringify(r.spec, null, 2);
+  if (r.summary) $('summary').textContent = JSON.stringify(r.summary, null, 2);
+  if (r.modelVersionId) {
+    replace($('version'), 'Registered ', el('a', { href: '/console/models' }, `model version ${r.modelVersionId}`), '.');
+    $('version').className = '';
+  }
+  const last = new Map();
+  for (const m of r.metrics ?? []) last.set(`${m.stage} ${m.name}`, m); // ordered by stage, then step
+  fillTable($('final'), [...last.values()].map((m) => [m.stage, m.name, fixed(m.value, 4), m.step]));
+}
+
 const run = await api(`/api/runs/${id}`);
+result(run);
 $('title').textContent = `Run ${run.id}: ${run.name}`;
 showStatus(run.status, run.error);
 progress(run.stage, run.step, run.totalSteps);
@@ -77,7 +91,10 @@ events.onmessage = (m) => {
   } else if (e.type === 'status') {
     showStatus(e.status, e.status === 'failed' ? e.message : null);
     log(`status: ${e.status}${e.message ? ` (${e.message})` : ''}`);
-    if (['succeeded', 'failed', 'cancelled'].includes(e.status)) events.close();
+    if (['succeeded', 'failed', 'cancelled'].includes(e.status)) {
+      events.close();
+      api(`/api/runs/${id}`).then(result);
+    }
   } else if (e.type === 'stage') {
     progress(e.stage, e.step, e.totalSteps);
     log(`stage ${e.stage} started`);

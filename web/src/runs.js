@@ -1,13 +1,45 @@
 import { api } from './api.js';
 import { el, fillTable, replace, when } from './dom.js';
 import { preflightList } from './preflight.js';
+import { lineChart } from './chart.js';
 
 const spec = document.getElementById('spec');
 const result = document.getElementById('start-result');
 
+// Runs ticked for comparison, and their metrics (fetched once per run, again while it is running).
+const compared = new Set();
+const metrics = new Map();
+const chart = lineChart(document.getElementById('compare'), { xLabel: 'step', title: 'Runs compared' });
+
+async function overlay() {
+  const name = document.getElementById('compare-metric').value;
+  const series = [];
+  for (const id of [...compared].sort((a, b) => a - b)) {
+    if (!metrics.has(id)) metrics.set(id, await api(`/api/runs/${id}`));
+    const run = metrics.get(id);
+    const byStage = new Map();
+    for (const m of run.metrics ?? []) {
+      if (m.name !== name) continue;
+      if (!byStage.has(m.stage)) byStage.set(m.stage, []);
+      byStage.get(m.stage).push([m.step, m.value]);
+    }
+    for (const [stage, points] of byStage) series.push({ name: `run ${id} ${run.name} (${stage})`, points });
+  }
+  chart.update(series);
+}
+
+function compareBox(r) {
+  return el('input', { type: 'checkbox', 'aria-label': `Compare run ${r.id}`, checked: compared.has(r.id),
+    onchange: (e) => {
+      if (e.target.checked) compared.add(r.id); else compared.delete(r.id);
+      if (['queued', 'running'].includes(r.status)) metrics.delete(r.id);
+      overlay();
+    } });
+}
+
 async function list() {
   const runs = await api('/api/runs');
-  fillTable(document.getElementById('runs'), runs.map((r) => [
+  fillTable(document.getElementById('runs'), runs.map((r) => [compareBox(r),
     el('a', { href: `/console/runs/${r.id}` }, r.id), r.name, el('span', { class: `badge ${r.status}` }, r.status),
     r.totalSteps ? `${r.stage ?? ''} ${r.step ?? 0}/${r.totalSteps}` : r.stage ?? '',
     when(r.createdAt), r.modelVersionId ? el('a', { href: '/console/models' }, `version ${r.modelVersionId}`) : '']));
@@ -45,6 +77,8 @@ document.getElementById('start').addEventListener('submit', async (e) => {
   }
 });
 
+document.getElementById('compare-metric').addEventListener('change', overlay);
+chart.update([]);
 const runs = await list();
 if (!spec.value) await template(runs);
 setInterval(list, 10_000);

@@ -4,47 +4,41 @@
 // exactly once, model output with <script> and <img onerror> renders as text, annotators cannot
 // open the console, and an admin sees the work on the dashboard and the quality page, starts a DPO
 // round from the runs page and watches its curves arrive, chats with the served model in the
-// playground, promotes the new version and rolls back. Screenshots go to ARTIFACTS.
+// playground, promotes the new version and rolls back. Before that, workspace.mjs walks through the
+// workspace's defects (empty queue, focus, outage, shortcuts, Markdown, phone); after it, pages.mjs
+// runs axe-core on every page at desktop and phone sizes. Screenshots go to ARTIFACTS.
 //
 //   BASE_URL=http://localhost:8080 ADMIN_PASSWORD=... ARTIFACTS=target/browser node web/tests/browser.mjs
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
+import { ADMIN, ARTIFACTS, BASE, UNDO_SECONDS, audit, audited, call, eventually, noConsoleErrors, signIn as signInAt } from './lib.mjs';
+import { workspaceDefects } from './workspace.mjs';
+import { everyPage } from './pages.mjs';
 
-const BASE = process.env.BASE_URL ?? 'http://localhost:8080';
-const ADMIN = ['admin', process.env.ADMIN_PASSWORD ?? 'admin'];
-const ARTIFACTS = process.env.ARTIFACTS ?? 'target/browser';
-const UNDO_SECONDS = Number(process.env.UNDO_SECONDS ?? 10);
+// ONLY=workspace runs just the workspace's and the pages' checks (no judging round, no training run).
+const ONLY = process.env.ONLY ?? '';
+const started = Date.now();
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const stamp = Date.now().toString(36);
 const XSS_PROMPT = `Render this (${stamp}): <script>window.__xss = "prompt"</script>`;
-const XSS_A = 'Here is an image: <img src=x onerror="window.__xss = \'img\'"> and `inline <b>code</b>`';
-const XSS_B = '<script>window.__xss = "response"</script>\n\n```html\n<script>alert(1)</script>\n```\n\n**bold** and a [link](javascript:alert(1))';
+const XSS_A = 'Here is an image: <img src=x onerror="window.__xss = \'img\'"> and `inline <b>code</b>` ![pixel](http://example.com/x.png)';
+const XSS_B = '<script>window.__xss = "response"</script>\n\n```html\n<script>alert(1)</script>\n```\n\n**bold** and a [link](javascript:alert(1)) <a href="javascript:alert(2)">raw</a>';
 
-async function call(method, path, body) {
-  const res = await fetch(BASE + path, {
-    method,
-    headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64'), 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+});
+const signIn = (user, password, path = '/annotate') => signInAt(browser, user, password, { path });
 
-async function eventually(what, check, seconds = 30) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+// The workspace's defects first, while the queue is still empty.
+await workspaceDefects(browser, stamp);
+if (ONLY === 'workspace') {
+  await everyPage(browser);
+  await browser.close();
+  console.log(`workspace checks passed in ${Math.round((Date.now() - started) / 1000)} s; axe-core on ${audited.length} page states`);
+  process.exit(0);
 }
 
 // ---- data: two annotators, four ordinary comparisons and one hostile one ----
@@ -66,23 +60,6 @@ const hostile = (await call('POST', '/api/comparisons', {
 })).id;
 comparisons.push(hostile);
 const mine = new Set(comparisons);
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
-
-async function signIn(user, password, path = '/annotate') {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
-  await page.goto(BASE + path);
-  assert.match(page.url(), /\/login\?next=/, 'a signed-out visitor is sent to the sign-in page');
-  await page.fill('input[name=username]', user);
-  await page.fill('input[name=password]', password);
-  await page.click('button[type=submit]');
-  return page;
-}
 
 /** Judges everything offered; returns { comparisonId: choice as shown } for this test's comparisons. */
 async function judgeAll(page, name, { failFirst = false, undoOnce = false, screenshot = null } = {}) {
@@ -109,22 +86,24 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       // Untrusted text shows as the characters it is: no element made from it, no script run.
       assert.ok((await page.textContent('#left')).includes('<img src=x onerror=') || (await page.textContent('#right')).includes('<img src=x onerror='));
       assert.ok((await page.textContent('#conversation')).includes('<script>window.__xss'));
+      assert.ok((await page.textContent('.responses')).includes('<a href="javascript:alert(2)">raw</a>'), 'raw HTML shows as text');
       assert.equal(await page.locator('.md img, .md script, .md a[href^="javascript"]').count(), 0);
       assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
       if (screenshot) await page.screenshot({ path: `${ARTIFACTS}/${screenshot}`, fullPage: true });
+      if (screenshot) await audit(page, 'workspace, hostile comparison');
     }
     // Both prefer the slicing answer wherever it is on their screen (so they agree on the ordinary
     // comparisons whatever the drawn order); on the hostile one they differ: tie against both bad.
     const key = id === hostile ? (name === annotators[0] ? '3' : '4')
       : (await page.textContent('#left')).includes('Use slicing') ? '1' : '2';
     await page.keyboard.press(key);
-    if (n === 0 && !undone) { // undo brings the rationale back with the verdict
+    if (!undone && id !== undefined) { // undo brings the rationale back with the verdict
       await page.keyboard.press('r');
       await page.keyboard.type('clearer and correct');
       await page.keyboard.press('Escape');
     }
     await page.keyboard.press('Enter');
-    if (!undone) {
+    if (!undone && id !== undefined) {
       undone = true;
       await page.waitForSelector('#undo', { state: 'visible' });
       await page.keyboard.press('u');
@@ -158,6 +137,7 @@ assert.equal(forbidden.status(), 403, 'annotators cannot open the console');
 await alice.goto(BASE + '/annotate/history');
 await alice.waitForSelector('#history tbody tr');
 await alice.screenshot({ path: `${ARTIFACTS}/history.png`, fullPage: true });
+noConsoleErrors(alice);
 
 const bob = await signIn(annotators[1], 'correct horse battery');
 const b = await judgeAll(bob, annotators[1]);
@@ -197,22 +177,47 @@ assert.match(await admin.textContent('#tiles'), /Krippendorff/);
 assert.ok((await admin.textContent('#pairs')).includes(annotators[0]), 'the pair of annotators has a kappa');
 await admin.screenshot({ path: `${ARTIFACTS}/quality.png`, fullPage: true });
 
+// ---- admin: the comparison alice and bob split on (tie against both bad), adjudicated ----
+await admin.goto(BASE + '/console/disagreements');
+const split = admin.locator(`.disagreement[data-comparison="${hostile}"]`);
+await split.waitFor();
+for (const name of annotators) assert.ok((await split.locator('.votes').textContent()).includes(name), `${name}'s vote is shown`);
+assert.equal(await admin.evaluate(() => window.__xss), undefined, 'the hostile comparison runs nothing here either');
+await split.locator('input[value="both_bad"]').check();
+await split.locator('input[name=note]').fill('neither should be sent');
+await split.locator('button[type=submit]').click();
+await split.locator('.status.ok').waitFor();
+const decided = (await call('GET', '/api/disagreements')).find((d) => d.comparison.id === hostile);
+assert.equal(decided.adjudication.choice, 'both_bad', 'the adjudicated verdict is stored');
+assert.equal(decided.votes.length, 2, 'the votes stay as they were');
+await admin.screenshot({ path: `${ARTIFACTS}/disagreements.png`, fullPage: true });
+
 // ---- admin: start a DPO round from the runs page and watch it live ----
 const pairs = readFileSync(new URL('../../preference-data/synthetic/dpo.jsonl', import.meta.url), 'utf8').split('\n').slice(0, 64).join('\n');
-const upload = await fetch(`${BASE}/api/datasets/upload?name=browser-${stamp}&kind=preference`, {
-  method: 'POST', body: pairs,
-  headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64'), 'Content-Type': 'application/x-ndjson' },
-});
-const uploaded = await upload.text();
-assert.equal(upload.status, 201, uploaded);
-const dataset = JSON.parse(uploaded).id;
+// Uploaded from the page (a file input), then frozen with the date and annotator filters.
 await admin.goto(BASE + '/console/datasets');
+await admin.fill('#upload input[name=name]', `browser-${stamp}`);
+await admin.setInputFiles('#upload input[type=file]', { name: 'pairs.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(pairs) });
+await admin.click('#upload button[type=submit]');
+await admin.waitForSelector('#upload-result.ok');
+const dataset = Number((await admin.textContent('#upload-result')).match(/Uploaded dataset (\d+) .*: 64 items/)[1]);
 await admin.waitForSelector(`#datasets td:text-is("browser-${stamp}")`);
+const isoDay = (offset) => { const d = new Date(Date.now() + offset * 86_400_000); return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`; };
 await admin.fill('#freeze input[name=name]', `people-${stamp}`);
+await admin.fill('#freeze input[name=annotators]', annotators.join(', '));
+await admin.fill('#freeze input[name=to]', isoDay(-1));
+await admin.click('#freeze button[type=submit]');
+await admin.waitForSelector('#freeze-result.error');
+assert.match(await admin.textContent('#freeze-result'), /no comparison passes/, 'nothing was judged before today');
+await admin.fill('#freeze input[name=to]', '');
+await admin.fill('#freeze input[name=from]', isoDay(0));
 await admin.click('#freeze button[type=submit]');
 await admin.waitForSelector('#freeze-result.ok');
 assert.match(await admin.textContent('#freeze-result'), /Frozen dataset \d+ "people-/, 'the annotators\' judgments freeze into a dataset');
 await admin.waitForSelector(`#datasets td:text-is("people-${stamp}")`);
+const people = (await call('GET', '/api/datasets')).find((d) => d.name === `people-${stamp}`);
+assert.deepEqual(people.filters.annotators, annotators, 'the annotator filter reached the API');
+assert.ok(people.filters.from, 'the date filter reached the API');
 await admin.screenshot({ path: `${ARTIFACTS}/datasets.png`, fullPage: true });
 await admin.goto(BASE + '/console/runs');
 await admin.waitForFunction(() => document.getElementById('spec').value.includes('dpo:'));
@@ -227,7 +232,18 @@ await admin.waitForSelector('#status.succeeded', { timeout: 120_000 });
 await admin.waitForFunction(() => document.querySelectorAll('#loss path.series, #accuracy path.series, #margin path.series').length >= 3);
 const steps = await admin.textContent('#step');
 assert.match(steps, /step 8 of 8/, 'the progress reached the last step');
+await admin.waitForSelector('#version a[href="/console/models"]');
+assert.match(await admin.textContent('#version'), /Registered model version \d+/, 'the run links to the version it registered');
+assert.ok((await admin.textContent('#spec-view')).includes(`"dataset:${dataset}"`), 'the run page shows the spec');
+assert.ok((await admin.textContent('#final')).includes('rewards/accuracies'), 'the run page shows the final metrics');
 await admin.screenshot({ path: `${ARTIFACTS}/run.png`, fullPage: true });
+const runId = Number(admin.url().match(/runs\/(\d+)$/)[1]);
+await admin.goto(BASE + '/console/runs');
+await admin.check(`#runs input[aria-label="Compare run ${runId}"]`);
+await admin.waitForFunction(() => document.querySelectorAll('#compare path.series').length >= 1);
+assert.match(await admin.textContent('#compare'), new RegExp(`run ${runId} browser-`), 'the ticked run is drawn in the comparison');
+await admin.selectOption('#compare-metric', 'rewards/accuracies');
+await admin.waitForFunction(() => document.querySelector('#compare').textContent.includes('Runs compared') && document.querySelectorAll('#compare path.series').length >= 1);
 
 // ---- admin: the playground answers from the served model ----
 await admin.goto(BASE + '/console/models');
@@ -236,10 +252,33 @@ await admin.fill('#message', 'reverse: hello');
 await admin.keyboard.press('Enter');
 await admin.waitForFunction(() => {
   const answers = document.querySelectorAll('#chat .msg.assistant .md');
-  return answers.length === 1 && answers[0].textContent.trim() && answers[0].textContent !== '…';
+  return answers.length === 1 && !['', '…'].includes(answers[0].textContent.trim());
 }, null, { timeout: 60_000 });
 assert.equal(await admin.locator('#chat .error').count(), 0, 'the playground got an answer');
+// A message longer than the model's context: the bubble says what happened instead of staying blank.
+await admin.click('#clear');
+await admin.fill('#message', 'reverse: ' + 'abc '.repeat(600));
+await admin.keyboard.press('Enter');
+await admin.waitForFunction(() => {
+  const answers = document.querySelectorAll('#chat .msg.assistant .md');
+  return answers.length === 1 && !['', '…'].includes(answers[0].textContent.trim());
+}, null, { timeout: 60_000 });
+const tooLong = await admin.textContent('#chat .msg.assistant .md');
+assert.match(tooLong, /no text|context|Error/, `the playground explains an empty answer (${tooLong.slice(0, 160)})`);
+await admin.click('#clear');
+// Side by side: the promoted alias and the version this run registered answer one message together.
+const registered = await admin.$eval('#model-b', (s) => [...s.options].map((o) => o.value).find((v) => v.startsWith('browser-')));
+await admin.selectOption('#model-b', registered);
+await admin.fill('#message', 'reverse: side');
+await admin.keyboard.press('Enter');
+await admin.waitForFunction(() => {
+  const answers = [...document.querySelectorAll('#chat .pair .msg.assistant .md')];
+  return answers.length === 2 && answers.every((a) => !['', '…'].includes(a.textContent.trim()));
+}, null, { timeout: 60_000 });
+assert.equal(await admin.locator('#chat .error').count(), 0, 'both versions answered');
+assert.match(await admin.locator('#chat .pair .role').nth(1).textContent(), new RegExp(registered), 'each answer names its version');
 await admin.screenshot({ path: `${ARTIFACTS}/models.png`, fullPage: true });
+await admin.selectOption('#model-b', '');
 
 // ---- admin: promote the new version, then roll back ----
 admin.on('dialog', (d) => d.accept());
@@ -251,5 +290,11 @@ assert.match(await promotedName(), new RegExp(`^browser-${stamp}-r\\d+$`), 'the 
 await admin.click(`#versions tr:has(td:text-is("${before}")) button:text("Roll back to this")`);
 await admin.waitForFunction((b) => document.querySelector('#versions tr:has(.badge.succeeded)')?.textContent.includes(b), before);
 
+noConsoleErrors(admin);
+
+// ---- every page at desktop and phone sizes: axe-core, width, console errors ----
+await everyPage(browser);
+
 await browser.close();
-console.log(`browser test passed: ${comparisons.length} comparisons x ${annotators.length} annotators stored once; screenshots in ${ARTIFACTS}`);
+console.log(`browser test passed in ${Math.round((Date.now() - started) / 1000)} s: ${comparisons.length} comparisons x ${annotators.length} annotators stored once; `
+  + `axe-core on ${audited.length} page states; screenshots in ${ARTIFACTS}`);

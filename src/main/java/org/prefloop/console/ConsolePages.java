@@ -25,7 +25,7 @@ import java.util.Map;
 @RolesAllowed(User.ADMIN)
 public class ConsolePages {
     private static final Map<String, String> TITLES = Map.of("overview", "Overview", "quality", "Quality",
-            "datasets", "Datasets", "runs", "Runs", "models", "Models");
+            "disagreements", "Disagreements", "datasets", "Datasets", "runs", "Runs", "models", "Models");
 
     @Inject
     SecurityIdentity identity;
@@ -39,7 +39,7 @@ public class ConsolePages {
     }
 
     @GET
-    @Path("{name: quality|datasets|runs|models}")
+    @Path("{name: quality|disagreements|datasets|runs|models}")
     public TemplateInstance page(@PathParam("name") String name) {
         return templates.getTemplate("console/" + name).data("page", Page.of(identity, TITLES.get(name), name, name));
     }
