@@ -193,6 +193,9 @@ def progress(stage, metrics_file, patience):
                 self._write(state.global_step, logs)
                 emit("eval", stage=stage, step=state.global_step, metrics=logs)
             elif "loss" in logs:
+                for key, what in (("loss", "loss"), ("grad_norm", "gradient norm")):  # the DJL executor stops here too
+                    if key in logs and not math.isfinite(logs[key]):
+                        raise RunError(f"{stage}: the {what} is {'NaN' if math.isnan(logs[key]) else 'Infinity'} at step {state.global_step}")
                 now, tokens = time.time(), logs.get("num_tokens", 0.0)
                 if tokens > self.tokens:  # TRL logs the running token count; the DJL executor reports a rate
                     logs["tokens_per_second"] = (tokens - self.tokens) / max(now - self.clock, 1e-9)
