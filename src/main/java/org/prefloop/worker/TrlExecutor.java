@@ -45,7 +45,8 @@ public final class TrlExecutor {
     }
 
     /** Runs the spec (relative paths resolve against {@code runDir}, as for the DJL executor) and returns its summary. */
-    public Map<String, Object> run(RunSpec spec, Path runDir, RunListener listener, BooleanSupplier stop) {
+    public Map<String, Object> run(RunSpec spec, Path dir, RunListener listener, BooleanSupplier stop) {
+        Path runDir = dir.toAbsolutePath().normalize(); // the child runs in it: every path it is given must be absolute
         try {
             Files.createDirectories(runDir);
             Path specFile = runDir.resolve("trl-spec.json");
