@@ -34,6 +34,18 @@ os.dup2(2, 1)
 sys.stdout = sys.stderr
 
 
+def exit_with_parent():
+    """A worker killed outright (SIGKILL) cannot end us; its successor would find two trainers writing one run."""
+    import threading
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(3)
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def emit(event, **fields):
     _events.write(json.dumps({"event": event, **fields}, allow_nan=True) + "\n")
     _events.flush()
@@ -240,6 +252,8 @@ def run_stage(name, spec, model, tokenizer, out):
     train_ds, eval_ds = Dataset.from_list(train), (Dataset.from_list(evals) if evals else None)
     args = training_args(s, name, out, seed)
     peft = lora_config(s) if s.get("use_peft", True) else None
+    for p in model.parameters():  # full fine-tuning trains every weight, even after a LoRA stage froze them
+        p.requires_grad_(peft is None)
     objective = None
     if name == "sft":
         from trl import SFTConfig, SFTTrainer
@@ -390,6 +404,7 @@ if __name__ == "__main__":
     if len(sys.argv) != 2:
         print("usage: prefloop_trl.py spec.json", file=sys.stderr)
         sys.exit(2)
+    exit_with_parent()
     try:
         main(sys.argv[1])
     except RunError as e:
