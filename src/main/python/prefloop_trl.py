@@ -46,7 +46,13 @@ def exit_with_parent():
     threading.Thread(target=watch, daemon=True).start()
 
 
+_said = set()
+
+
 def emit(event, **fields):
+    if event == "message" and fields["text"] in _said:  # the data is read twice: checked first, then trained on
+        return
+    _said.add(fields.get("text"))
     _events.write(json.dumps({"event": event, **fields}, allow_nan=True) + "\n")
     _events.flush()
 
@@ -218,13 +224,13 @@ def progress(stage, metrics_file, patience):
 
         def on_evaluate(self, args, state, control, metrics=None, **kw):
             loss = (metrics or {}).get("eval_loss")
-            if loss is None or patience <= 0:
+            if loss is None:
                 return
             if loss < self.best - 1e-6:
                 self.best, self.bad = loss, 0
             else:
                 self.bad += 1
-            if self.bad >= patience and not control.should_training_stop:
+            if 0 < patience <= self.bad and not control.should_training_stop:
                 self.stopped_early = control.should_training_stop = True
                 emit("message", text=f"{stage}: eval_loss did not improve for {self.bad} evaluations; stopping early at step {state.global_step}")
 
@@ -295,7 +301,7 @@ def run_stage(name, spec, model, tokenizer, out):
         "stage": name, "executor": "trl", "steps": trainer.state.global_step, "planned_steps": trainer.state.max_steps,
         "examples": len(train), "epochs": trainer.state.epoch, "final": callback.last,
         **({"final_eval": callback.last_eval} if callback.last_eval else {}),
-        **({"best_eval_loss": trainer.state.best_metric} if trainer.state.best_metric is not None else {}),
+        **({"best_eval_loss": callback.best} if math.isfinite(callback.best) else {}),
         "stopped_early": callback.stopped_early, "seconds_this_session": time.time() - started,
         "train_runtime": result.metrics.get("train_runtime"), "metrics": metrics_file,
         "method": "lora" if peft else "full",
