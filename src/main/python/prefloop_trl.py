@@ -151,6 +151,10 @@ def refuse_unsupported(spec):
 
 # ---------------------------------------------------------------- training
 
+# Settings the DJL executor accepts without effect that TRL applies (a GPU run wants bf16, maybe checkpointing).
+APPLIED_TRL_KEYS = ("bf16", "fp16", "tf32", "gradient_checkpointing", "optim", "dataloader_num_workers", "use_liger_kernel")
+
+
 def training_args(s, stage, out, seed):
     """TrainingArguments shared by both stages, under the spec's (TRL's) names."""
     has_eval = bool(s.get("eval_dataset")) or s.get("eval_split", 0) > 0
@@ -183,7 +187,7 @@ def training_args(s, stage, out, seed):
         # PrefLoop trains in float32 like the DJL executor; TRL would default to bf16 and checkpointing
         bf16=False, fp16=False, gradient_checkpointing=False,
         report_to=[], disable_tqdm=True, dataloader_num_workers=0,
-    )
+    ) | {k: s[k] for k in APPLIED_TRL_KEYS if k in s}
 
 
 def lora_config(s):

@@ -94,7 +94,12 @@ public final class TrlExecutor {
         ObjectNode json = (ObjectNode) JSON.readTree(spec.toJson());
         resolve(json, runDir, "model_name_or_path", "output_dir", "forgetting_dataset");
         for (String stage : List.of("sft", "dpo")) {
-            if (json.get(stage) instanceof ObjectNode s) resolve(s, runDir, "dataset", "eval_dataset", "replay_dataset");
+            if (json.get(stage) instanceof ObjectNode s) {
+                resolve(s, runDir, "dataset", "eval_dataset", "replay_dataset");
+                // TRL settings the DJL trainer accepts without effect (bf16, gradient_checkpointing, optim, ...): TRL applies them
+                RunSpec.Stage st = stage.equals("sft") ? spec.sft : spec.dpo;
+                st.unknown.forEach((k, v) -> s.set(k, JSON.valueToTree(v)));
+            }
         }
         return json;
     }

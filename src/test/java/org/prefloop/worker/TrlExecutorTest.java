@@ -105,4 +105,22 @@ class TrlExecutorTest {
         assertTrue(ProcessHandle.current().descendants().noneMatch(h -> h.info().commandLine().orElse("").contains(TrlExecutor.SCRIPT)),
                 "the python process is gone");
     }
+
+    @Test
+    void theChildGetsAbsolutePathsAndTheTrlSettingsDjlIgnores(@TempDir Path dir) throws IOException {
+        RunSpec spec = RunSpec.parse("""
+                model_name_or_path: models/base
+                output_dir: out
+                executor: trl
+                sft: {dataset: data/sft.jsonl, bf16: true, gradient_checkpointing: true, optim: adamw_torch_fused}
+                """);
+        var json = TrlExecutor.resolvedSpec(spec, dir);
+        assertEquals(dir.resolve("models/base").toString(), json.get("model_name_or_path").asText());
+        assertEquals(dir.resolve("out").toString(), json.get("output_dir").asText());
+        assertEquals(dir.resolve("data/sft.jsonl").toString(), json.get("sft").get("dataset").asText());
+        assertTrue(json.get("sft").get("bf16").asBoolean());
+        assertTrue(json.get("sft").get("gradient_checkpointing").asBoolean());
+        assertEquals("adamw_torch_fused", json.get("sft").get("optim").asText());
+        assertEquals("trl", json.get("executor").asText());
+    }
 }
