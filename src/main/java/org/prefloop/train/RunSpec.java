@@ -30,6 +30,9 @@ public final class RunSpec {
     static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()).configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, true);
     static final ObjectMapper JSON = new ObjectMapper();
 
+    /** The executors a spec may name (see the README's Executors section). */
+    public static final List<String> EXECUTORS = List.of("djl", "trl");
+
     /** TRL/transformers settings that are accepted but have no effect here. */
     static final Set<String> IGNORED_TRL_KEYS = Set.of("bf16", "fp16", "tf32", "report_to", "logging_dir", "run_name",
             "push_to_hub", "hub_model_id", "dataloader_num_workers", "gradient_checkpointing", "optim", "save_total_limit",
@@ -43,6 +46,8 @@ public final class RunSpec {
     @JsonProperty("output_dir")
     public String outputDir = "runs/run";
     public long seed = 42;
+    /** PrefLoop's own: where the run executes, {@code djl} (the built-in trainer) or {@code trl}; unset: the worker's default. */
+    public String executor;
     public Stage sft;
     public Stage dpo;
     /** General-domain examples (SFT formats) whose loss before and after the run is the forgetting report. */
@@ -180,6 +185,7 @@ public final class RunSpec {
     void validate() {
         require(model != null && !model.isBlank(), "model_name_or_path is required");
         require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
+        require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
         rejectUnknown("", unknown);
         if (sft != null) validate("sft", sft);
         if (dpo != null) {

@@ -42,6 +42,11 @@ public class JobRunner {
     MeterRegistry registry;
     @ConfigProperty(name = "prefloop.runs-dir")
     String runsDir;
+    /** The executor of a spec that names none: djl or trl. */
+    @ConfigProperty(name = "prefloop.executor", defaultValue = "djl")
+    String defaultExecutor;
+    @ConfigProperty(name = "prefloop.trl.python", defaultValue = "python3")
+    String trlPython;
 
     /** Latest training metrics per run, for the Micrometer gauges. */
     private final Map<String, Double> gauges = new ConcurrentHashMap<>();
@@ -65,8 +70,13 @@ public class JobRunner {
                 r.parentVersionId = p.parentVersionId();
                 r.datasetHashes = write(p.datasetHashes());
             });
-            AlignmentRun alignment = new AlignmentRun(p.spec(), p.dir(), listener(runId), stop);
-            Map<String, Object> summary = alignment.run();
+            String executor = p.spec().executor != null ? p.spec().executor : defaultExecutor;
+            Map<String, Object> summary = switch (executor) {
+                case "djl" -> new AlignmentRun(p.spec(), p.dir(), listener(runId), stop).run();
+                case "trl" -> new TrlExecutor(trlPython).run(p.spec(), p.dir(), listener(runId), stop);
+                default -> throw new IllegalArgumentException("unknown executor '" + executor + "' (PREFLOOP_EXECUTOR is djl or trl)");
+            };
+            summary.put("executor", executor);
             long versionId = register(run, p, summary);
             QuarkusTransaction.requiringNew().run(() -> {
                 TrainingRun r = TrainingRun.findById(runId);
