@@ -15,10 +15,15 @@ import java.util.List;
  * @param weightByAgreement whether each pair's weight is its agreement (default: weight 1)
  * @param judgeMinAgreement with includeJudges, only judges whose labels agree with people's at least
  *                          this often (on comparisons both judged) count; the others are left out
+ * @param preferAdjudicated whether an admin's adjudication of a comparison replaces its vote (default: yes)
  */
 public record DatasetFilters(Instant from, Instant to, List<String> annotators, Integer minVotes, Double minAgreement,
-                             Boolean includeJudges, Boolean weightByAgreement, Double judgeMinAgreement) {
-    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null, null);
+                             Boolean includeJudges, Boolean weightByAgreement, Double judgeMinAgreement, Boolean preferAdjudicated) {
+    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null, null, null);
+
+    boolean adjudicationsPreferred() {
+        return !Boolean.FALSE.equals(preferAdjudicated);
+    }
 
     boolean judgesIncluded() {
         return Boolean.TRUE.equals(includeJudges);

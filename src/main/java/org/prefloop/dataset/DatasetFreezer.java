@@ -72,6 +72,7 @@ public class DatasetFreezer {
         sql.append(" order by p.comparison_id, p.id");
         int judgments = 0;
         Set<String> untrusted = f.judgesIncluded() && f.judgeMinAgreement() != null ? judgesBelow(f.judgeMinAgreement()) : Set.of();
+        Map<Long, String> adjudications = f.adjudicationsPreferred() ? adjudications() : Map.of();
         try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement(sql.toString())) {
             for (int i = 0; i < args.size(); i++) ps.setObject(i + 1, args.get(i));
             try (ResultSet rs = ps.executeQuery()) {
@@ -94,6 +95,9 @@ public class DatasetFreezer {
             List<Agreement.Label> labels = votes.stream()
                     .map(v -> new Agreement.Label(String.valueOf(e.getKey()), v.annotator() + "#" + v.eventId(), v.choice())).toList();
             Agreement.Consensus consensus = Agreement.consensus(labels).get(String.valueOf(e.getKey()));
+            String adjudicated = adjudications.get(e.getKey());
+            // an admin's adjudication settles a split: its verdict is the label, as if every vote had agreed
+            if (adjudicated != null) consensus = new Agreement.Consensus(adjudicated, 1.0, votes.size());
             if (votes.size() < f.votesNeeded()) {
                 tooFew++;
             } else if (consensus.label() == null) {
@@ -107,6 +111,18 @@ public class DatasetFreezer {
             }
         }
         return new Frozen(items, new Summary(byComparison.size(), judgments, items.size(), noMajority, tieOrBad, tooFew, lowAgreement));
+    }
+
+    /** The adjudicated verdict of each comparison an admin settled (console, disagreement review). */
+    private Map<Long, String> adjudications() {
+        Map<Long, String> out = new java.util.HashMap<>();
+        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement("select comparison_id, choice from adjudications");
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) out.put(rs.getLong(1), rs.getString(2));
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+        return out;
     }
 
     /** Judges whose labels agree with people's less often than {@code threshold} (or never met them). */

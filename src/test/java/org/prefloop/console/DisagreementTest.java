@@ -54,6 +54,22 @@ class DisagreementTest {
                 .extract().jsonPath().getList("comparison.id");
         assertFalse(undecided.contains((int) split), "a decided comparison leaves the undecided list");
 
+        // A dataset takes the adjudicated verdict over the split vote, unless asked not to.
+        Api.asAdmin().contentType(ContentType.JSON).body(Map.of("choice", "B"))
+                .put("/api/disagreements/" + split + "/adjudication").then().statusCode(200);
+        JsonPath adjudicated = Api.asAdmin().contentType(ContentType.JSON)
+                .body(Map.of("name", "adjudicated-" + split, "filters", Map.of("annotators", List.of(ann, bob))))
+                .post("/api/datasets").then().statusCode(201).extract().jsonPath();
+        assertEquals(2, adjudicated.getInt("items"), "the settled comparison becomes a pair");
+        String splitLine = Api.asAdmin().get("/api/datasets/" + adjudicated.getLong("id") + "/export").then().statusCode(200)
+                .extract().asString().lines().filter(l -> l.contains("split?")).findFirst().orElseThrow();
+        assertEquals("b", JsonPath.from(splitLine).getString("chosen[0].content"), "the adjudicated response is chosen");
+        JsonPath votesOnly = Api.asAdmin().contentType(ContentType.JSON)
+                .body(Map.of("name", "votes-" + split, "filters", Map.of("annotators", List.of(ann, bob), "preferAdjudicated", false)))
+                .post("/api/datasets").then().statusCode(201).extract().jsonPath();
+        assertEquals(1, votesOnly.getInt("items"));
+        assertEquals(1, votesOnly.getInt("summary.noMajority"), "without the adjudication the split has no majority");
+
         // Bad input names its field; annotators may not look.
         Api.asAdmin().contentType(ContentType.JSON).body(Map.of("choice", "C"))
                 .put("/api/disagreements/" + split + "/adjudication").then().statusCode(422)
