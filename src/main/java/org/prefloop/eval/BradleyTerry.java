@@ -86,6 +86,37 @@ public final class BradleyTerry {
         return out;
     }
 
+    /** A win rate with its 95% bootstrap interval. */
+    public record Interval(double estimate, double low, double high, int matches) {
+    }
+
+    /**
+     * {@code version}'s win rate against {@code opponent} with a 95% percentile-bootstrap interval
+     * (the matches between the two resampled with replacement, seeded, so the same data give the
+     * same interval). With no matches the estimate and bounds are NaN.
+     */
+    public static Interval winRateInterval(Collection<Match> matches, String version, String opponent, int samples, long seed) {
+        List<Double> points = new ArrayList<>();
+        for (Match m : matches) {
+            boolean forward = m.first().equals(version) && m.second().equals(opponent);
+            boolean backward = m.first().equals(opponent) && m.second().equals(version);
+            if (!forward && !backward) continue;
+            points.add(m.outcome() == Outcome.TIE ? 0.5 : (m.outcome() == Outcome.FIRST_WINS) == forward ? 1.0 : 0.0);
+        }
+        int n = points.size();
+        if (n == 0) return new Interval(Double.NaN, Double.NaN, Double.NaN, 0);
+        double estimate = points.stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        java.util.Random random = new java.util.Random(seed);
+        double[] means = new double[samples];
+        for (int b = 0; b < samples; b++) {
+            double sum = 0;
+            for (int i = 0; i < n; i++) sum += points.get(random.nextInt(n));
+            means[b] = sum / n;
+        }
+        Arrays.sort(means);
+        return new Interval(estimate, means[(int) Math.floor(0.025 * (samples - 1))], means[(int) Math.ceil(0.975 * (samples - 1))], n);
+    }
+
     /** Share of decisive-or-tied matches that {@code version} won against {@code opponent}, ties counting half. */
     public static double winRate(Collection<Match> matches, String version, String opponent) {
         double won = 0;

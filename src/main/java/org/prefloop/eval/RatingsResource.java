@@ -1,6 +1,5 @@
 package org.prefloop.eval;
 
-import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
@@ -8,9 +7,12 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import org.prefloop.identity.User;
-import org.prefloop.platform.ProblemException;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
 import java.util.List;
 import java.util.TreeSet;
 
@@ -25,36 +27,21 @@ import java.util.TreeSet;
 @RolesAllowed(User.ADMIN)
 public class RatingsResource {
 
-    public record WinRate(String version, String opponent, double winRate, int matches) {
+    public record WinRate(String version, String opponent, double winRate, double low, double high, int matches) {
     }
 
-    public record RatingsView(List<BradleyTerry.Rating> ratings, List<WinRate> winRates, int matches) {
+    /** A version's Bradley-Terry rating with its 95% bootstrap interval (matches resampled, the model refitted). */
+    public record Rated(String version, double rating, double low, double high, double wins, int matches) {
     }
+
+    public record RatingsView(List<Rated> ratings, List<WinRate> winRates, int matches) {
+    }
+
+    static final int SAMPLES = 200;
 
     @GET
     public RatingsView ratings(@QueryParam("judges") String judges) {
-        String filter = switch (judges == null ? "include" : judges) {
-            case "include" -> "";
-            case "exclude" -> " and p.judge is null";
-            case "only" -> " and p.judge is not null";
-            default -> throw ProblemException.invalid("judges", "judges must be include, exclude or only");
-        };
-        List<BradleyTerry.Match> matches = new ArrayList<>();
-        QuarkusTransaction.requiringNew().run(() -> {
-            @SuppressWarnings("unchecked")
-            List<Object[]> rows = User.getEntityManager().createNativeQuery("select c.version_a, c.version_b, p.choice from preferences p "
-                    + "join comparisons c on c.id = p.comparison_id where c.version_a is not null and c.version_b is not null "
-                    + "and c.version_a <> c.version_b" + filter).getResultList();
-            for (Object[] r : rows) {
-                BradleyTerry.Outcome o = switch ((String) r[2]) {
-                    case "A" -> BradleyTerry.Outcome.FIRST_WINS;
-                    case "B" -> BradleyTerry.Outcome.SECOND_WINS;
-                    case "tie" -> BradleyTerry.Outcome.TIE;
-                    default -> null;
-                };
-                if (o != null) matches.add(new BradleyTerry.Match((String) r[0], (String) r[1], o));
-            }
-        });
+        List<BradleyTerry.Match> matches = HeadToHead.matches(judges);
         TreeSet<String> versions = new TreeSet<>();
         matches.forEach(m -> {
             versions.add(m.first());
@@ -64,10 +51,35 @@ public class RatingsResource {
         for (String v : versions) {
             for (String o : versions) {
                 if (v.equals(o)) continue;
-                int n = (int) matches.stream().filter(m -> (m.first().equals(v) && m.second().equals(o)) || (m.first().equals(o) && m.second().equals(v))).count();
-                if (n > 0) rates.add(new WinRate(v, o, BradleyTerry.winRate(matches, v, o), n));
+                BradleyTerry.Interval w = BradleyTerry.winRateInterval(matches, v, o, 2000, 17);
+                if (w.matches() > 0) rates.add(new WinRate(v, o, w.estimate(), w.low(), w.high(), w.matches()));
             }
         }
-        return new RatingsView(matches.isEmpty() ? List.of() : BradleyTerry.fit(matches), rates, matches.size());
+        return new RatingsView(matches.isEmpty() ? List.of() : rated(matches), rates, matches.size());
+    }
+
+    /** The fit on all matches, each rating with the 2.5th and 97.5th percentiles of its refits on resampled matches. */
+    static List<Rated> rated(List<BradleyTerry.Match> matches) {
+        Map<String, double[]> samples = new HashMap<>();
+        Random random = new Random(17);
+        for (int b = 0; b < SAMPLES; b++) {
+            List<BradleyTerry.Match> resampled = new ArrayList<>(matches.size());
+            for (int i = 0; i < matches.size(); i++) resampled.add(matches.get(random.nextInt(matches.size())));
+            for (BradleyTerry.Rating r : BradleyTerry.fit(resampled)) {
+                double[] xs = samples.computeIfAbsent(r.version(), k -> {
+                    double[] fresh = new double[SAMPLES];
+                    Arrays.fill(fresh, Double.NaN);   // a resample without the version says nothing about it
+                    return fresh;
+                });
+                xs[b] = r.rating();
+            }
+        }
+        List<Rated> out = new ArrayList<>();
+        for (BradleyTerry.Rating r : BradleyTerry.fit(matches)) {
+            double[] xs = Arrays.stream(samples.get(r.version())).filter(Double::isFinite).sorted().toArray();
+            out.add(new Rated(r.version(), r.rating(), xs[(int) (0.025 * (xs.length - 1))], xs[(int) Math.ceil(0.975 * (xs.length - 1))],
+                    r.wins(), r.matches()));
+        }
+        return out;
     }
 }

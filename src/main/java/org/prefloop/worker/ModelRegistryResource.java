@@ -11,7 +11,10 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
+import org.prefloop.eval.HeadToHead;
+import org.prefloop.eval.PromotionGate;
 import org.prefloop.identity.User;
 import org.prefloop.platform.ProblemException;
 
@@ -58,11 +61,21 @@ public class ModelRegistryResource {
         return view(find(id), promoted);
     }
 
+    /**
+     * Serves this version from now on. With {@code require=head-to-head} only if it beat its parent
+     * head to head beyond chance ({@link PromotionGate}); otherwise 409 with the figures.
+     */
     @POST
     @Path("/{id}/promote")
     @Transactional
-    public VersionView promote(@PathParam("id") long id) {
+    public VersionView promote(@PathParam("id") long id, @QueryParam("require") String require) {
         ModelVersion v = find(id);
+        if (require != null && !require.isBlank()) {
+            if (!require.equals("head-to-head")) throw ProblemException.invalid("require", "require must be head-to-head");
+            if (v.parentId == null) throw ProblemException.conflict("require", v.name + " has no parent to be compared with");
+            PromotionGate.Decision d = PromotionGate.decide(HeadToHead.matches("include"), v.name, find(v.parentId).name);
+            if (!d.allowed()) throw ProblemException.conflict("require", d.reason());
+        }
         v.promotedAt = OffsetDateTime.now();
         return view(v, v.id);
     }

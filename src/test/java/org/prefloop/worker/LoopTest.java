@@ -73,19 +73,24 @@ class LoopTest {
                 .post("/api/runs").then().statusCode(201).extract().jsonPath().getLong("id");
         JsonPath finished = RunsTest.awaitStatus(run, "succeeded");
         long version = finished.getLong("modelVersionId");
-        String name = asAdmin().post("/api/models/" + version + "/promote").then().statusCode(200).extract().jsonPath().getString("name");
-        double after = accuracy("prefloop");
-        System.out.printf("held-out exact match: %s %.3f -> %s %.3f%n", base, before, name, after);
-        assertTrue(after > before, "the promoted version is more accurate on held-out words: " + before + " -> " + after);
+        String name = asAdmin().get("/api/models/" + version).then().statusCode(200).extract().jsonPath().getString("name");
+        // the loop promotes a version only once it has beaten its parent head to head
+        asAdmin().post("/api/models/" + version + "/promote?require=head-to-head").then().statusCode(409)
+                .body("detail", org.hamcrest.Matchers.containsString("never compared"));
 
         JsonPath h2h = asAdmin().contentType(ContentType.JSON).body(Map.of("prompts", prompts("heldout.jsonl", 200), "mode", "versions",
                 "versions", List.of(name, base), "max_tokens", 8)).post("/api/rounds").then().statusCode(201).extract().jsonPath();
         judgeAndAwait(h2h);
         JsonPath ratings = asAdmin().get("/api/ratings?judges=only").then().statusCode(200).extract().jsonPath();
         System.out.println("ratings: " + ratings.prettify());
-        double winRate = ratings.getDouble("winRates.find { it.version == '" + name + "' && it.opponent == '" + base + "' }.winRate");
-        assertTrue(winRate > 0.5, "the new version wins head to head: " + winRate);
-        assertTrue(ratings.getDouble("ratings.find { it.version == '" + name + "' }.rating")
-                > ratings.getDouble("ratings.find { it.version == '" + base + "' }.rating"));
+        String newVsOld = "winRates.find { it.version == '" + name + "' && it.opponent == '" + base + "' }";
+        assertTrue(ratings.getDouble(newVsOld + ".winRate") > 0.5, "the new version wins head to head: " + ratings.get(newVsOld));
+        assertTrue(ratings.getDouble("ratings.find { it.version == '" + name + "' }.low")
+                > ratings.getDouble("ratings.find { it.version == '" + base + "' }.high"), "its rating's interval lies above the old one's");
+
+        asAdmin().post("/api/models/" + version + "/promote?require=head-to-head").then().statusCode(200);
+        double after = accuracy("prefloop");
+        System.out.printf("held-out exact match: %s %.3f -> %s %.3f%n", base, before, name, after);
+        assertTrue(after > before, "the promoted version is more accurate on held-out words: " + before + " -> " + after);
     }
 }
