@@ -238,7 +238,7 @@ public final class AlignmentRun {
                 applyResult(model, stageDir, s);
                 return summary;
             }
-            boolean precompute = s.precomputeRefLogProbs || !s.usePeft;
+            boolean precompute = (s.precomputeRefLogProbs || !s.usePeft) && s.objective().usesReference();
             List<DpoTrainer.Pair> train = prep.dpo.train().examples();
             List<DpoTrainer.Pair> eval = prep.dpo.eval() == null ? null : prep.dpo.eval().examples();
             if (precompute) {
@@ -250,6 +250,7 @@ public final class AlignmentRun {
                     + prep.modelDir + ")" : "the base model " + prep.modelDir)
                     + (s.usePeft ? ", i.e. the policy with the DPO adapter switched off" : ", frozen before DPO")
                     + (precompute ? "; reference log-probs precomputed once" : "; reference log-probs computed each step");
+            if (!s.objective().usesReference()) reference = "none: " + String.join(", ", s.objective().names()) + " compare the policy's own log-probs";
             // the adapter's base is the model it was trained on: the SFT result when there was an SFT stage
             Path base = spec.sft != null ? out.resolve("sft").resolve("model") : prep.modelDir;
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, base.toString(), spec.seed + 1) : null;

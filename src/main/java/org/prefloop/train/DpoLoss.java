@@ -23,6 +23,10 @@ import java.util.Locale;
  *   <li>{@code apo_zero}: {@code 1 - σ(βc) + σ(βr)}</li>
  *   <li>{@code apo_down}: {@code σ(βc) + 1 - σ(βh)}</li>
  *   <li>{@code sigmoid_norm}: {@code -log σ(β(c/|y_w| - r/|y_l|))}</li>
+ *   <li>{@code simpo} (TRL's CPOTrainer, {@code loss_type: simpo}): {@code -log σ(β(ā_w - ā_l) - γ)}
+ *       with ā the policy's mean log-prob per completion token and γ = simpo_gamma; no reference</li>
+ *   <li>{@code orpo} (TRL's ORPOTrainer): the chosen answers' NLL per token plus {@code -β log σ(log odds(y_w) -
+ *       log odds(y_l))}, odds from the mean log-prob per token, {@code odds = p / (1 - p)}; no reference</li>
  *   <li>{@code sft}: the chosen answers' negative log-likelihood per token, a batch term (RPO's
  *       {@code rpo_alpha} is this term with that weight): it keeps DPO from lowering the
  *       likelihood of the preferred answers along with the rejected ones</li>
@@ -37,7 +41,12 @@ public final class DpoLoss {
     }
 
     public enum Type {
-        SIGMOID, HINGE, IPO, ROBUST, BCO_PAIR, SPPO_HARD, NCA_PAIR, APO_ZERO, APO_DOWN, SIGMOID_NORM, SFT;
+        SIGMOID, HINGE, IPO, ROBUST, BCO_PAIR, SPPO_HARD, NCA_PAIR, APO_ZERO, APO_DOWN, SIGMOID_NORM, SIMPO, ORPO, SFT;
+
+        /** Whether the loss compares the policy with a reference model (SimPO, ORPO and SFT do not). */
+        boolean usesReference() {
+            return this != SIMPO && this != ORPO && this != SFT;
+        }
 
         /** TRL's spelling: {@code sigmoid}, {@code bco_pair}, ... */
         public String trlName() {
@@ -60,7 +69,11 @@ public final class DpoLoss {
      * The whole objective: its terms, β and label smoothing, checked as TRL checks them.
      * {@code rpoAlpha} is the older spelling of an {@code sft} term with that weight.
      */
-    public record Objective(List<Term> terms, double beta, double labelSmoothing) {
+    public record Objective(List<Term> terms, double beta, double labelSmoothing, double simpoGamma) {
+        public Objective(List<Term> terms, double beta, double labelSmoothing) {
+            this(terms, beta, labelSmoothing, 0.5);
+        }
+
         public Objective {
             terms = List.copyOf(terms);
             if (terms.isEmpty()) throw new IllegalArgumentException("loss_type must name at least one loss");
@@ -74,9 +87,24 @@ public final class DpoLoss {
                 if (!(t.weight() >= 0) || Double.isInfinite(t.weight())) throw new IllegalArgumentException("loss_weights must be finite and not negative");
             }
             if (terms.stream().allMatch(t -> t.type() == Type.SFT)) throw new IllegalArgumentException("loss_type needs a preference loss beside sft");
+            if (has(terms, Type.ORPO) && has(terms, Type.SFT)) throw new IllegalArgumentException("orpo already holds the chosen answers' NLL; drop sft");
+        }
+
+        private static boolean has(List<Term> terms, Type type) {
+            return terms.stream().anyMatch(t -> t.type() == type);
+        }
+
+        /** Whether any term needs the reference model's log-probs (else its forward pass is skipped). */
+        public boolean usesReference() {
+            return terms.stream().anyMatch(t -> t.type().usesReference());
         }
 
         public static Objective of(List<String> lossTypes, List<Double> lossWeights, double rpoAlpha, double beta, double labelSmoothing) {
+            return of(lossTypes, lossWeights, rpoAlpha, beta, labelSmoothing, 0.5);
+        }
+
+        public static Objective of(List<String> lossTypes, List<Double> lossWeights, double rpoAlpha, double beta, double labelSmoothing,
+                                   double simpoGamma) {
             if (lossWeights != null && lossWeights.size() != lossTypes.size()) {
                 throw new IllegalArgumentException("loss_weights must have one weight per loss_type: " + lossWeights.size() + " for " + lossTypes.size());
             }
@@ -91,7 +119,7 @@ public final class DpoLoss {
                 if (terms.stream().anyMatch(x -> x.type() == Type.SFT)) throw new IllegalArgumentException("rpo_alpha and an sft loss_type say the same thing; keep one");
                 terms.add(new Term(Type.SFT, rpoAlpha));
             }
-            return new Objective(terms, beta, labelSmoothing);
+            return new Objective(terms, beta, labelSmoothing, simpoGamma);
         }
 
         public static Objective sigmoid(double beta) {
@@ -131,9 +159,17 @@ public final class DpoLoss {
         NDArray w = weights == null ? m.ones(c.getShape()) : weights;
         NDArray loss = null;
         for (Term term : objective.terms()) {
-            NDArray termLoss = term.type() == Type.SFT
-                    ? policyChosen.mul(w).sum().neg().div(chosenTokens.mul(w).sum())
-                    : perPair(term.type(), c, r, h, b, chosenTokens, rejectedTokens, objective.labelSmoothing()).mul(w).sum().div(w.sum());
+            NDArray nll = policyChosen.mul(w).sum().neg().div(chosenTokens.mul(w).sum());
+            NDArray termLoss = switch (term.type()) {
+                case SFT -> nll;
+                case SIMPO -> {
+                    NDArray margin = perToken(policyChosen, chosenTokens).sub(perToken(policyRejected, rejectedTokens)).mul(b)
+                            .sub(m.create((float) objective.simpoGamma()));
+                    yield weightedMean(logSigmoid(margin).neg(), w);
+                }
+                case ORPO -> nll.add(weightedMean(logSigmoid(logOdds(policyChosen, chosenTokens).sub(logOdds(policyRejected, rejectedTokens))).neg(), w).mul(b));
+                default -> weightedMean(perPair(term.type(), c, r, h, b, chosenTokens, rejectedTokens, objective.labelSmoothing()), w);
+            };
             termLoss = termLoss.mul(m.create((float) term.weight()));
             loss = loss == null ? termLoss : loss.add(termLoss);
         }
@@ -167,8 +203,18 @@ public final class DpoLoss {
             case APO_ZERO -> one.sub(sigmoid(c.mul(b))).add(sigmoid(r.mul(b)));
             case APO_DOWN -> sigmoid(c.mul(b)).add(one.sub(sigmoid(h.mul(b))));
             case SIGMOID_NORM -> logSigmoid(perToken(c, chosenTokens).sub(perToken(r, rejectedTokens)).mul(b)).neg();
-            case SFT -> throw new IllegalArgumentException("sft is a batch term, not a per-pair loss");
+            case SFT, SIMPO, ORPO -> throw new IllegalArgumentException(type.trlName() + " is computed in compute()");
         };
+    }
+
+    private static NDArray weightedMean(NDArray perPair, NDArray w) {
+        return perPair.mul(w).sum().div(w.sum());
+    }
+
+    /** log(p / (1 - p)) for p the mean per-token probability of a completion, as ORPO defines its odds. */
+    private static NDArray logOdds(NDArray summedLogps, NDArray tokens) {
+        NDArray mean = perToken(summedLogps, tokens);
+        return mean.sub(summedLogps.getManager().create(1f).sub(mean.exp()).log());
     }
 
     private static NDArray perToken(NDArray logRatio, NDArray tokens) {

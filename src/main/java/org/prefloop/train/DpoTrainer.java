@@ -185,6 +185,7 @@ public final class DpoTrainer implements AutoCloseable {
     /** [chosen, rejected] reference log-probs: precomputed ones, or the model with no hook, gradients off. */
     private NDArray[] reference(List<Pair> batch, NDManager scope) {
         int b = batch.size();
+        if (!settings.objective().usesReference()) return new NDArray[]{scope.zeros(new ai.djl.ndarray.types.Shape(b)), scope.zeros(new ai.djl.ndarray.types.Shape(b))};
         if (batch.stream().allMatch(Pair::hasReference)) {
             float[] c = new float[b], r = new float[b];
             for (int i = 0; i < b; i++) {

@@ -135,6 +135,9 @@ public final class RunSpec {
         public List<Double> lossWeights;
         @JsonProperty("label_smoothing")
         public double labelSmoothing = 0.0;
+        /** SimPO's target margin γ (TRL's CPOConfig.simpo_gamma), used by loss_type simpo. */
+        @JsonProperty("simpo_gamma")
+        public double simpoGamma = 0.5;
         /** The older spelling of an {@code sft} term in loss_type with this weight (RPO). */
         @JsonProperty("rpo_alpha")
         public double rpoAlpha = 0.0;
@@ -156,7 +159,7 @@ public final class RunSpec {
 
         /** The DPO objective these settings describe. */
         public DpoLoss.Objective objective() {
-            return DpoLoss.Objective.of(lossType == null ? List.of() : lossType, lossWeights, rpoAlpha, beta, labelSmoothing);
+            return DpoLoss.Objective.of(lossType == null ? List.of() : lossType, lossWeights, rpoAlpha, beta, labelSmoothing, simpoGamma);
         }
     }
 

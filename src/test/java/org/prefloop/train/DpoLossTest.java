@@ -66,6 +66,27 @@ class DpoLossTest {
     }
 
     @Test
+    void simpoAndOrpoUseThePolicysMeanLogProbsPerTokenAndNoReference() {
+        double b = BETA, gamma = 0.5;
+        double[] avgC = {PC[0] / CT[0], PC[1] / CT[1]}, avgR = {PR[0] / RT[0], PR[1] / RT[1]};
+        try (NDManager m = NDManager.newBaseManager()) {
+            DpoLoss.Objective simpo = DpoLoss.Objective.of(List.of("simpo"), null, 0, b, 0, gamma);
+            double expected = (-logSigmoid(b * (avgC[0] - avgR[0]) - gamma) - logSigmoid(b * (avgC[1] - avgR[1]) - gamma)) / 2;
+            assertEquals(expected, run(m, simpo, null).loss().getFloat(), 1e-6);
+            assertTrue(!simpo.usesReference());
+
+            DpoLoss.Objective orpo = DpoLoss.Objective.of(List.of("orpo"), null, 0, b, 0);
+            java.util.function.DoubleUnaryOperator logOdds = x -> x - Math.log(1 - Math.exp(x));
+            double nll = -(PC[0] + PC[1]) / (CT[0] + CT[1]);
+            double ratio = (-logSigmoid(logOdds.applyAsDouble(avgC[0]) - logOdds.applyAsDouble(avgR[0]))
+                    - logSigmoid(logOdds.applyAsDouble(avgC[1]) - logOdds.applyAsDouble(avgR[1]))) / 2;
+            assertEquals(nll + b * ratio, run(m, orpo, null).loss().getFloat(), 1e-5);
+            assertTrue(!orpo.usesReference());
+            assertTrue(DpoLoss.Objective.of(List.of("simpo", "sigmoid"), null, 0, b, 0).usesReference());
+        }
+    }
+
+    @Test
     void termsAddUpWithTheirWeightsAndSftIsTheChosenNllPerToken() {
         try (NDManager m = NDManager.newBaseManager()) {
             double sigmoid = mean((c, r) -> -logSigmoid(BETA * (c - r)));
@@ -81,8 +102,10 @@ class DpoLossTest {
 
     @Test
     void badCombinationsAreRefusedByName() {
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> DpoLoss.Objective.of(List.of("simpo"), null, 0, BETA, 0))
-                .getMessage().contains("'simpo'"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DpoLoss.Objective.of(List.of("kto"), null, 0, BETA, 0))
+                .getMessage().contains("'kto'"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> DpoLoss.Objective.of(List.of("orpo", "sft"), null, 0, BETA, 0))
+                .getMessage().contains("orpo already holds"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> DpoLoss.Objective.of(List.of("sigmoid", "sft"), List.of(1.0), 0, BETA, 0))
                 .getMessage().contains("loss_weights"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> DpoLoss.Objective.of(List.of("sigmoid"), null, 0, BETA, 0.1))
