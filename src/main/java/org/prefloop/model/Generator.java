@@ -52,8 +52,14 @@ public final class Generator {
         this.decodeThreads = threads;
     }
 
+    /**
+     * {@code frequencyPenalty} and {@code presencePenalty} follow OpenAI: a generated token's logit
+     * loses {@code count * frequencyPenalty + presencePenalty} for each time it was generated
+     * already (0 disables them).
+     */
     public record GenerationParams(int maxTokens, float temperature, float topP, int topK, float repetitionPenalty,
-                                   Long seed, List<String> stop, long[] stopTokenIds) {
+                                   Long seed, List<String> stop, long[] stopTokenIds,
+                                   float frequencyPenalty, float presencePenalty) {
         public GenerationParams {
             if (maxTokens <= 0) throw new IllegalArgumentException("maxTokens must be positive, got " + maxTokens);
             if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -64,9 +70,16 @@ public final class Generator {
             if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
                 throw new IllegalArgumentException("repetitionPenalty must be positive, got " + repetitionPenalty);
             }
+            if (!Float.isFinite(frequencyPenalty)) throw new IllegalArgumentException("frequencyPenalty must be finite, got " + frequencyPenalty);
+            if (!Float.isFinite(presencePenalty)) throw new IllegalArgumentException("presencePenalty must be finite, got " + presencePenalty);
             stop = stop == null ? List.of() : List.copyOf(stop);
             if (stop.stream().anyMatch(String::isEmpty)) throw new IllegalArgumentException("a stop string is empty");
             stopTokenIds = stopTokenIds == null ? new long[0] : stopTokenIds.clone();
+        }
+
+        public GenerationParams(int maxTokens, float temperature, float topP, int topK, float repetitionPenalty,
+                                Long seed, List<String> stop, long[] stopTokenIds) {
+            this(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds, 0f, 0f);
         }
 
         public static GenerationParams greedy(int maxTokens) {
@@ -74,11 +87,22 @@ public final class Generator {
         }
 
         public GenerationParams withStop(List<String> stopStrings) {
-            return new GenerationParams(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stopStrings, stopTokenIds);
+            return new GenerationParams(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stopStrings, stopTokenIds,
+                    frequencyPenalty, presencePenalty);
+        }
+
+        public GenerationParams withMaxTokens(int tokens) {
+            return new GenerationParams(tokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds,
+                    frequencyPenalty, presencePenalty);
         }
 
         boolean isGreedy() {
             return temperature == 0f;
+        }
+
+        /** Greedy with no penalty: the pick can stay on the native side. */
+        boolean isPlainGreedy() {
+            return temperature == 0f && repetitionPenalty == 1f && frequencyPenalty == 0f && presencePenalty == 0f;
         }
 
         @Override
@@ -182,7 +206,7 @@ public final class Generator {
     }
 
     private long[] pick(NDArray logits, Sequence[] seqs, GenerationParams params) {
-        if (params.isGreedy() && params.repetitionPenalty() == 1f) {
+        if (params.isPlainGreedy()) {
             return logits.argMax(1).toLongArray();
         }
         int batch = seqs.length;
@@ -192,7 +216,7 @@ public final class Generator {
         for (int i = 0; i < batch; i++) {
             if (seqs[i].done) continue;
             float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
-            next[i] = Sampling.choose(row, seqs[i].seen, params, seqs[i].random);
+            next[i] = Sampling.choose(row, seqs[i].seen, seqs[i].counts, params, seqs[i].random);
         }
         return next;
     }
@@ -202,6 +226,7 @@ public final class Generator {
         final int index;
         final int promptTokens;
         final BitSet seen = new BitSet();
+        final java.util.Map<Integer, Integer> counts = new java.util.HashMap<>();
         final SplittableRandom random;
         final GenerationParams params;
         final TokenListener listener;
@@ -231,6 +256,7 @@ public final class Generator {
             }
             generated.add(token);
             seen.set((int) token);
+            counts.merge((int) token, 1, Integer::sum);
             text = tokenizer.decode(ids());
             int cut = firstStop(text);
             if (cut >= 0) {

@@ -32,9 +32,6 @@ import java.util.concurrent.TimeUnit;
 @Path("/v1/chat/completions")
 @PermitAll
 public class ChatCompletionsResource {
-    static final int DEFAULT_MAX_TOKENS = 256;
-    static final int MAX_TOKENS_LIMIT = 4096;
-
     @Inject
     ModelHost host;
 
@@ -55,30 +52,29 @@ public class ChatCompletionsResource {
     }
 
     @POST
-    @Consumes(MediaType.APPLICATION_JSON)
-    public Response complete(ChatCompletionRequest request) {
+    @Consumes(MediaType.WILDCARD) // the body is read as text, so that malformed JSON gets OpenAI's answer, not a generic one
+    public Response complete(String body) {
         long start = System.nanoTime();
-        if (request == null || request.messages() == null || request.messages().isEmpty()) {
-            return openAiError(400, "'messages' must be a non-empty list", "messages");
-        }
+        ChatCompletionRequest request;
+        ModelHost.Resolved model;
+        long[] prompt;
         Generator.GenerationParams params;
         try {
-            params = params(request);
-        } catch (IllegalArgumentException e) {
-            return openAiError(400, e.getMessage(), null);
+            request = ChatRequests.parse(body, json);
+            try {
+                model = host.resolve(request.model());
+            } catch (ProblemException e) {
+                throw new OpenAiException(e.status(), e.getMessage(), e.field(), e.status() == 404 ? "model_not_found" : null);
+            }
+            prompt = model.base().tokenizer().encode(model.render(request.messages()));
+            params = params(request, prompt.length, model.base().model().config().maxPositionEmbeddings());
+        } catch (OpenAiException e) {
+            return openAiError(e);
         }
-        ModelHost.Resolved model;
-        try {
-            model = host.resolve(request.model());
-        } catch (ProblemException e) {
-            return openAiError(e.status(), e.getMessage(), e.field());
-        }
-        long[] prompt = model.base().tokenizer().encode(model.render(request.messages()));
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
-        if (request.streaming()) {
-            boolean includeUsage = request.streamOptions() != null && Boolean.TRUE.equals(request.streamOptions().includeUsage());
-            return Response.ok(stream(model, prompt, params, id, created, includeUsage, start)).type("text/event-stream")
+        if (request.stream()) {
+            return Response.ok(stream(model, prompt, params, id, created, request.includeUsage(), start)).type("text/event-stream")
                     .header("Cache-Control", "no-cache").build();
         }
         CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
@@ -163,20 +159,31 @@ public class ChatCompletionsResource {
         out.flush();
     }
 
-    static Generator.GenerationParams params(ChatCompletionRequest r) {
-        int maxTokens = r.maxTokensOr(DEFAULT_MAX_TOKENS);
-        if (maxTokens < 1 || maxTokens > MAX_TOKENS_LIMIT) {
-            throw new IllegalArgumentException("max_tokens must be between 1 and " + MAX_TOKENS_LIMIT);
+    /**
+     * The generation settings of a checked request. Prompt plus completion must fit the model's
+     * context, checked here before anything is scheduled; without max_tokens the completion may
+     * use what remains of it.
+     */
+    static Generator.GenerationParams params(ChatCompletionRequest r, int promptTokens, int context) {
+        if (r.maxTokens() == null ? promptTokens >= context : promptTokens + r.maxTokens() > context) {
+            String message = r.maxTokens() == null
+                    ? "This model's maximum context length is " + context + " tokens. However, your messages resulted in "
+                            + promptTokens + " tokens, which leaves no room for a completion. Please reduce the length of the messages."
+                    : "This model's maximum context length is " + context + " tokens. However, you requested "
+                            + (promptTokens + r.maxTokens()) + " tokens (" + promptTokens + " in the messages, " + r.maxTokens()
+                            + " in the completion). Please reduce the length of the messages or completion.";
+            throw OpenAiException.invalid("messages", "context_length_exceeded", message);
         }
+        int maxTokens = r.maxTokens() == null ? context - promptTokens : r.maxTokens();
         float temperature = r.temperature() == null ? 1f : r.temperature();
-        if (temperature < 0 || temperature > 2) throw new IllegalArgumentException("temperature must be between 0 and 2");
-        float topP = r.topP() == null ? 1f : r.topP();
-        return new Generator.GenerationParams(maxTokens, temperature, topP, 0, 1f, r.seed(), r.stopStrings(), new long[0]);
+        return new Generator.GenerationParams(maxTokens, temperature, r.topP() == null ? 1f : r.topP(), r.topK() == null ? 0 : r.topK(),
+                r.repetitionPenalty() == null ? 1f : r.repetitionPenalty(), r.seed(), r.stop(), new long[0],
+                r.frequencyPenalty() == null ? 0f : r.frequencyPenalty(), r.presencePenalty() == null ? 0f : r.presencePenalty());
     }
 
-    private static Response openAiError(int status, String message, String param) {
-        String type = status >= 500 ? "server_error" : "invalid_request_error";
-        return Response.status(status).type(MediaType.APPLICATION_JSON)
-                .entity(BearerKeyFilter.OpenAiError.of(message, type, param == null ? null : "invalid_" + param)).build();
+    static Response openAiError(OpenAiException e) {
+        Response.ResponseBuilder b = Response.status(e.status).type(MediaType.APPLICATION_JSON)
+                .entity(BearerKeyFilter.OpenAiError.of(e.getMessage(), e.type(), e.param, e.code));
+        return b.build();
     }
 }
