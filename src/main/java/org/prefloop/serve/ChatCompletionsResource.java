@@ -9,6 +9,9 @@ import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
+import io.smallrye.common.annotation.Blocking;
+import io.vertx.core.http.HttpServerResponse;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.StreamingOutput;
@@ -21,6 +24,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -52,8 +57,9 @@ public class ChatCompletionsResource {
     }
 
     @POST
+    @Blocking // resolving the model reads the registry; generation itself does not hold this thread
     @Consumes(MediaType.WILDCARD) // the body is read as text, so that malformed JSON gets OpenAI's answer, not a generic one
-    public Response complete(String body) {
+    public CompletionStage<Response> complete(String body, @Context HttpServerResponse connection) {
         long start = System.nanoTime();
         ChatCompletionRequest request;
         ModelHost.Resolved model;
@@ -69,81 +75,108 @@ public class ChatCompletionsResource {
             prompt = model.base().tokenizer().encode(model.render(request.messages()));
             params = params(request, prompt.length, model.base().model().config().maxPositionEmbeddings());
         } catch (OpenAiException e) {
-            return openAiError(e);
+            return CompletableFuture.completedFuture(openAiError(e));
         }
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
-        if (request.stream()) {
-            return Response.ok(stream(model, prompt, params, id, created, request.includeUsage(), start)).type("text/event-stream")
-                    .header("Cache-Control", "no-cache").build();
-        }
-        CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
-        scheduler.submit(new BatchScheduler.Job(model, prompt, params, new BatchScheduler.Sink() {
-            public void delta(String text) {
-            }
-
-            public void done(Generator.Completion completion) {
-                done.complete(completion);
-            }
-
-            public void failed(Throwable error) {
-                done.completeExceptionally(error);
-            }
-        }));
-        Generator.Completion c = done.join();
-        tokens.increment(c.tokenIds().length);
-        return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
-                List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
-                ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
-    }
-
-    private StreamingOutput stream(ModelHost.Resolved model, long[] prompt, Generator.GenerationParams params, String id,
-                                   long created, boolean includeUsage, long start) {
+        // a client that goes away cancels its request: dropped from the queue, or out of the batch before the next step
+        AtomicBoolean gone = new AtomicBoolean();
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        scheduler.submit(new BatchScheduler.Job(model, prompt, params, new BatchScheduler.Sink() {
+        connection.closeHandler(v -> {
+            gone.set(true);
+            events.add(GONE);
+        });
+        CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
+        BatchScheduler.Sink sink = new BatchScheduler.Sink() {
             public void delta(String text) {
-                events.add(text);
+                if (request.stream()) events.add(text);
             }
 
             public void done(Generator.Completion completion) {
                 events.add(completion);
+                done.complete(completion);
             }
 
             public void failed(Throwable error) {
                 events.add(error);
+                done.completeExceptionally(error);
             }
-        }));
+
+            public boolean cancelled() {
+                return gone.get();
+            }
+        };
+        if (!scheduler.offer(new BatchScheduler.Job(model, prompt, params, sink))) {
+            int retry = scheduler.retryAfterSeconds();
+            return CompletableFuture.completedFuture(Response.fromResponse(openAiError(new OpenAiException(429,
+                    "The server is busy: its queue of " + scheduler.maxQueue + " requests is full. Retry after " + retry + " s.",
+                    null, "queue_full"))).header("Retry-After", retry).build());
+        }
+        if (request.stream()) {
+            return CompletableFuture.completedFuture(Response.ok(stream(model, events, gone, id, created, request.includeUsage(), start))
+                    .type("text/event-stream").header("Cache-Control", "no-cache").build());
+        }
+        return done.handle((c, error) -> {
+            if (error != null) {
+                return openAiError(new OpenAiException(500, "generation failed: " + rootMessage(error), null, null));
+            }
+            tokens.increment(c.tokenIds().length);
+            return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
+                    List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
+                    ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
+        });
+    }
+
+    private static final Object GONE = new Object();
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null && e.getCause() != e) e = e.getCause();
+        return e.getMessage();
+    }
+
+    private StreamingOutput stream(ModelHost.Resolved model, LinkedBlockingQueue<Object> events, AtomicBoolean gone, String id,
+                                   long created, boolean includeUsage, long start) {
         return out -> {
-            write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
-            boolean first = true;
-            while (true) {
-                Object e;
-                try {
-                    e = events.poll(10, TimeUnit.MINUTES);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-                if (e instanceof String text) {
-                    if (first) {
-                        firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
-                        first = false;
+            try {
+                write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
+                boolean first = true;
+                while (true) {
+                    Object e;
+                    try {
+                        e = events.poll(10, TimeUnit.MINUTES);
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                        gone.set(true);
+                        return;
                     }
-                    write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
-                } else if (e instanceof Generator.Completion c) {
-                    tokens.increment(c.tokenIds().length);
-                    write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
-                    if (includeUsage) {
-                        write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
-                                List.of(), ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))));
+                    if (e == null || e == GONE) {
+                        gone.set(true);
+                        return;
                     }
-                    write(out, "[DONE]");
-                    return;
-                } else {
-                    write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
-                            "generation failed: " + ((Throwable) e).getMessage(), "server_error", null)));
-                    return;
+                    if (e instanceof String text) {
+                        if (first) {
+                            firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                            first = false;
+                        }
+                        write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
+                    } else if (e instanceof Generator.Completion c) {
+                        tokens.increment(c.tokenIds().length);
+                        write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
+                        if (includeUsage) {
+                            write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
+                                    List.of(), ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))));
+                        }
+                        write(out, "[DONE]");
+                        return;
+                    } else {
+                        write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
+                                "generation failed: " + rootMessage((Throwable) e), "server_error", null)));
+                        return;
+                    }
                 }
+            } catch (IOException writeFailed) {
+                gone.set(true); // the client went away mid-stream
+                throw writeFailed;
             }
         };
     }
