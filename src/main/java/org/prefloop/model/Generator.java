@@ -54,11 +54,12 @@ public final class Generator {
     /**
      * {@code frequencyPenalty} and {@code presencePenalty} follow OpenAI: a generated token's logit
      * loses {@code count * frequencyPenalty + presencePenalty} for each time it was generated
-     * already (0 disables them).
+     * already (0 disables them). {@code ignoreEos} (vLLM's name) keeps generating past the
+     * tokenizer's end-of-sequence tokens, for benchmarks and tests that need a fixed length.
      */
     public record GenerationParams(int maxTokens, float temperature, float topP, int topK, float repetitionPenalty,
                                    Long seed, List<String> stop, long[] stopTokenIds,
-                                   float frequencyPenalty, float presencePenalty) {
+                                   float frequencyPenalty, float presencePenalty, boolean ignoreEos) {
         public GenerationParams {
             if (maxTokens <= 0) throw new IllegalArgumentException("maxTokens must be positive, got " + maxTokens);
             if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -78,7 +79,7 @@ public final class Generator {
 
         public GenerationParams(int maxTokens, float temperature, float topP, int topK, float repetitionPenalty,
                                 Long seed, List<String> stop, long[] stopTokenIds) {
-            this(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds, 0f, 0f);
+            this(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds, 0f, 0f, false);
         }
 
         public static GenerationParams greedy(int maxTokens) {
@@ -87,12 +88,12 @@ public final class Generator {
 
         public GenerationParams withStop(List<String> stopStrings) {
             return new GenerationParams(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stopStrings, stopTokenIds,
-                    frequencyPenalty, presencePenalty);
+                    frequencyPenalty, presencePenalty, ignoreEos);
         }
 
         public GenerationParams withMaxTokens(int tokens) {
             return new GenerationParams(tokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds,
-                    frequencyPenalty, presencePenalty);
+                    frequencyPenalty, presencePenalty, ignoreEos);
         }
 
         boolean isGreedy() {
@@ -179,7 +180,7 @@ public final class Generator {
     }
 
     long[] stopIds(GenerationParams params) {
-        long[] eos = tokenizer.eosTokenIds();
+        long[] eos = params.ignoreEos() ? new long[0] : tokenizer.eosTokenIds();
         long[] extra = params.stopTokenIds();
         long[] all = Arrays.copyOf(eos, eos.length + extra.length);
         System.arraycopy(extra, 0, all, eos.length, extra.length);

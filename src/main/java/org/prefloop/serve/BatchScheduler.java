@@ -1,7 +1,7 @@
 package org.prefloop.serve;
 
 import ai.djl.pytorch.jni.JniUtils;
-import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -19,6 +19,7 @@ import java.util.Deque;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Runs generation on one thread with iteration-level (continuous) batching: between two decode
@@ -69,7 +70,8 @@ public class BatchScheduler {
 
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;
-    private final Counter cancelled;
+    private final AtomicLong cancelled = new AtomicLong();
+    private final AtomicLong generated = new AtomicLong();
     private volatile int running;
     private volatile Thread worker;
     private volatile boolean stopped;
@@ -78,8 +80,8 @@ public class BatchScheduler {
     BatchScheduler(MeterRegistry registry) {
         batchSizes = DistributionSummary.builder("prefloop.serve.batch.size")
                 .description("sequences that shared one decode step").register(registry);
-        cancelled = Counter.builder("prefloop.serve.cancelled").description("requests dropped because their client went away")
-                .register(registry);
+        FunctionCounter.builder("prefloop.serve.cancelled", cancelled, AtomicLong::get)
+                .description("requests dropped because their client went away").register(registry);
         Gauge.builder("prefloop.serve.queue", this, s -> s.load().waiting()).description("requests waiting for the batch").register(registry);
         Gauge.builder("prefloop.serve.running", this, s -> s.load().running()).description("sequences decoding").register(registry);
     }
@@ -111,6 +113,16 @@ public class BatchScheduler {
             waiting.addLast(job);
             waiting.notifyAll();
         }
+    }
+
+    /** Requests dropped so far because their client went away. */
+    long cancelledCount() {
+        return cancelled.get();
+    }
+
+    /** Tokens generated so far, for all requests. */
+    long generatedCount() {
+        return generated.get();
     }
 
     Load load() {
@@ -145,7 +157,6 @@ public class BatchScheduler {
                     batch = null;
                     current = null;
                     jobs.clear();
-                    running = 0;
                 }
                 newcomers = take(current, batch);
                 if (newcomers.isEmpty() && batch == null) continue;
@@ -166,7 +177,6 @@ public class BatchScheduler {
                         jobs.addAll(newcomers);
                         batch.admit(requests);
                     }
-                    running = batch.size();
                     if (!batch.isEmpty()) {
                         batchSizes.record(batch.size());
                         batch.step();
@@ -189,6 +199,7 @@ public class BatchScheduler {
             boolean finished;
 
             public void onToken(long tokenId, String textDelta) {
+                generated.incrementAndGet();
                 if (!textDelta.isEmpty()) job.sink().delta(textDelta);
             }
 
@@ -197,7 +208,7 @@ public class BatchScheduler {
                 finished = true;
                 jobs.remove(job);
                 if (completion.finishReason().equals("cancelled")) {
-                    cancelled.increment();
+                    cancelled.incrementAndGet();
                     job.sink().failed(new CancellationException("the client went away"));
                 } else {
                     job.sink().done(completion);
@@ -222,7 +233,7 @@ public class BatchScheduler {
                 Job j = it.next();
                 if (j.sink().cancelled()) {
                     it.remove();
-                    cancelled.increment();
+                    cancelled.incrementAndGet();
                     j.sink().failed(new CancellationException("the client went away"));
                 }
             }
@@ -247,6 +258,7 @@ public class BatchScheduler {
                 model = j.model();
                 longest = Math.max(longest, reservation);
             }
+            running = size + out.size(); // taken jobs count as running at once: load() never shows a job in transit as idle
             waiting.notifyAll();
         }
         return out;

@@ -8,7 +8,8 @@ import java.util.List;
 /**
  * The body of OpenAI's {@code POST /v1/chat/completions} after {@link ChatRequests#parse} checked
  * it: every field PrefLoop honours, typed; null where the client left it out.
- * {@code top_k} and {@code repetition_penalty} are vLLM's extensions, which PrefLoop honours too.
+ * {@code top_k}, {@code repetition_penalty} and {@code ignore_eos} are vLLM's extensions, which
+ * PrefLoop honours too.
  */
 public record ChatCompletionRequest(
         String model,
@@ -23,7 +24,8 @@ public record ChatCompletionRequest(
         List<String> stop,
         Long seed,
         boolean stream,
-        boolean includeUsage) {
+        boolean includeUsage,
+        boolean ignoreEos) {
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Message(String role, JsonNode content) {

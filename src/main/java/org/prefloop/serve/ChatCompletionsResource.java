@@ -10,6 +10,7 @@ import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import io.smallrye.common.annotation.Blocking;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
@@ -59,7 +60,7 @@ public class ChatCompletionsResource {
     @POST
     @Blocking // resolving the model reads the registry; generation itself does not hold this thread
     @Consumes(MediaType.WILDCARD) // the body is read as text, so that malformed JSON gets OpenAI's answer, not a generic one
-    public CompletionStage<Response> complete(String body, @Context HttpServerResponse connection) {
+    public CompletionStage<Response> complete(String body, @Context HttpServerResponse response, @Context HttpServerRequest httpRequest) {
         long start = System.nanoTime();
         ChatCompletionRequest request;
         ModelHost.Resolved model;
@@ -82,10 +83,13 @@ public class ChatCompletionsResource {
         // a client that goes away cancels its request: dropped from the queue, or out of the batch before the next step
         AtomicBoolean gone = new AtomicBoolean();
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        connection.closeHandler(v -> {
+        // RESTEasy Reactive pauses reading the connection; resumed, the hang-up (end of stream) is read and reported
+        httpRequest.resume();
+        httpRequest.connection().closeHandler(v -> {
             gone.set(true);
             events.add(GONE);
         });
+        if (response.closed()) gone.set(true); // hung up before the handler was there
         CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
         BatchScheduler.Sink sink = new BatchScheduler.Sink() {
             public void delta(String text) {
@@ -103,6 +107,7 @@ public class ChatCompletionsResource {
             }
 
             public boolean cancelled() {
+                if (!gone.get() && response.closed()) gone.set(true); // noticed by a failed write, without the close handler
                 return gone.get();
             }
         };
@@ -116,7 +121,11 @@ public class ChatCompletionsResource {
             return CompletableFuture.completedFuture(Response.ok(stream(model, events, gone, id, created, request.includeUsage(), start))
                     .type("text/event-stream").header("Cache-Control", "no-cache").build());
         }
-        return done.handle((c, error) -> {
+        CompletableFuture<Response> result = new CompletableFuture<>();
+        result.whenComplete((r, e) -> {
+            if (result.isCancelled()) gone.set(true); // RESTEasy Reactive cancels the answer of a closed connection
+        });
+        done.handle((c, error) -> {
             if (error != null) {
                 return openAiError(new OpenAiException(500, "generation failed: " + rootMessage(error), null, null));
             }
@@ -124,7 +133,8 @@ public class ChatCompletionsResource {
             return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
                     List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
                     ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
-        });
+        }).thenAccept(result::complete);
+        return result;
     }
 
     private static final Object GONE = new Object();
@@ -211,7 +221,8 @@ public class ChatCompletionsResource {
         float temperature = r.temperature() == null ? 1f : r.temperature();
         return new Generator.GenerationParams(maxTokens, temperature, r.topP() == null ? 1f : r.topP(), r.topK() == null ? 0 : r.topK(),
                 r.repetitionPenalty() == null ? 1f : r.repetitionPenalty(), r.seed(), r.stop(), new long[0],
-                r.frequencyPenalty() == null ? 0f : r.frequencyPenalty(), r.presencePenalty() == null ? 0f : r.presencePenalty());
+                r.frequencyPenalty() == null ? 0f : r.frequencyPenalty(), r.presencePenalty() == null ? 0f : r.presencePenalty(),
+                r.ignoreEos());
     }
 
     static Response openAiError(OpenAiException e) {

@@ -101,6 +101,7 @@ final class ChatRequests {
             seed = s.asLong();
         }
         Boolean stream = bool(root, "stream");
+        Boolean ignoreEos = bool(root, "ignore_eos");
         boolean includeUsage = false;
         JsonNode options = root.get("stream_options");
         if (options != null && !options.isNull()) {
@@ -110,12 +111,12 @@ final class ChatRequests {
         }
         return new ChatCompletionRequest(model == null || model.isNull() ? null : model.asText(), messages(root.get("messages")),
                 temperature, topP, topK == null || topK == -1 ? null : topK, repetition, frequency, presence, maxTokens,
-                stop(root.get("stop")), seed, Boolean.TRUE.equals(stream), includeUsage);
+                stop(root.get("stop")), seed, Boolean.TRUE.equals(stream), includeUsage, Boolean.TRUE.equals(ignoreEos));
     }
 
     private static final Set<String> KNOWN = Set.of("model", "messages", "temperature", "top_p", "top_k", "repetition_penalty",
             "frequency_penalty", "presence_penalty", "max_tokens", "max_completion_tokens", "stop", "seed", "stream", "n",
-            "logprobs", "response_format", "logit_bias", "tool_choice");
+            "logprobs", "response_format", "logit_bias", "tool_choice", "ignore_eos");
 
     private static List<ChatCompletionRequest.Message> messages(JsonNode messages) {
         if (messages == null || messages.isNull()) {
