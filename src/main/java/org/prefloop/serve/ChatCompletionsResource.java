@@ -11,6 +11,7 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import io.smallrye.common.annotation.Blocking;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
@@ -83,12 +84,19 @@ public class ChatCompletionsResource {
         // a client that goes away cancels its request: dropped from the queue, or out of the batch before the next step
         AtomicBoolean gone = new AtomicBoolean();
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        // RESTEasy Reactive pauses reading the connection; resumed, the hang-up (end of stream) is read and reported
-        httpRequest.resume();
-        httpRequest.connection().closeHandler(v -> {
-            gone.set(true);
-            events.add(GONE);
-        });
+        if (httpRequest.version() != HttpVersion.HTTP_2) {
+            // RESTEasy Reactive pauses reading an HTTP/1 connection; resumed, the hang-up (end of stream) is read and
+            // reported. (An HTTP/2 connection carries other streams: a reset stream closes the response, checked below.)
+            try {
+                httpRequest.resume();
+            } catch (IllegalStateException alreadyRead) {
+                // nothing left to read: the close is still reported when a write fails
+            }
+            httpRequest.connection().closeHandler(v -> {
+                gone.set(true);
+                events.add(GONE);
+            });
+        }
         if (response.closed()) gone.set(true); // hung up before the handler was there
         CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
         BatchScheduler.Sink sink = new BatchScheduler.Sink() {
