@@ -15,13 +15,12 @@ import java.util.Objects;
 import java.util.SplittableRandom;
 
 /**
- * Text generation: one prefill of the (left-padded) prompts into a KV cache, then one decode
- * step per token for the whole batch. Greedy picks happen on the native side (B ids cross to
- * Java); sampling copies one row of logits per sequence, which is small next to the weights read.
+ * Text generation: a prefill of the prompts into a KV cache, then one decode step per token for
+ * the whole batch ({@link DecodeBatch}, which sequences may also join and leave between steps).
+ * Greedy picks happen on the native side (B ids cross to Java); sampling copies one row of logits
+ * per sequence, which is small next to the weights read.
  */
 public final class Generator {
-    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
-
     /**
      * Intra-op threads for decode steps (prefill keeps the engine's setting). A decode step is a
      * chain of tiny ops around bandwidth-bound matrix-vector products; on shared cores every op
@@ -52,8 +51,15 @@ public final class Generator {
         this.decodeThreads = threads;
     }
 
+    /**
+     * {@code frequencyPenalty} and {@code presencePenalty} follow OpenAI: a generated token's logit
+     * loses {@code count * frequencyPenalty + presencePenalty} for each time it was generated
+     * already (0 disables them). {@code ignoreEos} (vLLM's name) keeps generating past the
+     * tokenizer's end-of-sequence tokens, for benchmarks and tests that need a fixed length.
+     */
     public record GenerationParams(int maxTokens, float temperature, float topP, int topK, float repetitionPenalty,
-                                   Long seed, List<String> stop, long[] stopTokenIds) {
+                                   Long seed, List<String> stop, long[] stopTokenIds,
+                                   float frequencyPenalty, float presencePenalty, boolean ignoreEos) {
         public GenerationParams {
             if (maxTokens <= 0) throw new IllegalArgumentException("maxTokens must be positive, got " + maxTokens);
             if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -64,9 +70,16 @@ public final class Generator {
             if (!(repetitionPenalty > 0) || Float.isInfinite(repetitionPenalty)) {
                 throw new IllegalArgumentException("repetitionPenalty must be positive, got " + repetitionPenalty);
             }
+            if (!Float.isFinite(frequencyPenalty)) throw new IllegalArgumentException("frequencyPenalty must be finite, got " + frequencyPenalty);
+            if (!Float.isFinite(presencePenalty)) throw new IllegalArgumentException("presencePenalty must be finite, got " + presencePenalty);
             stop = stop == null ? List.of() : List.copyOf(stop);
             if (stop.stream().anyMatch(String::isEmpty)) throw new IllegalArgumentException("a stop string is empty");
             stopTokenIds = stopTokenIds == null ? new long[0] : stopTokenIds.clone();
+        }
+
+        public GenerationParams(int maxTokens, float temperature, float topP, int topK, float repetitionPenalty,
+                                Long seed, List<String> stop, long[] stopTokenIds) {
+            this(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds, 0f, 0f, false);
         }
 
         public static GenerationParams greedy(int maxTokens) {
@@ -74,11 +87,22 @@ public final class Generator {
         }
 
         public GenerationParams withStop(List<String> stopStrings) {
-            return new GenerationParams(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stopStrings, stopTokenIds);
+            return new GenerationParams(maxTokens, temperature, topP, topK, repetitionPenalty, seed, stopStrings, stopTokenIds,
+                    frequencyPenalty, presencePenalty, ignoreEos);
+        }
+
+        public GenerationParams withMaxTokens(int tokens) {
+            return new GenerationParams(tokens, temperature, topP, topK, repetitionPenalty, seed, stop, stopTokenIds,
+                    frequencyPenalty, presencePenalty, ignoreEos);
         }
 
         boolean isGreedy() {
             return temperature == 0f;
+        }
+
+        /** Greedy with no penalty: the pick can stay on the native side. */
+        boolean isPlainGreedy() {
+            return temperature == 0f && repetitionPenalty == 1f && frequencyPenalty == 0f && presencePenalty == 0f;
         }
 
         @Override
@@ -109,182 +133,57 @@ public final class Generator {
         return generate(List.of(prompt), params, null).get(0);
     }
 
+    /**
+     * Generates for all prompts together, as one batch from start to end: {@code onToken} hears
+     * every token of every sequence (by its index in {@code prompts}). Sequence i draws from the
+     * random stream {@code (seed, i)}, so seeded samples of one prompt differ across indices.
+     */
     public List<Completion> generate(List<long[]> prompts, GenerationParams params, TokenListener onToken) {
         if (prompts.isEmpty()) return List.of();
-        int batch = prompts.size();
-        int longest = 0;
-        for (int i = 0; i < batch; i++) {
-            long[] p = prompts.get(i);
-            if (p.length == 0) throw new IllegalArgumentException("prompt " + i + " is empty");
-            for (long id : p) {
-                if (id < 0 || id >= model.config().vocabSize()) {
-                    throw new IllegalArgumentException("prompt " + i + " has token id " + id + " outside the vocabulary");
+        Completion[] out = new Completion[prompts.size()];
+        List<DecodeBatch.Request> requests = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) {
+            int index = i;
+            requests.add(new DecodeBatch.Request(prompts.get(i), params, i, new DecodeBatch.Listener() {
+                public void onToken(long tokenId, String textDelta) {
+                    if (onToken != null) onToken.onToken(index, tokenId, textDelta);
                 }
-            }
-            longest = Math.max(longest, p.length);
-        }
-        long[] stopIds = stopIds(params);
-        Sequence[] seqs = new Sequence[batch];
-        for (int i = 0; i < batch; i++) {
-            seqs[i] = new Sequence(i, prompts.get(i), params, onToken);
-        }
-        boolean wasGrad = JniUtils.isGradMode();
-        int threads = JniUtils.getNumThreads();
-        JniUtils.setGradMode(false); // no graph: generation never backpropagates, and graphs hold memory
-        try (NDManager manager = model.manager().newSubManager();
-             KvCache cache = model.newCache(batch, longest + params.maxTokens())) {
-            // left padding keeps every row's newest token in the last column, so each step reads one column
-            long[][] ids = new long[batch][longest];
-            long[][] mask = new long[batch][longest];
-            for (int i = 0; i < batch; i++) {
-                long[] p = prompts.get(i);
-                int pad = longest - p.length;
-                System.arraycopy(p, 0, ids[i], pad, p.length);
-                Arrays.fill(mask[i], pad, longest, 1);
-            }
-            NDArray stepIds = manager.create(ids);
-            NDArray stepMask = manager.create(mask);
-            NDArray ones = manager.ones(new Shape(batch, 1), DataType.INT64);
-            for (int step = 0; step < params.maxTokens(); step++) {
-                long[] next;
-                if (step == 1) JniUtils.setNumThreads(decodeThreads);
-                try (NDScope scope = new NDScope()) {
-                    NDArray hidden = model.hidden(stepIds, stepMask, cache);
-                    NDArray last = hidden.get(new NDIndex(":, -1:, :"));
-                    NDArray logits = model.logits(last).reshape(batch, -1);
-                    next = pick(logits, seqs, params);
+
+                public void onDone(Completion completion) {
+                    out[index] = completion;
                 }
-                boolean allDone = true;
-                for (int i = 0; i < batch; i++) {
-                    if (!seqs[i].done) seqs[i].accept(next[i], stopIds, step + 1 == params.maxTokens());
-                    allDone &= seqs[i].done;
-                }
-                if (allDone) break;
-                stepIds.close();
-                stepIds = manager.create(next, new Shape(batch, 1));
-                stepMask = ones;
-            }
-        } finally {
-            JniUtils.setNumThreads(threads);
-            JniUtils.setGradMode(wasGrad);
+            }));
         }
-        List<Completion> out = new ArrayList<>(batch);
-        for (Sequence s : seqs) out.add(s.completion());
-        return out;
+        try (DecodeBatch batch = newBatch()) {
+            batch.admit(requests);
+            while (!batch.isEmpty()) batch.step();
+        }
+        return List.of(out);
     }
 
-    private long[] stopIds(GenerationParams params) {
-        long[] eos = tokenizer.eosTokenIds();
+    /** An empty batch that sequences can join and leave between steps (continuous batching). */
+    public DecodeBatch newBatch() {
+        return new DecodeBatch(this, model, tokenizer);
+    }
+
+    /** Bytes of KV cache one token of one sequence takes (keys and values of every layer, float32). */
+    public long kvBytesPerToken() {
+        return KvCache.bytesPerToken(model.config(), DataType.FLOAT32);
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    int decodeThreads() {
+        return decodeThreads;
+    }
+
+    long[] stopIds(GenerationParams params) {
+        long[] eos = params.ignoreEos() ? new long[0] : tokenizer.eosTokenIds();
         long[] extra = params.stopTokenIds();
         long[] all = Arrays.copyOf(eos, eos.length + extra.length);
         System.arraycopy(extra, 0, all, eos.length, extra.length);
         return all;
-    }
-
-    private long[] pick(NDArray logits, Sequence[] seqs, GenerationParams params) {
-        if (params.isGreedy() && params.repetitionPenalty() == 1f) {
-            return logits.argMax(1).toLongArray();
-        }
-        int batch = seqs.length;
-        int vocab = (int) logits.getShape().get(1);
-        float[] all = logits.toType(DataType.FLOAT32, false).toFloatArray();
-        long[] next = new long[batch];
-        for (int i = 0; i < batch; i++) {
-            if (seqs[i].done) continue;
-            float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
-            next[i] = Sampling.choose(row, seqs[i].seen, params, seqs[i].random);
-        }
-        return next;
-    }
-
-    /** The state of one row of the batch: what it generated, what it streamed, whether it ended. */
-    private final class Sequence {
-        final int index;
-        final int promptTokens;
-        final BitSet seen = new BitSet();
-        final SplittableRandom random;
-        final GenerationParams params;
-        final TokenListener listener;
-        final List<Long> generated = new ArrayList<>();
-        String text = "";
-        int streamed;
-        boolean done;
-        String finishReason;
-
-        Sequence(int index, long[] prompt, GenerationParams params, TokenListener listener) {
-            this.index = index;
-            this.promptTokens = prompt.length;
-            this.params = params;
-            this.listener = listener;
-            for (long id : prompt) seen.set((int) id);
-            long seed = params.seed() != null ? params.seed() : System.nanoTime() ^ Thread.currentThread().threadId();
-            this.random = new SplittableRandom(seed + index * GOLDEN);
-        }
-
-        void accept(long token, long[] stopIds, boolean last) {
-            for (long s : stopIds) {
-                if (s == token) {
-                    emit(token, text.length()); // nothing more can come: release what was held back
-                    finish("stop");
-                    return;
-                }
-            }
-            generated.add(token);
-            seen.set((int) token);
-            text = tokenizer.decode(ids());
-            int cut = firstStop(text);
-            if (cut >= 0) {
-                text = text.substring(0, cut);
-                emit(token, text.length());
-                finish("stop");
-                return;
-            }
-            emit(token, last ? text.length() : safeLength(text));
-            if (last) finish("length");
-        }
-
-        /** Holds back text that may still become a stop string, and half-decoded UTF-8 (U+FFFD). */
-        private int safeLength(String t) {
-            int safe = t.length();
-            while (safe > streamed && t.charAt(safe - 1) == '\uFFFD') safe--;
-            for (String stop : params.stop()) {
-                for (int k = Math.min(stop.length() - 1, t.length()); k > 0; k--) {
-                    if (t.endsWith(stop.substring(0, k))) {
-                        safe = Math.min(safe, t.length() - k);
-                        break;
-                    }
-                }
-            }
-            return Math.max(safe, streamed);
-        }
-
-        private int firstStop(String t) {
-            int best = -1;
-            for (String stop : params.stop()) {
-                int at = t.indexOf(stop);
-                if (at >= 0 && (best < 0 || at < best)) best = at;
-            }
-            return best;
-        }
-
-        private void emit(long token, int upTo) {
-            if (listener == null) return;
-            String delta = upTo > streamed ? text.substring(streamed, upTo) : "";
-            streamed = Math.max(streamed, upTo);
-            listener.onToken(index, token, delta);
-        }
-
-        private void finish(String reason) {
-            done = true;
-            finishReason = reason;
-        }
-
-        long[] ids() {
-            return generated.stream().mapToLong(Long::longValue).toArray();
-        }
-
-        Completion completion() {
-            return new Completion(ids(), text, finishReason == null ? "length" : finishReason, promptTokens);
-        }
     }
 }

@@ -2,6 +2,7 @@ package org.prefloop.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -9,31 +10,55 @@ import ai.djl.ndarray.types.Shape;
 /**
  * Keys and values of every layer for a batch of sequences, preallocated to a fixed capacity so
  * that a decode step writes one slot in place instead of copying the whole history. It also
- * remembers the attention mask of everything cached, which is how left-padded prompts keep
- * their padding masked for the rest of generation.
+ * remembers the attention mask of everything cached, which is how padding stays masked for the
+ * rest of generation.
+ *
+ * <p>For continuous batching ({@link DecodeBatch}) the cache has more rows allocated than in use:
+ * the model sees the first {@link #batchSize()} rows; a sequence joins by having its prefilled
+ * keys copied into a free row and leaves by having the last row moved into its place. All rows
+ * share the column count {@link #length()}; a row's real tokens are the columns its mask marks,
+ * and positions count those only, so rows of different lengths need no realignment.
  */
 public final class KvCache implements AutoCloseable {
     private final NDManager manager;
-    private final NDArray[] keys;
-    private final NDArray[] values;
-    private final NDArray mask; // [B, capacity] float 1/0
-    private final int batch;
-    private final int capacity;
+    private final ModelConfig config;
+    private final DataType dtype;
+    private NDArray[] keys;
+    private NDArray[] values;
+    private NDArray mask; // [rows, capacity] float 1/0
+    private int rows;
+    private int active;
+    private int capacity;
     private int length;
 
     KvCache(NDManager parent, ModelConfig config, int batch, int capacity, DataType dtype) {
         this.manager = parent.newSubManager();
-        this.batch = batch;
-        this.capacity = capacity;
+        this.config = config;
+        this.dtype = dtype;
+        allocate(batch, capacity);
+        this.active = batch;
+    }
+
+    private void allocate(int rows, int capacity) {
         int layers = config.numHiddenLayers();
         keys = new NDArray[layers];
         values = new NDArray[layers];
-        Shape shape = new Shape(batch, config.numKeyValueHeads(), capacity, config.headDim());
+        Shape shape = new Shape(rows, config.numKeyValueHeads(), capacity, config.headDim());
         for (int i = 0; i < layers; i++) {
             keys[i] = manager.zeros(shape, dtype);
             values[i] = manager.zeros(shape, dtype);
         }
-        mask = manager.zeros(new Shape(batch, capacity), DataType.FLOAT32);
+        mask = manager.zeros(new Shape(rows, capacity), DataType.FLOAT32);
+        NDScope.unregister(keys);
+        NDScope.unregister(values);
+        NDScope.unregister(mask);
+        this.rows = rows;
+        this.capacity = capacity;
+    }
+
+    /** Bytes one cached token of one sequence takes: keys and values of every layer. */
+    static long bytesPerToken(ModelConfig config, DataType dtype) {
+        return 2L * config.numHiddenLayers() * config.numKeyValueHeads() * config.headDim() * dtype.getNumOfBytes();
     }
 
     /** Tokens cached so far (including padding). */
@@ -45,8 +70,17 @@ public final class KvCache implements AutoCloseable {
         return capacity;
     }
 
+    /** The rows the model sees (the sequences in the batch). */
     public int batchSize() {
-        return batch;
+        return active;
+    }
+
+    int allocatedRows() {
+        return rows;
+    }
+
+    private String activeRows() {
+        return active == rows ? ":" : "0:" + active;
     }
 
     /** Stores the mask of {@code t} new positions and returns the mask of all cached positions [B, length+t]. */
@@ -54,21 +88,112 @@ public final class KvCache implements AutoCloseable {
         if (length + t > capacity) {
             throw new IllegalStateException("KV cache full: " + length + " + " + t + " tokens exceed capacity " + capacity);
         }
-        mask.set(new NDIndex(":, {}:{}", length, length + t), newMask.toType(DataType.FLOAT32, false));
-        return mask.get(new NDIndex(":, :{}", length + t));
+        mask.set(new NDIndex(activeRows() + ", {}:{}", length, length + t), newMask.toType(DataType.FLOAT32, false));
+        return mask.get(new NDIndex(activeRows() + ", :{}", length + t));
     }
 
     /** Writes this step's keys/values [B, kv, t, hd] of one layer and returns the cached ones up to now. */
     NDArray[] store(int layer, NDArray k, NDArray v, int t) {
-        NDIndex slot = new NDIndex(":, :, {}:{}", length, length + t);
+        NDIndex slot = new NDIndex(activeRows() + ", :, {}:{}", length, length + t);
         keys[layer].set(slot, k);
         values[layer].set(slot, v);
-        NDIndex upTo = new NDIndex(":, :, :{}", length + t);
+        NDIndex upTo = new NDIndex(activeRows() + ", :, :{}", length + t);
         return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
     }
 
     void advance(int t) {
         length += t;
+    }
+
+    // ---- continuous batching: rows join, leave and move; the batch grows and compacts ----
+
+    void setActive(int n) {
+        if (n < 0 || n > rows) throw new IllegalArgumentException("active rows " + n + " outside 0.." + rows);
+        active = n;
+    }
+
+    /** Reallocates to at least {@code newRows} x {@code newCapacity}, keeping the active rows' cached columns. */
+    void grow(int newRows, int newCapacity) {
+        if (newRows <= rows && newCapacity <= capacity) return;
+        if (newCapacity < length) throw new IllegalArgumentException("capacity " + newCapacity + " below length " + length);
+        NDArray[] oldKeys = keys;
+        NDArray[] oldValues = values;
+        NDArray oldMask = mask;
+        allocate(Math.max(newRows, rows), Math.max(newCapacity, capacity));
+        if (active > 0 && length > 0) {
+            try (NDScope scope = new NDScope()) {
+                NDIndex from = new NDIndex("0:{}, :, 0:{}", active, length);
+                for (int l = 0; l < keys.length; l++) {
+                    keys[l].set(from, oldKeys[l].get(from));
+                    values[l].set(from, oldValues[l].get(from));
+                }
+                mask.set(new NDIndex("0:{}, 0:{}", active, length), oldMask.get(new NDIndex("0:{}, 0:{}", active, length)));
+            }
+        }
+        for (int l = 0; l < oldKeys.length; l++) {
+            oldKeys[l].close();
+            oldValues[l].close();
+        }
+        oldMask.close();
+    }
+
+    /** Adds {@code t} masked columns to every row (so that a longer newcomer fits right-aligned). */
+    void pad(int t) {
+        if (length + t > capacity) throw new IllegalStateException("KV cache full: " + length + " + " + t + " exceed " + capacity);
+        mask.set(new NDIndex(":, {}:{}", length, length + t), 0f);
+        length += t;
+    }
+
+    /** Copies {@code count} cached columns of {@code src}'s row into this cache's row, which then holds exactly those. */
+    void copyRow(KvCache src, int srcRow, int srcFrom, int count, int dstRow, int dstFrom) {
+        try (NDScope scope = new NDScope()) {
+            NDIndex from = new NDIndex("{}:{}, :, {}:{}", srcRow, srcRow + 1, srcFrom, srcFrom + count);
+            NDIndex to = new NDIndex("{}:{}, :, {}:{}", dstRow, dstRow + 1, dstFrom, dstFrom + count);
+            for (int l = 0; l < keys.length; l++) {
+                keys[l].set(to, src.keys[l].get(from));
+                values[l].set(to, src.values[l].get(from));
+            }
+            markRow(dstRow, dstFrom, count);
+        }
+    }
+
+    /** Moves row {@code from} (all cached columns and its mask) into row {@code to}. */
+    void moveRow(int from, int to) {
+        if (from == to) return;
+        try (NDScope scope = new NDScope()) {
+            NDIndex src = new NDIndex("{}:{}, :, 0:{}", from, from + 1, length);
+            NDIndex dst = new NDIndex("{}:{}, :, 0:{}", to, to + 1, length);
+            for (int l = 0; l < keys.length; l++) {
+                keys[l].set(dst, keys[l].get(src));
+                values[l].set(dst, values[l].get(src));
+            }
+            mask.set(new NDIndex("{}:{}, :", to, to + 1), mask.get(new NDIndex("{}:{}, :", from, from + 1)));
+        }
+    }
+
+    /** Moves a row's {@code count} real columns from {@code from} to {@code to} (compaction; the ranges may overlap). */
+    void shiftRow(int row, int from, int count, int to) {
+        if (from == to) return;
+        try (NDScope scope = new NDScope()) {
+            NDIndex src = new NDIndex("{}:{}, :, {}:{}", row, row + 1, from, from + count);
+            NDIndex dst = new NDIndex("{}:{}, :, {}:{}", row, row + 1, to, to + count);
+            for (int l = 0; l < keys.length; l++) {
+                keys[l].set(dst, keys[l].get(src).duplicate()); // a copy: the ranges may overlap
+                values[l].set(dst, values[l].get(src).duplicate());
+            }
+            markRow(row, to, count);
+        }
+    }
+
+    /** The row's mask becomes 1 on [from, from + count) and 0 elsewhere. */
+    private void markRow(int row, int from, int count) {
+        mask.set(new NDIndex("{}:{}, :", row, row + 1), 0f);
+        mask.set(new NDIndex("{}:{}, {}:{}", row, row + 1, from, from + count), 1f);
+    }
+
+    void setLength(int newLength) {
+        if (newLength < 0 || newLength > capacity) throw new IllegalArgumentException("length " + newLength + " outside 0.." + capacity);
+        length = newLength;
     }
 
     @Override

@@ -2,14 +2,30 @@ package org.prefloop.model;
 
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.Map;
 import java.util.SplittableRandom;
 
-/** Picks the next token from one row of logits: repetition penalty, temperature, top-k, top-p, then a draw. */
+/**
+ * Picks the next token from one row of logits: repetition penalty, frequency and presence
+ * penalties, temperature, top-k, top-p, then a draw.
+ */
 final class Sampling {
     private Sampling() {
     }
 
     static long choose(float[] logits, BitSet seen, Generator.GenerationParams params, SplittableRandom random) {
+        return choose(logits, seen, Map.of(), params, random);
+    }
+
+    /** {@code generated} counts each token the sequence generated so far (the prompt not included, as in OpenAI and vLLM). */
+    static long choose(float[] logits, BitSet seen, Map<Integer, Integer> generated, Generator.GenerationParams params,
+                       SplittableRandom random) {
+        if (params.frequencyPenalty() != 0f || params.presencePenalty() != 0f) {
+            for (Map.Entry<Integer, Integer> e : generated.entrySet()) {
+                int id = e.getKey();
+                if (id < logits.length) logits[id] -= e.getValue() * params.frequencyPenalty() + params.presencePenalty();
+            }
+        }
         float penalty = params.repetitionPenalty();
         if (penalty != 1f) {
             for (int id = seen.nextSetBit(0); id >= 0 && id < logits.length; id = seen.nextSetBit(id + 1)) {

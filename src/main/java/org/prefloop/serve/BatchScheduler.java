@@ -1,29 +1,38 @@
 package org.prefloop.serve;
 
 import ai.djl.pytorch.jni.JniUtils;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
+import org.prefloop.model.DecodeBatch;
 import org.prefloop.model.Generator;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Deque;
+import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Runs generation on one thread and batches concurrent requests: requests for the same
- * version with the same sampling settings that arrive within {@code prefloop.serve.batch-window-ms}
- * of each other share one forward pass per token, up to {@code prefloop.serve.max-batch}.
- * The model is compute-bound, so one thread with wide batches beats many threads with one
- * sequence each.
+ * Runs generation on one thread with iteration-level (continuous) batching: between two decode
+ * steps, waiting requests join the running batch (up to {@code prefloop.serve.max-batch}, and
+ * while the KV cache they may need fits {@code prefloop.serve.kv-cache-mb}), finished ones leave
+ * at once, and each keeps its own sampling settings. A request whose client went away is dropped
+ * from the queue, or leaves the batch before the next step. The queue is bounded
+ * ({@code prefloop.serve.max-queue}): {@link #offer} refuses when it is full, so that /v1 can
+ * answer 429 instead of letting work pile up. The model is compute-bound, so one thread with
+ * wide batches beats many threads with one sequence each.
+ *
+ * <p>A batch runs on one model version (a base and its adapter); requests for another version
+ * wait, in arrival order, until the running batch drains.
  */
 @ApplicationScoped
 public class BatchScheduler {
@@ -36,38 +45,95 @@ public class BatchScheduler {
         void done(Generator.Completion completion);
 
         void failed(Throwable error);
+
+        /** True once the client has gone: the request is dropped before its next step. */
+        default boolean cancelled() {
+            return false;
+        }
     }
 
     record Job(ModelHost.Resolved model, long[] prompt, Generator.GenerationParams params, Sink sink) {
-        /** Jobs with equal keys can share a batch. */
-        String key() {
-            return model.name() + "|" + params.maxTokens() + "|" + params.temperature() + "|" + params.topP() + "|" + params.topK()
-                    + "|" + params.repetitionPenalty() + "|" + params.seed() + "|" + params.stop() + "|" + Arrays.toString(params.stopTokenIds());
-        }
+    }
+
+    /** Requests waiting for a place in the batch, and sequences decoding now. */
+    record Load(int waiting, int running) {
     }
 
     @ConfigProperty(name = "prefloop.serve.max-batch", defaultValue = "8")
     int maxBatch;
 
-    @ConfigProperty(name = "prefloop.serve.batch-window-ms", defaultValue = "5")
-    int batchWindowMs;
+    @ConfigProperty(name = "prefloop.serve.max-queue", defaultValue = "64")
+    int maxQueue;
 
-    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    @ConfigProperty(name = "prefloop.serve.kv-cache-mb", defaultValue = "1024")
+    long kvCacheMb;
+
+    private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;
+    private final AtomicLong cancelled = new AtomicLong();
+    private final AtomicLong generated = new AtomicLong();
+    private volatile int running;
+    private volatile Thread worker;
+    private volatile boolean stopped;
 
     @jakarta.inject.Inject
     BatchScheduler(MeterRegistry registry) {
         batchSizes = DistributionSummary.builder("prefloop.serve.batch.size")
-                .description("requests that shared one generation batch").register(registry);
+                .description("sequences that shared one decode step").register(registry);
+        FunctionCounter.builder("prefloop.serve.cancelled", cancelled, AtomicLong::get)
+                .description("requests dropped because their client went away").register(registry);
+        Gauge.builder("prefloop.serve.queue", this, s -> s.load().waiting()).description("requests waiting for the batch").register(registry);
+        Gauge.builder("prefloop.serve.running", this, s -> s.load().running()).description("sequences decoding").register(registry);
     }
 
-    private final Deque<Job> deferred = new ArrayDeque<>();
-    private volatile Thread worker;
-    private volatile boolean running = true;
+    /** Queues a job unless the queue is full (then false: the caller answers 429). */
+    boolean offer(Job job) {
+        ensureStarted();
+        synchronized (waiting) {
+            if (waiting.size() >= maxQueue) return false;
+            waiting.addLast(job);
+            waiting.notifyAll();
+            return true;
+        }
+    }
 
+    /** Queues a job, waiting for room: the service's own batches (rounds, evaluations) wait rather than fail. */
     void submit(Job job) {
         ensureStarted();
-        queue.add(job);
+        synchronized (waiting) {
+            while (waiting.size() >= maxQueue) {
+                try {
+                    waiting.wait(100);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    job.sink().failed(e);
+                    return;
+                }
+            }
+            waiting.addLast(job);
+            waiting.notifyAll();
+        }
+    }
+
+    /** Requests dropped so far because their client went away. */
+    long cancelledCount() {
+        return cancelled.get();
+    }
+
+    /** Tokens generated so far, for all requests. */
+    long generatedCount() {
+        return generated.get();
+    }
+
+    Load load() {
+        synchronized (waiting) {
+            return new Load(waiting.size(), running);
+        }
+    }
+
+    /** A rough wait for a refused client: one batch's worth of work ahead of it, at least a second. */
+    int retryAfterSeconds() {
+        return Math.max(1, load().waiting() / Math.max(1, maxBatch));
     }
 
     private synchronized void ensureStarted() {
@@ -80,61 +146,126 @@ public class BatchScheduler {
     private void loop() {
         // Gradient mode is per thread and on in a new one: generation must not build graphs.
         JniUtils.setGradMode(false);
-        while (running) {
+        ModelHost.Resolved current = null;
+        DecodeBatch batch = null;
+        List<Job> jobs = new ArrayList<>(); // the batch's jobs, by the listener that reports for them
+        while (!stopped) {
+            List<Job> newcomers;
             try {
-                Job first = deferred.isEmpty() ? queue.poll(200, TimeUnit.MILLISECONDS) : deferred.pollFirst();
-                if (first == null) continue;
-                List<Job> batch = gather(first);
-                run(batch);
+                if (batch == null || batch.isEmpty()) {
+                    if (batch != null) batch.close();
+                    batch = null;
+                    current = null;
+                    jobs.clear();
+                }
+                newcomers = take(current, batch);
+                if (newcomers.isEmpty() && batch == null) continue;
+                if (batch == null) {
+                    current = newcomers.get(0).model();
+                    batch = current.base().generator().newBatch();
+                }
             } catch (InterruptedException e) {
                 return;
+            }
+            try {
+                synchronized (current.base()) {
+                    // One thread runs batches, so the hook set here belongs to this batch alone.
+                    current.base().model().setProjectionHook(current.adapter());
+                    if (!newcomers.isEmpty()) {
+                        List<DecodeBatch.Request> requests = new ArrayList<>();
+                        for (Job j : newcomers) requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs)));
+                        jobs.addAll(newcomers);
+                        batch.admit(requests);
+                    }
+                    if (!batch.isEmpty()) {
+                        batchSizes.record(batch.size());
+                        batch.step();
+                    }
+                    running = batch.size();
+                }
             } catch (RuntimeException e) {
-                LOG.error("generation loop error", e);
+                LOG.warnf(e, "generation failed for a batch of %d", jobs.size());
+                for (Job j : jobs) j.sink().failed(e);
+                jobs.clear();
+                batch.close();
+                batch = null;
+                running = 0;
             }
         }
     }
 
-    /** The first job plus waiting jobs that can share its batch; others wait their turn in order. */
-    private List<Job> gather(Job first) throws InterruptedException {
-        List<Job> batch = new ArrayList<>(List.of(first));
-        String key = first.key();
-        List<Job> keep = new ArrayList<>();
-        for (Job j : deferred) if (batch.size() < maxBatch && j.key().equals(key)) batch.add(j); else keep.add(j);
-        deferred.clear();
-        deferred.addAll(keep);
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(batchWindowMs);
-        while (batch.size() < maxBatch) {
-            long left = deadline - System.nanoTime();
-            Job j = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : queue.poll();
-            if (j == null) break;
-            if (j.key().equals(key)) batch.add(j); else deferred.addLast(j);
-        }
-        return batch;
+    private DecodeBatch.Listener listener(Job job, List<Job> jobs) {
+        return new DecodeBatch.Listener() {
+            boolean finished;
+
+            public void onToken(long tokenId, String textDelta) {
+                generated.incrementAndGet();
+                if (!textDelta.isEmpty()) job.sink().delta(textDelta);
+            }
+
+            public void onDone(Generator.Completion completion) {
+                if (finished) return;
+                finished = true;
+                jobs.remove(job);
+                if (completion.finishReason().equals("cancelled")) {
+                    cancelled.incrementAndGet();
+                    job.sink().failed(new CancellationException("the client went away"));
+                } else {
+                    job.sink().done(completion);
+                }
+            }
+
+            public boolean cancelled() {
+                return job.sink().cancelled();
+            }
+        };
     }
 
-    private void run(List<Job> batch) {
-        ModelHost.Resolved model = batch.get(0).model();
-        batchSizes.record(batch.size());
-        try {
-            List<long[]> prompts = batch.stream().map(Job::prompt).toList();
-            List<Generator.Completion> done;
-            // One thread runs batches, so the hook set here belongs to this batch alone.
-            synchronized (model.base()) {
-                model.base().model().setProjectionHook(model.adapter());
-                done = model.base().generator().generate(prompts, batch.get(0).params(),
-                        (seq, token, delta) -> {
-                            if (!delta.isEmpty()) batch.get(seq).sink().delta(delta);
-                        });
+    /**
+     * The waiting jobs that join now, in arrival order: same version as the running batch, room
+     * in the batch, and room in the KV cache budget for their prompt plus max tokens. Jobs whose
+     * client went away are dropped. With nothing running and nothing waiting it waits a while.
+     */
+    private List<Job> take(ModelHost.Resolved current, DecodeBatch batch) throws InterruptedException {
+        List<Job> out = new ArrayList<>();
+        synchronized (waiting) {
+            for (Iterator<Job> it = waiting.iterator(); it.hasNext(); ) {
+                Job j = it.next();
+                if (j.sink().cancelled()) {
+                    it.remove();
+                    cancelled.incrementAndGet();
+                    j.sink().failed(new CancellationException("the client went away"));
+                }
             }
-            for (int i = 0; i < batch.size(); i++) batch.get(i).sink().done(done.get(i));
-        } catch (RuntimeException e) {
-            LOG.warnf("generation failed for a batch of %d: %s", batch.size(), e.getMessage());
-            batch.forEach(j -> j.sink().failed(e));
+            if (waiting.isEmpty() && (batch == null || batch.isEmpty())) {
+                waiting.wait(200);
+                return out;
+            }
+            int size = batch == null ? 0 : batch.size();
+            int longest = batch == null ? 0 : batch.longestReservation();
+            long budget = kvCacheMb * 1024 * 1024;
+            ModelHost.Resolved model = current;
+            while (!waiting.isEmpty() && size + out.size() < maxBatch) {
+                Job j = waiting.peekFirst();
+                if (model != null && j.model() != model) break; // another version waits for this batch to drain
+                int reservation = j.prompt().length + j.params().maxTokens();
+                long bytesPerToken = j.model().base().generator().kvBytesPerToken();
+                long need = (long) (size + out.size() + 1) * Math.max(longest, reservation) * bytesPerToken;
+                // the first sequence always runs: a budget below one full context would refuse it forever
+                if (need > budget && size + out.size() > 0) break;
+                waiting.pollFirst();
+                out.add(j);
+                model = j.model();
+                longest = Math.max(longest, reservation);
+            }
+            running = size + out.size(); // taken jobs count as running at once: load() never shows a job in transit as idle
+            waiting.notifyAll();
         }
+        return out;
     }
 
     void stop(@Observes ShutdownEvent event) {
-        running = false;
+        stopped = true;
         Thread t = worker;
         if (t != null) t.interrupt();
     }

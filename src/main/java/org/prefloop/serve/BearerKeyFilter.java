@@ -39,10 +39,20 @@ public class BearerKeyFilter {
                 .entity(OpenAiError.of(message, "invalid_request_error", "invalid_api_key")).build());
     }
 
-    /** OpenAI's error body, which OpenAI clients parse. */
+    /** OpenAI's error body, which OpenAI clients parse: {@code {"error": {"message", "type", "param", "code"}}}. */
     public record OpenAiError(Map<String, Object> error) {
         public static OpenAiError of(String message, String type, String code) {
-            return new OpenAiError(Map.of("message", message, "type", type, "code", code == null ? "" : code));
+            return of(message, type, null, code);
+        }
+
+        /** param and code may be null, and are then sent as JSON null, as OpenAI does. */
+        public static OpenAiError of(String message, String type, String param, String code) {
+            Map<String, Object> e = new java.util.LinkedHashMap<>();
+            e.put("message", message);
+            e.put("type", type);
+            e.put("param", param);
+            e.put("code", code);
+            return new OpenAiError(e);
         }
     }
 }

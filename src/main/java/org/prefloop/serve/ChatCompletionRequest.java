@@ -1,25 +1,31 @@
 package org.prefloop.serve;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
-import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.util.List;
 
-/** The body of OpenAI's {@code POST /v1/chat/completions}, the fields PrefLoop honours. */
-@JsonIgnoreProperties(ignoreUnknown = true)
+/**
+ * The body of OpenAI's {@code POST /v1/chat/completions} after {@link ChatRequests#parse} checked
+ * it: every field PrefLoop honours, typed; null where the client left it out.
+ * {@code top_k}, {@code repetition_penalty} and {@code ignore_eos} are vLLM's extensions, which
+ * PrefLoop honours too.
+ */
 public record ChatCompletionRequest(
         String model,
         List<Message> messages,
         Float temperature,
-        @JsonProperty("top_p") Float topP,
-        @JsonProperty("max_tokens") Integer maxTokens,
-        @JsonProperty("max_completion_tokens") Integer maxCompletionTokens,
-        /** a string or a list of strings */
-        JsonNode stop,
+        Float topP,
+        Integer topK,
+        Float repetitionPenalty,
+        Float frequencyPenalty,
+        Float presencePenalty,
+        Integer maxTokens,
+        List<String> stop,
         Long seed,
-        Boolean stream,
-        @JsonProperty("stream_options") StreamOptions streamOptions) {
+        boolean stream,
+        boolean includeUsage,
+        boolean ignoreEos) {
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Message(String role, JsonNode content) {
@@ -31,26 +37,5 @@ public record ChatCompletionRequest(
             for (JsonNode part : content) if (part.has("text")) b.append(part.get("text").asText());
             return b.toString();
         }
-    }
-
-    @JsonIgnoreProperties(ignoreUnknown = true)
-    public record StreamOptions(@JsonProperty("include_usage") Boolean includeUsage) {
-    }
-
-    boolean streaming() {
-        return Boolean.TRUE.equals(stream);
-    }
-
-    int maxTokensOr(int fallback) {
-        if (maxCompletionTokens != null) return maxCompletionTokens;
-        return maxTokens == null ? fallback : maxTokens;
-    }
-
-    List<String> stopStrings() {
-        if (stop == null || stop.isNull()) return List.of();
-        if (stop.isTextual()) return List.of(stop.asText());
-        java.util.ArrayList<String> out = new java.util.ArrayList<>();
-        stop.forEach(s -> out.add(s.asText()));
-        return out;
     }
 }

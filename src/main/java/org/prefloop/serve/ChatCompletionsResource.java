@@ -9,6 +9,11 @@ import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
+import io.smallrye.common.annotation.Blocking;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.HttpServerResponse;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.StreamingOutput;
@@ -21,6 +26,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -32,9 +39,6 @@ import java.util.concurrent.TimeUnit;
 @Path("/v1/chat/completions")
 @PermitAll
 public class ChatCompletionsResource {
-    static final int DEFAULT_MAX_TOKENS = 256;
-    static final int MAX_TOKENS_LIMIT = 4096;
-
     @Inject
     ModelHost host;
 
@@ -55,99 +59,142 @@ public class ChatCompletionsResource {
     }
 
     @POST
-    @Consumes(MediaType.APPLICATION_JSON)
-    public Response complete(ChatCompletionRequest request) {
+    @Blocking // resolving the model reads the registry; generation itself does not hold this thread
+    @Consumes(MediaType.WILDCARD) // the body is read as text, so that malformed JSON gets OpenAI's answer, not a generic one
+    public CompletionStage<Response> complete(String body, @Context HttpServerResponse response, @Context HttpServerRequest httpRequest) {
         long start = System.nanoTime();
-        if (request == null || request.messages() == null || request.messages().isEmpty()) {
-            return openAiError(400, "'messages' must be a non-empty list", "messages");
-        }
+        ChatCompletionRequest request;
+        ModelHost.Resolved model;
+        long[] prompt;
         Generator.GenerationParams params;
         try {
-            params = params(request);
-        } catch (IllegalArgumentException e) {
-            return openAiError(400, e.getMessage(), null);
+            request = ChatRequests.parse(body, json);
+            try {
+                model = host.resolve(request.model());
+            } catch (ProblemException e) {
+                throw new OpenAiException(e.status(), e.getMessage(), e.field(), e.status() == 404 ? "model_not_found" : null);
+            }
+            prompt = model.base().tokenizer().encode(model.render(request.messages()));
+            params = params(request, prompt.length, model.base().model().config().maxPositionEmbeddings());
+        } catch (OpenAiException e) {
+            return CompletableFuture.completedFuture(openAiError(e));
         }
-        ModelHost.Resolved model;
-        try {
-            model = host.resolve(request.model());
-        } catch (ProblemException e) {
-            return openAiError(e.status(), e.getMessage(), e.field());
-        }
-        long[] prompt = model.base().tokenizer().encode(model.render(request.messages()));
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
-        if (request.streaming()) {
-            boolean includeUsage = request.streamOptions() != null && Boolean.TRUE.equals(request.streamOptions().includeUsage());
-            return Response.ok(stream(model, prompt, params, id, created, includeUsage, start)).type("text/event-stream")
-                    .header("Cache-Control", "no-cache").build();
-        }
-        CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
-        scheduler.submit(new BatchScheduler.Job(model, prompt, params, new BatchScheduler.Sink() {
-            public void delta(String text) {
-            }
-
-            public void done(Generator.Completion completion) {
-                done.complete(completion);
-            }
-
-            public void failed(Throwable error) {
-                done.completeExceptionally(error);
-            }
-        }));
-        Generator.Completion c = done.join();
-        tokens.increment(c.tokenIds().length);
-        return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
-                List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
-                ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
-    }
-
-    private StreamingOutput stream(ModelHost.Resolved model, long[] prompt, Generator.GenerationParams params, String id,
-                                   long created, boolean includeUsage, long start) {
+        // a client that goes away cancels its request: dropped from the queue, or out of the batch before the next step
+        AtomicBoolean gone = new AtomicBoolean();
         LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        scheduler.submit(new BatchScheduler.Job(model, prompt, params, new BatchScheduler.Sink() {
+        if (httpRequest.version() != HttpVersion.HTTP_2) {
+            // RESTEasy Reactive pauses reading an HTTP/1 connection; resumed, the hang-up (end of stream) is read and
+            // reported. (An HTTP/2 connection carries other streams: a reset stream closes the response, checked below.)
+            try {
+                httpRequest.resume();
+            } catch (IllegalStateException alreadyRead) {
+                // nothing left to read: the close is still reported when a write fails
+            }
+            httpRequest.connection().closeHandler(v -> {
+                gone.set(true);
+                events.add(GONE);
+            });
+        }
+        if (response.closed()) gone.set(true); // hung up before the handler was there
+        CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
+        BatchScheduler.Sink sink = new BatchScheduler.Sink() {
             public void delta(String text) {
-                events.add(text);
+                if (request.stream()) events.add(text);
             }
 
             public void done(Generator.Completion completion) {
                 events.add(completion);
+                done.complete(completion);
             }
 
             public void failed(Throwable error) {
                 events.add(error);
+                done.completeExceptionally(error);
             }
-        }));
+
+            public boolean cancelled() {
+                if (!gone.get() && response.closed()) gone.set(true); // noticed by a failed write, without the close handler
+                return gone.get();
+            }
+        };
+        if (!scheduler.offer(new BatchScheduler.Job(model, prompt, params, sink))) {
+            int retry = scheduler.retryAfterSeconds();
+            return CompletableFuture.completedFuture(Response.fromResponse(openAiError(new OpenAiException(429,
+                    "The server is busy: its queue of " + scheduler.maxQueue + " requests is full. Retry after " + retry + " s.",
+                    null, "queue_full"))).header("Retry-After", retry).build());
+        }
+        if (request.stream()) {
+            return CompletableFuture.completedFuture(Response.ok(stream(model, events, gone, id, created, request.includeUsage(), start))
+                    .type("text/event-stream").header("Cache-Control", "no-cache").build());
+        }
+        CompletableFuture<Response> result = new CompletableFuture<>();
+        result.whenComplete((r, e) -> {
+            if (result.isCancelled()) gone.set(true); // RESTEasy Reactive cancels the answer of a closed connection
+        });
+        done.handle((c, error) -> {
+            if (error != null) {
+                return openAiError(new OpenAiException(500, "generation failed: " + rootMessage(error), null, null));
+            }
+            tokens.increment(c.tokenIds().length);
+            return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
+                    List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
+                    ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
+        }).thenAccept(result::complete);
+        return result;
+    }
+
+    private static final Object GONE = new Object();
+
+    private static String rootMessage(Throwable e) {
+        while (e.getCause() != null && e.getCause() != e) e = e.getCause();
+        return e.getMessage();
+    }
+
+    private StreamingOutput stream(ModelHost.Resolved model, LinkedBlockingQueue<Object> events, AtomicBoolean gone, String id,
+                                   long created, boolean includeUsage, long start) {
         return out -> {
-            write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
-            boolean first = true;
-            while (true) {
-                Object e;
-                try {
-                    e = events.poll(10, TimeUnit.MINUTES);
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-                if (e instanceof String text) {
-                    if (first) {
-                        firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
-                        first = false;
+            try {
+                write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
+                boolean first = true;
+                while (true) {
+                    Object e;
+                    try {
+                        e = events.poll(10, TimeUnit.MINUTES);
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                        gone.set(true);
+                        return;
                     }
-                    write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
-                } else if (e instanceof Generator.Completion c) {
-                    tokens.increment(c.tokenIds().length);
-                    write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
-                    if (includeUsage) {
-                        write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
-                                List.of(), ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))));
+                    if (e == null || e == GONE) {
+                        gone.set(true);
+                        return;
                     }
-                    write(out, "[DONE]");
-                    return;
-                } else {
-                    write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
-                            "generation failed: " + ((Throwable) e).getMessage(), "server_error", null)));
-                    return;
+                    if (e instanceof String text) {
+                        if (first) {
+                            firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                            first = false;
+                        }
+                        write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
+                    } else if (e instanceof Generator.Completion c) {
+                        tokens.increment(c.tokenIds().length);
+                        write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
+                        if (includeUsage) {
+                            write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
+                                    List.of(), ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))));
+                        }
+                        write(out, "[DONE]");
+                        return;
+                    } else {
+                        write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
+                                "generation failed: " + rootMessage((Throwable) e), "server_error", null)));
+                        return;
+                    }
                 }
+            } catch (IOException writeFailed) {
+                gone.set(true); // the client went away mid-stream
+                throw writeFailed;
             }
         };
     }
@@ -163,20 +210,32 @@ public class ChatCompletionsResource {
         out.flush();
     }
 
-    static Generator.GenerationParams params(ChatCompletionRequest r) {
-        int maxTokens = r.maxTokensOr(DEFAULT_MAX_TOKENS);
-        if (maxTokens < 1 || maxTokens > MAX_TOKENS_LIMIT) {
-            throw new IllegalArgumentException("max_tokens must be between 1 and " + MAX_TOKENS_LIMIT);
+    /**
+     * The generation settings of a checked request. Prompt plus completion must fit the model's
+     * context, checked here before anything is scheduled; without max_tokens the completion may
+     * use what remains of it.
+     */
+    static Generator.GenerationParams params(ChatCompletionRequest r, int promptTokens, int context) {
+        if (r.maxTokens() == null ? promptTokens >= context : promptTokens + r.maxTokens() > context) {
+            String message = r.maxTokens() == null
+                    ? "This model's maximum context length is " + context + " tokens. However, your messages resulted in "
+                            + promptTokens + " tokens, which leaves no room for a completion. Please reduce the length of the messages."
+                    : "This model's maximum context length is " + context + " tokens. However, you requested "
+                            + (promptTokens + r.maxTokens()) + " tokens (" + promptTokens + " in the messages, " + r.maxTokens()
+                            + " in the completion). Please reduce the length of the messages or completion.";
+            throw OpenAiException.invalid("messages", "context_length_exceeded", message);
         }
+        int maxTokens = r.maxTokens() == null ? context - promptTokens : r.maxTokens();
         float temperature = r.temperature() == null ? 1f : r.temperature();
-        if (temperature < 0 || temperature > 2) throw new IllegalArgumentException("temperature must be between 0 and 2");
-        float topP = r.topP() == null ? 1f : r.topP();
-        return new Generator.GenerationParams(maxTokens, temperature, topP, 0, 1f, r.seed(), r.stopStrings(), new long[0]);
+        return new Generator.GenerationParams(maxTokens, temperature, r.topP() == null ? 1f : r.topP(), r.topK() == null ? 0 : r.topK(),
+                r.repetitionPenalty() == null ? 1f : r.repetitionPenalty(), r.seed(), r.stop(), new long[0],
+                r.frequencyPenalty() == null ? 0f : r.frequencyPenalty(), r.presencePenalty() == null ? 0f : r.presencePenalty(),
+                r.ignoreEos());
     }
 
-    private static Response openAiError(int status, String message, String param) {
-        String type = status >= 500 ? "server_error" : "invalid_request_error";
-        return Response.status(status).type(MediaType.APPLICATION_JSON)
-                .entity(BearerKeyFilter.OpenAiError.of(message, type, param == null ? null : "invalid_" + param)).build();
+    static Response openAiError(OpenAiException e) {
+        Response.ResponseBuilder b = Response.status(e.status).type(MediaType.APPLICATION_JSON)
+                .entity(BearerKeyFilter.OpenAiError.of(e.getMessage(), e.type(), e.param, e.code));
+        return b.build();
     }
 }

@@ -3,6 +3,7 @@ package org.prefloop.serve;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.prefloop.model.Generator;
+import org.prefloop.platform.ProblemException;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -24,12 +25,28 @@ public class Completions {
         return host.resolve(model).name();
     }
 
-    /** One completion per conversation, all submitted at once so that they batch. */
-    public List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations, Generator.GenerationParams params) {
+    /**
+     * One completion per conversation, all submitted at once so that they batch. Every prompt plus
+     * {@code max_tokens} must fit the model's context, checked before any is scheduled; a
+     * conversation that does not is refused as a 400 problem naming {@code field} (where the
+     * prompts came from) and the numbers.
+     */
+    public List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations,
+                                               Generator.GenerationParams params, String field) {
         ModelHost.Resolved resolved = host.resolve(model);
+        int context = resolved.base().model().config().maxPositionEmbeddings();
+        List<long[]> prompts = new ArrayList<>();
+        for (int i = 0; i < conversations.size(); i++) {
+            long[] prompt = resolved.base().tokenizer().encode(resolved.render(conversations.get(i)));
+            if (prompt.length + params.maxTokens() > context) {
+                throw ProblemException.badRequest(field, "context_length_exceeded: prompt " + i + " has " + prompt.length
+                        + " tokens and max_tokens is " + params.maxTokens() + ", together " + (prompt.length + params.maxTokens())
+                        + ", over the model's context of " + context + " tokens");
+            }
+            prompts.add(prompt);
+        }
         List<CompletableFuture<Generator.Completion>> futures = new ArrayList<>();
-        for (List<ChatCompletionRequest.Message> messages : conversations) {
-            long[] prompt = resolved.base().tokenizer().encode(resolved.render(messages));
+        for (long[] prompt : prompts) {
             CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
             scheduler.submit(new BatchScheduler.Job(resolved, prompt, params, new BatchScheduler.Sink() {
                 public void delta(String text) {

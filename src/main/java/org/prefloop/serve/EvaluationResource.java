@@ -57,8 +57,8 @@ public class EvaluationResource {
             prompts.add(messages);
             answers.add(r.get("answer").asText());
         }
-        int maxTokens = body.path("max_tokens").asInt(32);
-        List<Generator.Completion> out = completions.complete(model, prompts, Generator.GenerationParams.greedy(maxTokens));
+        int maxTokens = (int) Fields.integer(body, "max_tokens", 32, 1, RoundResource.MAX_TOKENS);
+        List<Generator.Completion> out = completions.complete(model, prompts, Generator.GenerationParams.greedy(maxTokens), "file");
         int correct = 0;
         for (int i = 0; i < answers.size(); i++) if (out.get(i).text().strip().equals(answers.get(i))) correct++;
         return new Evaluation(model, answers.size(), correct, (double) correct / answers.size());

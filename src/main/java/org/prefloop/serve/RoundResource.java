@@ -34,6 +34,7 @@ import java.util.Random;
 @RolesAllowed(User.ADMIN)
 public class RoundResource {
     static final int MAX_PROMPTS = 1000;
+    static final int MAX_TOKENS = 4096;
 
     @Inject
     Completions completions;
@@ -60,16 +61,16 @@ public class RoundResource {
             prompts.add(messages);
         }
         String mode = body.path("mode").asText("samples");
-        long seed = body.path("seed").asLong(1);
-        int maxTokens = body.path("max_tokens").asInt(64);
-        float temperature = (float) body.path("temperature").asDouble(mode.equals("samples") ? 1.0 : 0.0);
+        long seed = Fields.integer(body, "seed", 1, Long.MIN_VALUE, Long.MAX_VALUE);
+        int maxTokens = (int) Fields.integer(body, "max_tokens", 64, 1, MAX_TOKENS);
+        float temperature = (float) Fields.number(body, "temperature", mode.equals("samples") ? 1.0 : 0.0, 0, 2);
         String a, b;
         List<Generator.Completion> first, second;
         if (mode.equals("samples")) {
             a = b = completions.resolveName(body.path("model").asText(ModelsResource.PROMOTED_ALIAS));
             if (temperature <= 0) throw ProblemException.invalid("temperature", "two samples of one version need a temperature above 0");
-            first = completions.complete(a, prompts, params(maxTokens, temperature, seed));
-            second = completions.complete(a, prompts, params(maxTokens, temperature, seed + 7919));
+            first = completions.complete(a, prompts, params(maxTokens, temperature, seed), "prompts");
+            second = completions.complete(a, prompts, params(maxTokens, temperature, seed + 7919), "prompts");
         } else if (mode.equals("versions")) {
             JsonNode versions = body.get("versions");
             if (versions == null || !versions.isArray() || versions.size() != 2) {
@@ -77,8 +78,8 @@ public class RoundResource {
             }
             a = completions.resolveName(versions.get(0).asText());
             b = completions.resolveName(versions.get(1).asText());
-            first = completions.complete(a, prompts, params(maxTokens, temperature, seed));
-            second = completions.complete(b, prompts, params(maxTokens, temperature, seed));
+            first = completions.complete(a, prompts, params(maxTokens, temperature, seed), "prompts");
+            second = completions.complete(b, prompts, params(maxTokens, temperature, seed), "prompts");
         } else {
             throw ProblemException.invalid("mode", "mode must be samples or versions");
         }
@@ -107,7 +108,6 @@ public class RoundResource {
     }
 
     private static Generator.GenerationParams params(int maxTokens, float temperature, long seed) {
-        if (maxTokens < 1 || maxTokens > 4096) throw ProblemException.invalid("max_tokens", "max_tokens must be between 1 and 4096");
         return new Generator.GenerationParams(maxTokens, temperature, 1f, 0, 1f, seed, List.of(), new long[0]);
     }
 }

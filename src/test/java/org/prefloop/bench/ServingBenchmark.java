@@ -111,7 +111,7 @@ public final class ServingBenchmark {
         for (int i = 0; i < clients * requests; i++) stream(port, tokens, i, new ArrayList<>(), new AtomicLong());
     }
 
-    /** One streaming request (no seed: seeded requests cannot share a batch); records its time to first token and counts its content chunks (one per token). */
+    /** One streaming request (no seed, as the earlier figures were measured; seeded requests share decode steps too now); records its time to first token and counts its content chunks (one per token). */
     static void stream(int port, int tokens, int seed, List<Double> ttft, AtomicLong generated) throws Exception {
         String body = "{\"model\":\"prefloop\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":" + tokens + ",\"temperature\":1.0"
                 + ",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: abcde\"}]}";

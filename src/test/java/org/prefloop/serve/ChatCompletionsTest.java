@@ -127,6 +127,45 @@ class ChatCompletionsTest {
         assertTrue(max > 1, "concurrent requests were batched on the model, largest batch " + max);
     }
 
+    private static String answer(Map<String, Object> settings) {
+        Map<String, Object> body = new java.util.HashMap<>(Map.of("model", "prefloop", "max_tokens", 12,
+                "messages", List.of(Map.of("role", "user", "content", QUESTION))));
+        body.putAll(settings);
+        return RestAssured.given().header("Authorization", "Bearer " + KEY).contentType(ContentType.JSON).body(body)
+                .post("/v1/chat/completions").then().statusCode(200).extract().path("choices[0].message.content");
+    }
+
+    @Test
+    void requestsWithDifferentSettingsShareTheBatchAndEachGetsItsOwnAnswer() throws Exception {
+        String greedy = direct(null, null, 12);
+        List<Map<String, Object>> settings = List.of(
+                Map.of("temperature", 0),
+                Map.of("temperature", 1.2, "seed", 11, "top_p", 0.9),
+                Map.of("temperature", 0, "max_tokens", 5),
+                Map.of("temperature", 0.7, "seed", 12, "top_k", 5, "presence_penalty", 0.5),
+                Map.of("temperature", 0, "frequency_penalty", 0),
+                Map.of("temperature", 1.5, "seed", 13, "repetition_penalty", 1.2));
+        List<String> alone = new ArrayList<>();
+        for (Map<String, Object> s : settings) alone.add(answer(s));
+        assertEquals(greedy, alone.get(0));
+        assertTrue(greedy.startsWith(alone.get(2)), "five greedy tokens begin the twelve");
+        double before = batchSizeSum();
+        ExecutorService pool = Executors.newFixedThreadPool(settings.size());
+        List<Future<String>> together = new ArrayList<>();
+        for (Map<String, Object> s : settings) together.add(pool.submit(() -> answer(s)));
+        for (int i = 0; i < settings.size(); i++) {
+            assertEquals(alone.get(i), together.get(i).get(60, TimeUnit.SECONDS), "request " + i + " " + settings.get(i));
+        }
+        pool.shutdown();
+        assertTrue(batchSizeSum() - before > 12 * 1.5, "the requests shared decode steps");
+    }
+
+    /** The sum of the batch sizes of all decode steps so far: grows by more than the steps when steps are shared. */
+    private static double batchSizeSum() {
+        return RestAssured.get("/q/metrics").asString().lines().filter(l -> l.startsWith("prefloop_serve_batch_size_sum"))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+    }
+
     @Test
     void promotingATrainedVersionSwitchesServingWithoutARestart() throws Exception {
         Path adapterDir = Files.createTempDirectory("prefloop-adapter");

@@ -26,6 +26,6 @@ public class TinyModelProfile implements QuarkusTestProfile {
 
     @Override
     public Map<String, String> getConfigOverrides() {
-        return Map.of("prefloop.model", CHECKPOINT.toString(), "prefloop.serve.batch-window-ms", "50");
+        return Map.of("prefloop.model", CHECKPOINT.toString());
     }
 }

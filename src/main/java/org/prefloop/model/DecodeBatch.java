@@ -1,0 +1,363 @@
+package org.prefloop.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Iteration-level ("continuous") batching: sequences join a running batch between decode steps
+ * and leave the moment they finish, each with its own sampling settings, seed and stop rules.
+ *
+ * <p>A newcomer's prompt is prefilled on its own (with the other newcomers of the same
+ * iteration) into a scratch cache, then its keys and values are copied into a free row of the
+ * batch's cache, right-aligned to the batch's current column; {@link #step()} then decodes one
+ * token for every row in one forward pass. Positions count each row's own real tokens, so a row
+ * computes exactly what it would alone; only the reduction order over masked columns differs.
+ * Not thread-safe: one scheduler thread drives a batch.
+ */
+public final class DecodeBatch implements AutoCloseable {
+    private static final long GOLDEN = 0x9E3779B97F4A7C15L;
+
+    /** One sequence to generate. {@code sample} separates the random streams of several samples with one seed. */
+    public record Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener) {
+    }
+
+    /** Receives one sequence's output; {@link #cancelled()} is read before every step. */
+    public interface Listener {
+        /** Every generated token (the ending eos/stop token included) with the text it releases (possibly empty). */
+        void onToken(long tokenId, String textDelta);
+
+        /** Once, when the sequence ends: finish reason "stop", "length", or "cancelled". */
+        void onDone(Generator.Completion completion);
+
+        default boolean cancelled() {
+            return false;
+        }
+    }
+
+    private final Generator generator;
+    private final LlamaModel model;
+    private final TextTokenizer tokenizer;
+    private final List<Row> rows = new ArrayList<>();
+    private final int prefillThreads;
+    private KvCache cache; // null while the batch is empty
+
+    DecodeBatch(Generator generator, LlamaModel model, TextTokenizer tokenizer) {
+        this.generator = generator;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.prefillThreads = JniUtils.getNumThreads();
+    }
+
+    /** Sequences decoding now. */
+    public int size() {
+        return rows.size();
+    }
+
+    public boolean isEmpty() {
+        return rows.isEmpty();
+    }
+
+    /** The longest prompt-plus-max-tokens among the running sequences: the columns a compacted cache needs. */
+    public int longestReservation() {
+        int m = 0;
+        for (Row r : rows) m = Math.max(m, r.promptTokens + r.params.maxTokens());
+        return m;
+    }
+
+    /**
+     * Prefills the newcomers together and adds them to the batch; each gets its first token now.
+     * All are checked before any work: a bad prompt throws and leaves the batch as it was.
+     */
+    public void admit(List<Request> newcomers) {
+        if (newcomers.isEmpty()) return;
+        int vocab = model.config().vocabSize();
+        int longest = 0;
+        for (int i = 0; i < newcomers.size(); i++) {
+            long[] p = newcomers.get(i).prompt();
+            if (p.length == 0) throw new IllegalArgumentException("prompt " + i + " is empty");
+            for (long id : p) {
+                if (id < 0 || id >= vocab) throw new IllegalArgumentException("prompt " + i + " has token id " + id + " outside the vocabulary");
+            }
+            longest = Math.max(longest, p.length);
+        }
+        int k = newcomers.size();
+        boolean wasGrad = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        threads(prefillThreads);
+        try (NDManager manager = model.manager().newSubManager();
+             KvCache scratch = model.newCache(k, longest)) {
+            long[][] ids = new long[k][longest];
+            long[][] mask = new long[k][longest];
+            for (int i = 0; i < k; i++) {
+                long[] p = newcomers.get(i).prompt();
+                int pad = longest - p.length;
+                System.arraycopy(p, 0, ids[i], pad, p.length);
+                Arrays.fill(mask[i], pad, longest, 1);
+            }
+            float[] logits;
+            try (NDScope scope = new NDScope()) {
+                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch);
+                logits = lastLogits(hidden, k);
+            }
+            // the batch's columns: newcomers end at the current column, so a longer one widens the batch first
+            int first = rows.size();
+            int length = cache == null ? 0 : cache.length();
+            int needed = Math.max(length, longest);
+            ensure(first + k, needed + 1);
+            if (needed > cache.length()) cache.pad(needed - cache.length());
+            List<Row> joined = new ArrayList<>();
+            for (int i = 0; i < k; i++) {
+                Request r = newcomers.get(i);
+                int p = r.prompt().length;
+                cache.copyRow(scratch, i, longest - p, p, first + i, needed - p);
+                Row row = new Row(r, needed - p);
+                rows.add(row);
+                joined.add(row);
+            }
+            cache.setActive(rows.size());
+            int vocabSize = logits.length / k;
+            for (int i = 0; i < k; i++) {
+                Row row = joined.get(i);
+                row.accept(choose(Arrays.copyOfRange(logits, i * vocabSize, (i + 1) * vocabSize), row));
+            }
+        } finally {
+            JniUtils.setGradMode(wasGrad);
+        }
+        removeFinished();
+    }
+
+    /** One decode step for every running sequence; sequences that finish or were cancelled leave the batch. */
+    public void step() {
+        for (Row r : rows) if (!r.done && r.request.listener().cancelled()) r.finish("cancelled");
+        removeFinished();
+        if (rows.isEmpty()) return;
+        if (cache.length() + 1 > cache.capacity()) {
+            compact();
+            if (cache.length() + 1 > cache.capacity()) ensure(rows.size(), cache.length() + 1);
+        }
+        int n = rows.size();
+        long[] last = new long[n];
+        for (int i = 0; i < n; i++) last[i] = rows.get(i).lastToken;
+        boolean wasGrad = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        threads(generator.decodeThreads());
+        try (NDManager manager = model.manager().newSubManager()) {
+            long[] next;
+            try (NDScope scope = new NDScope()) {
+                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache);
+                NDArray logits = model.logits(hidden.get(new NDIndex(":, -1:, :"))).reshape(n, -1);
+                next = pick(logits);
+            }
+            for (int i = 0; i < n; i++) rows.get(i).accept(next[i]);
+        } finally {
+            JniUtils.setGradMode(wasGrad);
+        }
+        removeFinished();
+    }
+
+    /**
+     * Prefill runs on the engine's threads, decode steps on {@link Generator#decodeThreads()}.
+     * The setting is the process's, and changing it rebuilds libtorch's pool, so it changes only
+     * when the phase does; {@link #close()} restores the engine's.
+     */
+    private void threads(int n) {
+        if (JniUtils.getNumThreads() != n) JniUtils.setNumThreads(n);
+    }
+
+    private float[] lastLogits(NDArray hidden, int k) {
+        return model.logits(hidden.get(new NDIndex(":, -1:, :"))).reshape(k, -1).toType(DataType.FLOAT32, false).toFloatArray();
+    }
+
+    /** Greedy rows without penalties pick on the native side when the whole batch is such; otherwise rows copy their logits. */
+    private long[] pick(NDArray logits) {
+        boolean allGreedy = true;
+        for (Row r : rows) allGreedy &= r.params.isPlainGreedy();
+        if (allGreedy) return logits.argMax(1).toLongArray();
+        int n = rows.size();
+        int vocab = (int) logits.getShape().get(1);
+        float[] all = logits.toType(DataType.FLOAT32, false).toFloatArray();
+        long[] next = new long[n];
+        for (int i = 0; i < n; i++) next[i] = choose(Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab), rows.get(i));
+        return next;
+    }
+
+    private static long choose(float[] row, Row r) {
+        return Sampling.choose(row, r.seen, r.counts, r.params, r.random);
+    }
+
+    /** Grows the cache to hold {@code rowsNeeded} rows of {@code columns} columns, doubling to keep reallocations rare. */
+    private void ensure(int rowsNeeded, int columns) {
+        if (cache == null) {
+            cache = model.newCache(Math.max(rowsNeeded, 1), roundUp(columns));
+            cache.setActive(0);
+            return;
+        }
+        int newRows = rowsNeeded <= cache.allocatedRows() ? cache.allocatedRows() : Math.max(rowsNeeded, 2 * cache.allocatedRows());
+        int newColumns = columns <= cache.capacity() ? cache.capacity() : Math.max(columns, 2 * cache.capacity());
+        cache.grow(newRows, newColumns);
+    }
+
+    private static int roundUp(int columns) {
+        return Math.max(64, Integer.highestOneBit(Math.max(columns - 1, 1)) << 1);
+    }
+
+    /**
+     * Right-aligns every row to the longest one, so that the columns in use are as few as the
+     * longest sequence: the batch's column count only grows while sequences come and go.
+     */
+    private void compact() {
+        int length = cache.length();
+        int longest = 0;
+        for (Row r : rows) longest = Math.max(longest, length - r.start);
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            int count = length - r.start;
+            int to = longest - count;
+            cache.shiftRow(i, r.start, count, to);
+            r.start = to;
+        }
+        cache.setLength(longest);
+    }
+
+    /** Finished rows leave: the last row moves into each freed place. An empty batch frees its cache. */
+    private void removeFinished() {
+        for (int i = rows.size() - 1; i >= 0; i--) {
+            Row r = rows.get(i);
+            if (!r.done) continue;
+            int last = rows.size() - 1;
+            if (i != last) {
+                cache.moveRow(last, i);
+                rows.set(i, rows.get(last));
+            }
+            rows.remove(last);
+            cache.setActive(rows.size());
+            r.request.listener().onDone(r.completion());
+        }
+        if (rows.isEmpty() && cache != null) {
+            cache.close();
+            cache = null;
+        }
+    }
+
+    @Override
+    public void close() {
+        threads(prefillThreads);
+        for (Row r : rows) {
+            r.finish("cancelled");
+            r.request.listener().onDone(r.completion());
+        }
+        rows.clear();
+        if (cache != null) cache.close();
+        cache = null;
+    }
+
+    /** One sequence's state: what it generated, what it streamed, where its tokens start in the cache. */
+    private final class Row {
+        final Request request;
+        final Generator.GenerationParams params;
+        final int promptTokens;
+        final long[] stopIds;
+        final BitSet seen = new BitSet();
+        final Map<Integer, Integer> counts = new HashMap<>();
+        final SplittableRandom random;
+        final List<Long> generated = new ArrayList<>();
+        int start;
+        long lastToken;
+        String text = "";
+        int streamed;
+        boolean done;
+        String finishReason;
+
+        Row(Request request, int start) {
+            this.request = request;
+            this.params = request.params();
+            this.promptTokens = request.prompt().length;
+            this.start = start;
+            this.stopIds = generator.stopIds(params);
+            for (long id : request.prompt()) seen.set((int) id);
+            long seed = params.seed() != null ? params.seed() : System.nanoTime() ^ Thread.currentThread().threadId();
+            this.random = new SplittableRandom(seed + request.sample() * GOLDEN);
+        }
+
+        void accept(long token) {
+            if (done) return;
+            lastToken = token;
+            boolean last = generated.size() + 1 == params.maxTokens();
+            for (long s : stopIds) {
+                if (s == token) {
+                    emit(token, text.length()); // nothing more can come: release what was held back
+                    finish("stop");
+                    return;
+                }
+            }
+            generated.add(token);
+            seen.set((int) token);
+            counts.merge((int) token, 1, Integer::sum);
+            text = tokenizer.decode(ids());
+            int cut = firstStop(text);
+            if (cut >= 0) {
+                text = text.substring(0, cut);
+                emit(token, text.length());
+                finish("stop");
+                return;
+            }
+            emit(token, last ? text.length() : safeLength(text));
+            if (last) finish("length");
+        }
+
+        /** Holds back text that may still become a stop string, and half-decoded UTF-8 (U+FFFD). */
+        private int safeLength(String t) {
+            int safe = t.length();
+            while (safe > streamed && t.charAt(safe - 1) == '\uFFFD') safe--;
+            for (String stop : params.stop()) {
+                for (int k = Math.min(stop.length() - 1, t.length()); k > 0; k--) {
+                    if (t.endsWith(stop.substring(0, k))) {
+                        safe = Math.min(safe, t.length() - k);
+                        break;
+                    }
+                }
+            }
+            return Math.max(safe, streamed);
+        }
+
+        private int firstStop(String t) {
+            int best = -1;
+            for (String stop : params.stop()) {
+                int at = t.indexOf(stop);
+                if (at >= 0 && (best < 0 || at < best)) best = at;
+            }
+            return best;
+        }
+
+        private void emit(long token, int upTo) {
+            String delta = upTo > streamed ? text.substring(streamed, upTo) : "";
+            streamed = Math.max(streamed, upTo);
+            request.listener().onToken(token, delta);
+        }
+
+        void finish(String reason) {
+            done = true;
+            finishReason = reason;
+        }
+
+        long[] ids() {
+            return generated.stream().mapToLong(Long::longValue).toArray();
+        }
+
+        Generator.Completion completion() {
+            return new Generator.Completion(ids(), text, finishReason == null ? "length" : finishReason, promptTokens);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+package org.prefloop.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.prefloop.model.Generator.Completion;
+import org.prefloop.model.Generator.GenerationParams;
+
+/**
+ * Continuous batching: sequences that join a running batch at different steps, with different
+ * sampling settings, get exactly what each gets alone; finished and cancelled ones leave at once.
+ */
+class DecodeBatchTest {
+    @TempDir
+    static Path tmp;
+    static LlamaModel model;
+    static TextTokenizer tokenizer;
+    static Generator generator;
+
+    @BeforeAll
+    static void load() {
+        Path dir = TinyCheckpoint.write(tmp.resolve("ckpt"), LlamaModelTest.BASE.withModelType("qwen2"), 21, LlamaModelTest.CHARS);
+        LlamaModelTest.randomizeNormsAndBiases(dir, 5);
+        model = LlamaModel.load(dir, Device.cpu());
+        tokenizer = TextTokenizer.load(dir);
+        generator = new Generator(model, tokenizer);
+    }
+
+    @AfterAll
+    static void close() {
+        tokenizer.close();
+        model.close();
+    }
+
+    /** Collects one sequence's tokens and completion; can be cancelled. */
+    static final class Probe implements DecodeBatch.Listener {
+        final List<Long> tokens = new ArrayList<>();
+        final StringBuilder text = new StringBuilder();
+        final AtomicBoolean cancel = new AtomicBoolean();
+        Completion done;
+
+        public void onToken(long tokenId, String textDelta) {
+            tokens.add(tokenId);
+            text.append(textDelta);
+        }
+
+        public void onDone(Completion completion) {
+            assertNull(done, "onDone once");
+            done = completion;
+        }
+
+        public boolean cancelled() {
+            return cancel.get();
+        }
+    }
+
+    static GenerationParams params(int max, float temperature, float topP, int topK, float repetition, Long seed, List<String> stop,
+                                   float frequency, float presence) {
+        return new GenerationParams(max, temperature, topP, topK, repetition, seed, stop, null, frequency, presence, false);
+    }
+
+    static Completion alone(String prompt, GenerationParams p) {
+        return generator.generate(tokenizer.encode(prompt), p);
+    }
+
+    @Test
+    void latecomersWithTheirOwnSettingsGetWhatTheyGetAlone() {
+        // greedy, seeded sampling with filters and penalties, greedy with a stop string and penalties
+        List<String> prompts = List.of("hello world 42", "ab", "<|im_start|>user\n12+7=<|im_end|>\n", "x=1+2\n", "zzz 9", "q");
+        List<GenerationParams> settings = List.of(
+                GenerationParams.greedy(30),
+                params(25, 1.3f, 0.9f, 12, 1f, 5L, List.of(), 0f, 0f),
+                params(28, 0f, 1f, 0, 1.3f, null, List.of(), 0.4f, 0.2f),
+                params(20, 0.8f, 1f, 0, 1f, 99L, List.of(), 0.5f, 0f),
+                GenerationParams.greedy(26).withStop(List.of("a b")),
+                params(15, 2f, 1f, 3, 1.1f, 7L, List.of(), 0f, 1f));
+        List<Completion> expected = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) expected.add(alone(prompts.get(i), settings.get(i)));
+
+        List<Probe> probes = new ArrayList<>();
+        int[] sizes = new int[200];
+        try (DecodeBatch batch = generator.newBatch()) {
+            int next = 0;
+            for (int step = 0; step < sizes.length && (next < prompts.size() || !batch.isEmpty()); step++) {
+                if (step % 4 == 0 && next < prompts.size()) { // one joins every fourth step, two at once at the end
+                    List<DecodeBatch.Request> join = new ArrayList<>();
+                    int count = next == 4 ? 2 : 1;
+                    for (int k = 0; k < count; k++, next++) {
+                        Probe p = new Probe();
+                        probes.add(p);
+                        join.add(new DecodeBatch.Request(tokenizer.encode(prompts.get(next)), settings.get(next), 0, p));
+                    }
+                    batch.admit(join);
+                }
+                batch.step();
+                sizes[step] = batch.size();
+            }
+        }
+        assertTrue(Arrays.stream(sizes).max().orElse(0) >= 3, "sequences overlapped: " + Arrays.toString(sizes));
+        for (int i = 0; i < prompts.size(); i++) {
+            Completion got = probes.get(i).done;
+            assertNotNull(got, "sequence " + i + " finished");
+            assertArrayEquals(expected.get(i).tokenIds(), got.tokenIds(), "sequence " + i + " (" + settings.get(i) + ")");
+            assertEquals(expected.get(i).text(), got.text());
+            assertEquals(expected.get(i).text(), probes.get(i).text.toString(), "the deltas add up to the text");
+            assertEquals(expected.get(i).finishReason(), got.finishReason());
+        }
+    }
+
+    @Test
+    void aShortSequenceLeavesTheBatchAsSoonAsItEnds() {
+        Probe longOne = new Probe();
+        Probe shortOne = new Probe();
+        try (DecodeBatch batch = generator.newBatch()) {
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("hello"), fixedLength(40), 0, longOne)));
+            batch.step();
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("abc"), fixedLength(3), 0, shortOne)));
+            assertEquals(2, batch.size());
+            batch.step();
+            batch.step(); // the short one's first token came with its prefill: two steps make three
+            assertEquals("length", shortOne.done.finishReason());
+            assertEquals(1, batch.size(), "the finished sequence left at once");
+            assertNull(longOne.done);
+            while (!batch.isEmpty()) batch.step();
+        }
+        assertEquals(40, longOne.done.tokenIds().length);
+        assertArrayEquals(alone("hello", fixedLength(40)).tokenIds(), longOne.done.tokenIds());
+    }
+
+    @Test
+    void aCancelledSequenceLeavesBeforeTheNextStep() {
+        Probe keep = new Probe();
+        Probe drop = new Probe();
+        try (DecodeBatch batch = generator.newBatch()) {
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("hello"), fixedLength(30), 0, keep),
+                    new DecodeBatch.Request(tokenizer.encode("world"), fixedLength(30), 0, drop)));
+            batch.step();
+            drop.cancel.set(true);
+            int tokensBefore = drop.tokens.size();
+            batch.step();
+            assertEquals("cancelled", drop.done.finishReason());
+            assertEquals(tokensBefore, drop.tokens.size(), "no token after the cancellation");
+            assertEquals(1, batch.size());
+            while (!batch.isEmpty()) batch.step();
+        }
+        assertArrayEquals(alone("hello", fixedLength(30)).tokenIds(), keep.done.tokenIds());
+    }
+
+    @Test
+    void aLongRunningBatchCompactsItsCacheAndStaysExact() {
+        // arrivals keep the batch busy well past the cache's first capacity (64 columns), so it is compacted and grown
+        List<Probe> probes = new ArrayList<>();
+        List<String> prompts = new ArrayList<>();
+        try (DecodeBatch batch = generator.newBatch()) {
+            for (int step = 0; step < 400 && (probes.size() < 12 || !batch.isEmpty()); step++) {
+                if (step % 9 == 0 && probes.size() < 12) {
+                    String prompt = "n" + "abcdefgh".substring(0, probes.size() % 8) + probes.size();
+                    Probe p = new Probe();
+                    probes.add(p);
+                    prompts.add(prompt);
+                    batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode(prompt), fixedLength(30 + probes.size() * 3), 0, p)));
+                }
+                batch.step();
+            }
+            assertTrue(batch.isEmpty());
+        }
+        for (int i = 0; i < probes.size(); i++) {
+            assertArrayEquals(alone(prompts.get(i), fixedLength(30 + (i + 1) * 3)).tokenIds(), probes.get(i).done.tokenIds(), "sequence " + i);
+        }
+    }
+
+    @Test
+    void ignoreEosGeneratesTheFullLength() {
+        GenerationParams p = fixedLength(50);
+        Completion c = alone("ab", p);
+        assertEquals(50, c.tokenIds().length);
+        assertEquals("length", c.finishReason());
+        assertFalse(c.text().isEmpty());
+    }
+
+    static GenerationParams fixedLength(int n) {
+        return new GenerationParams(n, 0f, 1f, 0, 1f, null, List.of(), null, 0f, 0f, true);
+    }
+}
