@@ -47,6 +47,8 @@ public final class TrainingBenchmark {
             System.out.println("writing " + dir + " ...");
             TinyCheckpoint.write(dir, config, 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
         }
+        // Load the engine before asking it anything: with the checkpoint already written, nothing else has.
+        ai.djl.engine.Engine.getEngine("PyTorch");
         System.out.printf("machine: %d cores, load average %.2f at start; engine threads %d%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 JniUtils.getNumThreads());
