@@ -119,7 +119,7 @@ public final class TrainingBenchmark {
             System.out.println("| step | PrefLoop tokens/s | TRL + PEFT tokens/s | ratio | PrefLoop peak RSS | TRL peak RSS |");
             System.out.println("|---|---|---|---|---|---|");
             for (String line : Files.readAllLines(log)) {
-                if (!line.startsWith("{")) continue;
+                if (!line.startsWith("{\"stage\"")) continue; // the trainers log Python dicts too
                 var n = json.readTree(line);
                 boolean sft = n.get("stage").asText().equals("sft");
                 double ours = (sft ? sftTokens / sftSeconds : dpoTokens / dpoSeconds), theirs = n.get("tokens_per_second").asDouble();
