@@ -7,11 +7,13 @@ import ai.djl.pytorch.jni.JniUtils;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * AdamW (decoupled weight decay) over named parameters, with its moment estimates held here so
  * they can be checkpointed. Also global-norm gradient clipping. Updates run with gradient mode
- * off, in place on the parameters.
+ * off, in place on the parameters. Weight decay spares biases and normalisation gains, as the
+ * transformers Trainer does ({@link #decays}).
  */
 public final class AdamW implements AutoCloseable {
     private final double beta1;
@@ -30,6 +32,18 @@ public final class AdamW implements AutoCloseable {
 
     public static AdamW defaults() {
         return new AdamW(0.9, 0.999, 1e-8, 0.0);
+    }
+
+    /**
+     * The transformers Trainer's {@code get_decay_parameter_names}: no decay for a parameter whose
+     * name (Hugging Face's) holds "bias", "layernorm", "rmsnorm", a ".norm." part or a "_norm" part
+     * (input_layernorm, model.norm, Qwen3's q_norm/k_norm). Embeddings, projections and LoRA
+     * matrices decay.
+     */
+    static final Pattern NO_DECAY = Pattern.compile("bias|layernorm|rmsnorm|(?:^|\\.)norm(?:$|\\.)|_norm(?:$|\\.)");
+
+    static boolean decays(String name) {
+        return !NO_DECAY.matcher(name.toLowerCase(java.util.Locale.ROOT)).find();
     }
 
     public long step() {
@@ -79,7 +93,7 @@ public final class AdamW implements AutoCloseable {
                 mv[0].muli((float) beta1).addi(g.mul((float) (1 - beta1)));
                 mv[1].muli((float) beta2).addi(g.square().muli((float) (1 - beta2)));
                 NDArray update = mv[0].div((float) c1).divi(mv[1].div((float) c2).sqrt().addi((float) eps));
-                if (weightDecay > 0) p.muli((float) (1 - lr * weightDecay));
+                if (weightDecay > 0 && decays(e.getKey())) p.muli((float) (1 - lr * weightDecay));
                 p.subi(update.muli((float) lr));
                 g.muli(0f);
             }

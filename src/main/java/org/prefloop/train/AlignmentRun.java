@@ -188,7 +188,7 @@ public final class AlignmentRun {
             if (s.packing) train = TrainingData.pack(shuffled(train, spec.seed), s.maxLength);
             List<SequenceLogProbs.Sequence> eval = prep.sft.eval() == null ? null : prep.sft.eval().examples();
             List<SequenceLogProbs.Sequence> replay = prep.replay == null ? List.of() : prep.replay.examples();
-            int replayPerBatch = (int) Math.round(s.replayRatio * s.batchSize);
+            int replayPerBatch = (int) Math.round(s.replayRatio * s.batchSize * s.gradientAccumulationSteps);
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, prep.modelDir.toString(), spec.seed) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);

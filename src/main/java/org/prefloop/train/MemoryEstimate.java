@@ -7,7 +7,7 @@ import org.prefloop.model.ModelConfig;
  * fp32: the weights, gradients and AdamW's two moments of what is trained, and activations kept
  * for backward. The activation term counts, per token and layer, the tensors this implementation
  * keeps (norms, q/k/v/o, the MLP's three projections and SiLU, attention scores and
- * probabilities), plus the logits over the vocabulary.
+ * probabilities), plus the scores over the vocabulary that SequenceLogProbs holds.
  */
 public record MemoryEstimate(long weights, long gradients, long optimizer, long activations) {
 
@@ -28,7 +28,13 @@ public record MemoryEstimate(long weights, long gradients, long optimizer, long 
         long perTokenLayer = 4L * c.hiddenSize() + 2 * q + 2 * kv + 4L * c.intermediateSize();
         long attention = 2L * c.numAttentionHeads() * length * length;
         long tokens = (long) sequences * length;
-        long activations = 4 * (c.numHiddenLayers() * (tokens * perTokenLayer + sequences * attention) + 2 * tokens * c.vocabSize());
+        // Scores over the vocabulary (SequenceLogProbs): with a frozen output projection (LoRA) one
+        // chunk's logits, log-softmax and softmax at a time; a trained one keeps logits and
+        // log-softmax for backward at every scored position (counted as every token).
+        boolean frozenHead = trainableParameters < parameters(c);
+        long chunkRows = Math.max(1, Math.min(tokens, SequenceLogProbs.chunkElements / c.vocabSize()));
+        long vocabulary = frozenHead ? 3 * chunkRows * c.vocabSize() : 2 * tokens * c.vocabSize();
+        long activations = 4 * (c.numHiddenLayers() * (tokens * perTokenLayer + sequences * attention) + vocabulary);
         return new MemoryEstimate(weights, gradients, optimizer, activations);
     }
 

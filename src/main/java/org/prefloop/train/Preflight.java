@@ -78,7 +78,7 @@ public final class Preflight {
             }
         }
         int maxLen = train.examples().isEmpty() ? s.maxLength : Math.min(s.maxLength, maxTokens(train.examples()));
-        int microBatch = Math.max(1, (s.batchSize + s.gradientAccumulationSteps - 1) / s.gradientAccumulationSteps);
+        int microBatch = s.batchSize; // TRL's meaning: the micro-batch; accumulation repeats it
         long trainable = lora ? MemoryEstimate.loraParameters(run.config, s.r, s.targetModules) : MemoryEstimate.parameters(run.config);
         int sequences = name.equals("dpo") ? 2 * microBatch : microBatch;
         MemoryEstimate m = MemoryEstimate.of(run.config, trainable, sequences, maxLen);

@@ -46,7 +46,10 @@ abstract class StageLoop<T> {
     Map<String, Object> loop(List<T> train, List<T> replay, int replayPerBatch, Trainable trainable, AdamW optimizer,
                              BiFunction<List<T>, Double, Map<String, Double>> step, Supplier<Map<String, Double>> evaluate) throws IOException {
         long start = System.nanoTime();
-        int perBatch = Math.max(1, s.batchSize - (replay.isEmpty() ? 0 : replayPerBatch));
+        // TRL's meaning: per_device_train_batch_size is the micro-batch, and an optimizer step sees
+        // per_device_train_batch_size x gradient_accumulation_steps examples (replay included).
+        int stepBatch = s.batchSize * s.gradientAccumulationSteps;
+        int perBatch = Math.max(1, stepBatch - (replay.isEmpty() ? 0 : replayPerBatch));
         int stepsPerEpoch = (train.size() + perBatch - 1) / perBatch;
         int total = s.maxSteps > 0 ? s.maxSteps : (int) Math.ceil(s.numTrainEpochs * stepsPerEpoch);
         LrSchedule schedule = LrSchedule.of(s, total);
@@ -76,7 +79,7 @@ abstract class StageLoop<T> {
                 batch = 0;
                 order = order(train.size(), epoch);
             }
-            List<T> items = new ArrayList<>(s.batchSize);
+            List<T> items = new ArrayList<>(stepBatch);
             for (int i = batch * perBatch; i < Math.min(train.size(), (batch + 1) * perBatch); i++) items.add(train.get(order[i]));
             if (!replay.isEmpty()) {
                 Random r = new Random(seed * 31 + stepNo);

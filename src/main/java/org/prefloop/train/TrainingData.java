@@ -220,13 +220,24 @@ public final class TrainingData {
         return new long[][]{tokenizer.encode(p), tokenizer.encodeContinuation(full.substring(p.length()))};
     }
 
-    /** Cuts the prompt from the left to max_prompt_length, then the completions to what max_length leaves. */
+    /**
+     * TRL 1.13's truncation when {@code maxPromptLength} is null: each of prompt+chosen and
+     * prompt+rejected keeps its first {@code maxLength} tokens, and a pair whose prompt alone fills
+     * {@code maxLength} is left out (TRL drops it: nothing of the completions would be scored).
+     * With {@code max_prompt_length}, a key TRL 1.13 no longer has, PrefLoop keeps what earlier TRL
+     * releases did: the prompt is cut from the left to that length, then the completions to what
+     * {@code maxLength} leaves.
+     */
     static DpoTrainer.Pair truncate(DpoTrainer.Pair p, int maxLength, Integer maxPromptLength) {
         int longest = Math.max(p.chosen().length, p.rejected().length);
         if (p.prompt().length + longest <= maxLength) return p;
         long[] prompt = p.prompt();
-        int keepPrompt = maxPromptLength != null ? Math.min(prompt.length, maxPromptLength) : Math.max(1, Math.min(prompt.length, maxLength / 2));
-        prompt = Arrays.copyOfRange(prompt, prompt.length - keepPrompt, prompt.length);
+        if (maxPromptLength != null) {
+            int keepPrompt = Math.min(prompt.length, maxPromptLength);
+            prompt = Arrays.copyOfRange(prompt, prompt.length - keepPrompt, prompt.length);
+        } else if (prompt.length >= maxLength) {
+            throw new IllegalArgumentException("the prompt alone fills max_length " + maxLength + " (TRL leaves such pairs out too)");
+        }
         int room = maxLength - prompt.length;
         if (room < 1) throw new IllegalArgumentException("max_prompt_length leaves no room for the completion within max_length");
         return new DpoTrainer.Pair(prompt, Arrays.copyOf(p.chosen(), Math.min(room, p.chosen().length)),

@@ -46,7 +46,7 @@ class AlignmentRunTest {
                   lora_alpha: 8
                   lora_dropout: 0.1
                   max_steps: 10
-                  per_device_train_batch_size: 4
+                  per_device_train_batch_size: 2
                   gradient_accumulation_steps: 2
                   learning_rate: 1.0e-3
                   warmup_ratio: 0.2
@@ -204,7 +204,8 @@ class AlignmentRunTest {
                   dataset: sft.jsonl
                   eval_split: 0.02
                   max_steps: 40
-                  per_device_train_batch_size: 4
+                  per_device_train_batch_size: 2
+                  gradient_accumulation_steps: 2
                   learning_rate: 1.0e-12
                   eval_steps: 1
                   early_stopping_patience: 2
@@ -217,8 +218,9 @@ class AlignmentRunTest {
         assertEquals(true, sft.get("stopped_early"), sft.toString());
         assertEquals(3, ((Number) sft.get("steps")).intValue(), "best at step 1, then two evaluations without improvement: " + sft);
         @SuppressWarnings("unchecked") Map<String, Double> last = (Map<String, Double>) sft.get("final");
-        // 1,176 training examples (2% held out of 1,200); with one replay example in each batch of 4, an epoch is 392 steps
-        assertEquals(3.0 / 392, last.get("epoch"), 1e-9, "batches hold 3 task examples and 1 replay example: " + last);
+        // 1,176 training examples (2% held out of 1,200); a step sees 2 x 2 examples (TRL's meaning of
+        // per_device_train_batch_size and gradient_accumulation_steps), one of them replay: an epoch is 392 steps
+        assertEquals(3.0 / 392, last.get("epoch"), 1e-9, "steps hold 3 task examples and 1 replay example: " + last);
     }
 
     @Test

@@ -28,7 +28,8 @@ import java.util.SplittableRandom;
  * tied output projection; T = tokens; A = attention's QK and AV products, 4·T_seq²·d per layer and
  * sequence): a LoRA SFT step is a forward pass (2NT + A) and the gradients with respect to the
  * activations (2NT + 2A); the frozen base's weight gradients are never computed. A LoRA DPO step
- * adds the reference model's forward pass (2NT + A) over the same sequences.
+ * adds the reference model's forward pass (2NT + A) over the same sequences. Then TRL + PEFT do
+ * the same steps (src/test/python/trl_bench.py) for tokens/s and peak resident memory side by side.
  */
 public final class TrainingBenchmark {
     static final int SEQ = 256;
@@ -47,6 +48,8 @@ public final class TrainingBenchmark {
             System.out.println("writing " + dir + " ...");
             TinyCheckpoint.write(dir, config, 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
         }
+        // Load the engine before asking it anything: with the checkpoint already written, nothing else has.
+        ai.djl.engine.Engine.getEngine("PyTorch");
         System.out.printf("machine: %d cores, load average %.2f at start; engine threads %d%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 JniUtils.getNumThreads());
@@ -70,6 +73,7 @@ public final class TrainingBenchmark {
             try (SftTrainer trainer = new SftTrainer(model, trainable, AdamW.defaults(), 1.0)) {
                 sftSeconds = best(() -> trainer.step(sft, 1, 1e-4));
             }
+            long sftPeak = peakRss();
             double sftTokens = SFT_BATCH * SEQ;
             double sftFlops = 4 * multiplying * sftTokens + 3 * attentionPerSeq * SFT_BATCH;
 
@@ -79,6 +83,7 @@ public final class TrainingBenchmark {
             try (DpoTrainer trainer = new DpoTrainer(model, trainable, AdamW.defaults(), DpoTrainer.Settings.defaults())) {
                 dpoSeconds = best(() -> trainer.step(pairs, 1, 1e-4));
             }
+            long dpoPeak = peakRss();
             double dpoTokens = 2 * DPO_PAIRS * SEQ;
             double dpoFlops = 6 * multiplying * dpoTokens + 4 * attentionPerSeq * 2 * DPO_PAIRS;
             adapter.close();
@@ -87,7 +92,55 @@ public final class TrainingBenchmark {
                     multiplying, SEQ);
             report("LoRA SFT step (batch " + SFT_BATCH + ")", sftSeconds, sftTokens, sftFlops, matmul);
             report("LoRA DPO step (" + DPO_PAIRS + " pairs)", dpoSeconds, dpoTokens, dpoFlops, matmul);
+            long lora = MemoryEstimate.loraParameters(config, 16, List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"));
+            MemoryEstimate sftEstimate = MemoryEstimate.of(config, lora, SFT_BATCH, SEQ);
+            MemoryEstimate dpoEstimate = MemoryEstimate.of(config, lora, 2 * DPO_PAIRS, SEQ);
+            System.out.printf("peak resident memory (VmHWM, the JVM and libtorch): after SFT %s (estimate %s), after DPO %s (estimate %s)%n",
+                    MemoryEstimate.gib(sftPeak), MemoryEstimate.gib(sftEstimate.total()), MemoryEstimate.gib(dpoPeak), MemoryEstimate.gib(dpoEstimate.total()));
+            trl(dir, sftSeconds, sftTokens, sftPeak, dpoSeconds, dpoTokens, dpoPeak);
         }
+    }
+
+    /**
+     * TRL + PEFT doing the same LoRA steps on the same checkpoint, CPU and thread count
+     * (src/test/python/trl_bench.py), and the ratios; skipped, saying so, without python3 and trl.
+     */
+    private static void trl(Path dir, double sftSeconds, double sftTokens, long sftPeak, double dpoSeconds, double dpoTokens, long dpoPeak) {
+        String why = Python.missing("trl", "peft", "transformers", "datasets", "torch");
+        if (why != null) {
+            System.out.println("TRL comparison skipped: " + why);
+            return;
+        }
+        try {
+            Path log = Files.createTempFile("trl-bench", ".log");
+            Python.run(List.of("src/test/python/trl_bench.py", dir.toString(), String.valueOf(JniUtils.getNumThreads()),
+                    String.valueOf(SEQ), String.valueOf(SFT_BATCH), String.valueOf(DPO_PAIRS), String.valueOf(STEPS)), log, 3600);
+            var json = new com.fasterxml.jackson.databind.ObjectMapper();
+            System.out.println("| step | PrefLoop tokens/s | TRL + PEFT tokens/s | ratio | PrefLoop peak RSS | TRL peak RSS |");
+            System.out.println("|---|---|---|---|---|---|");
+            for (String line : Files.readAllLines(log)) {
+                if (!line.startsWith("{\"stage\"")) continue; // the trainers log Python dicts too
+                var n = json.readTree(line);
+                boolean sft = n.get("stage").asText().equals("sft");
+                double ours = (sft ? sftTokens / sftSeconds : dpoTokens / dpoSeconds), theirs = n.get("tokens_per_second").asDouble();
+                System.out.printf("| LoRA %s | %.0f | %.0f | %.2f | %s | %s |%n", sft ? "SFT, batch " + SFT_BATCH : "DPO, " + DPO_PAIRS + " pairs",
+                        ours, theirs, ours / theirs, MemoryEstimate.gib(sft ? sftPeak : dpoPeak), MemoryEstimate.gib(n.get("peak_rss_bytes").asLong()));
+            }
+        } catch (Exception e) {
+            System.out.println("TRL comparison failed: " + e.getMessage());
+        }
+    }
+
+    /** The process's peak resident set (VmHWM), or -1 where /proc is not there. */
+    static long peakRss() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (l.startsWith("VmHWM:")) return Long.parseLong(l.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (java.io.IOException e) {
+            return -1;
+        }
+        return -1;
     }
 
     private static void report(String what, double seconds, double tokens, double flops, double matmul) {

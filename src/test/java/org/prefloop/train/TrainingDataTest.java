@@ -86,4 +86,21 @@ class TrainingDataTest {
             assertEquals(1, Arrays.stream(conv.ids()).filter(id -> id == tok.tokenId("<|begin_of_text|>")).count(), "one bos, not one per turn");
         }
     }
+
+    /** TRL 1.13: the first max_length tokens of prompt+completion; a prompt that fills max_length drops the pair. */
+    @Test
+    void dpoTruncationKeepsTheStartAsTrlDoes() {
+        long[] prompt = {1, 2, 3, 4, 5, 6}, chosen = {7, 8, 9, 10}, rejected = {11, 12};
+        DpoTrainer.Pair p = new DpoTrainer.Pair(prompt, chosen, rejected, 1);
+        DpoTrainer.Pair t = TrainingData.truncate(p, 8, null);
+        assertEquals(Arrays.toString(prompt), Arrays.toString(t.prompt()), "the prompt is kept whole");
+        assertEquals("[7, 8]", Arrays.toString(t.chosen()));
+        assertEquals("[11, 12]", Arrays.toString(t.rejected()));
+        assertTrue(TrainingData.truncate(p, 10, null) == p, "a pair within max_length is left alone");
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> TrainingData.truncate(p, 6, null));
+
+        DpoTrainer.Pair left = TrainingData.truncate(p, 8, 3);
+        assertEquals("[4, 5, 6]", Arrays.toString(left.prompt()), "max_prompt_length cuts the prompt from the left");
+        assertEquals("[7, 8, 9, 10]", Arrays.toString(left.chosen()));
+    }
 }

@@ -1,0 +1,82 @@
+"""TRL + PEFT doing the training benchmark's steps, for org.prefloop.train.TrainingBenchmark.
+
+    python3 src/test/python/trl_bench.py MODEL_DIR THREADS SEQ SFT_BATCH DPO_PAIRS STEPS
+
+On CPU, float32: LoRA r=16 (alpha 32, no dropout) on all seven projections, one step = one full
+batch; SFT_BATCH prompt-completion examples of SEQ tokens (a quarter prompt, completion-only loss)
+and DPO_PAIRS pairs whose prompt+chosen and prompt+rejected are SEQ tokens each (the reference is
+the policy with the adapter switched off, as in PrefLoop). Prints one JSON line per stage: best
+seconds per step of STEPS after one warm-up, tokens/s, and the process's peak resident memory so
+far (ru_maxrss).
+"""
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class StepTimes(TrainerCallback):
+    def __init__(self):
+        self.times = []
+        self.start = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def text(rng, n):
+    return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
+
+
+def run(kind, model_dir, seq, batch, steps, out):
+    rng = random.Random(3)
+    prompt_len = seq // 4
+    # completions are one character short: TRL appends the end-of-sequence token
+    if kind == "sft":
+        data = Dataset.from_list([{"prompt": text(rng, prompt_len), "completion": text(rng, seq - prompt_len - 1)} for _ in range(batch)])
+    else:
+        data = Dataset.from_list([{"prompt": text(rng, prompt_len), "chosen": text(rng, seq - prompt_len - 1),
+                                   "rejected": text(rng, seq - prompt_len - 1)} for _ in range(batch)])
+    common = dict(output_dir=out, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=steps + 1,
+                  learning_rate=1e-4, lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no",
+                  use_cpu=True, max_length=seq, bf16=False, fp16=False, dataloader_num_workers=0)
+    peft = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS, task_type="CAUSAL_LM")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    timer = StepTimes()
+    if kind == "sft":
+        trainer = SFTTrainer(model=model, args=SFTConfig(**common, completion_only_loss=True), train_dataset=data,
+                             processing_class=tokenizer, peft_config=peft, callbacks=[timer])
+        tokens = batch * seq
+    else:
+        trainer = DPOTrainer(model=model, args=DPOConfig(**common, beta=0.1), train_dataset=data,
+                             processing_class=tokenizer, peft_config=peft, callbacks=[timer])
+        tokens = 2 * batch * seq
+    trainer.train()
+    best = min(timer.times[1:])
+    return {"stage": kind, "seconds_per_step": best, "tokens_per_second": tokens / best,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def main(model_dir, threads, seq, sft_batch, dpo_pairs, steps):
+    torch.set_num_threads(int(threads))
+    with tempfile.TemporaryDirectory() as out:
+        for kind, batch in (("sft", int(sft_batch)), ("dpo", int(dpo_pairs))):
+            print(json.dumps(run(kind, model_dir, int(seq), batch, int(steps), out)), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:7])
