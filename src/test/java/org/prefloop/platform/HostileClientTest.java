@@ -1,0 +1,102 @@
+package org.prefloop.platform;
+
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.RestAssured;
+import io.restassured.http.ContentType;
+import io.restassured.response.Response;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.not;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.prefloop.testing.Api.asAdmin;
+
+/**
+ * The probes a hostile client sends (README, "Security"), replayed against the running service:
+ * each gets its documented answer, and the service stays healthy after every one.
+ */
+@QuarkusTest
+class HostileClientTest {
+    static final String SECRET = "TOPSECRET-" + java.util.UUID.randomUUID();
+    static final String CWD = Path.of("").toAbsolutePath().toString();
+
+    @AfterEach
+    void stillHealthy() {
+        RestAssured.get("/q/health/live").then().statusCode(200);
+    }
+
+    /** A file outside the roots holding a secret token, and a link to it from inside a root. */
+    static Path secretFile() throws Exception {
+        Path secret = Files.createTempFile("prefloop-secret", ".jsonl");
+        Files.writeString(secret, SECRET + "\n");
+        return secret;
+    }
+
+    static void refusedWithoutLeak(Response r, String field) {
+        r.then().statusCode(422).contentType("application/problem+json").body("field", equalTo(field));
+        String body = r.asString();
+        assertFalse(body.contains(SECRET), "no file content: " + body);
+        assertFalse(body.contains("root:"), "no file content: " + body);
+        assertFalse(body.contains(CWD), "no server path: " + body);
+    }
+
+    @Test
+    void filesOutsideTheRootsAreRefusedWithoutQuotingThem() throws Exception {
+        Path secret = secretFile();
+        Path link = Path.of("target", "hostile-link-" + System.nanoTime() + ".jsonl");
+        Files.createSymbolicLink(link, secret);
+        try {
+            refusedWithoutLeak(asAdmin().contentType(ContentType.JSON).body(Map.of("file", "/etc/passwd")).post("/api/evaluations"), "file");
+            refusedWithoutLeak(asAdmin().contentType(ContentType.JSON).body(Map.of("file", secret.toString())).post("/api/evaluations"), "file");
+            refusedWithoutLeak(asAdmin().contentType(ContentType.JSON).body(Map.of("file", link.toString())).post("/api/evaluations"), "file");
+            refusedWithoutLeak(asAdmin().contentType(ContentType.JSON).body(Map.of("file", "preference-data/../../../../etc/passwd")).post("/api/evaluations"), "file");
+            for (String field : new String[]{"sft.dataset", "sft.replay_dataset", "forgetting_dataset", "dpo.dataset", "dpo.eval_dataset"}) {
+                refusedWithoutLeak(run(spec("models/demo", field, secret.toString())), field);
+            }
+            refusedWithoutLeak(run(spec("/etc", "dpo.dataset", "preference-data/synthetic/dpo.jsonl")), "model_name_or_path");
+            refusedWithoutLeak(run(spec("models/../..", "dpo.dataset", "preference-data/synthetic/dpo.jsonl")), "model_name_or_path");
+            refusedWithoutLeak(run(spec("models/demo", "sft.dataset", link.toString())), "sft.dataset");
+            // the store's files are inside the data directory and still refused
+            refusedWithoutLeak(run(spec("models/demo", "dpo.dataset", "target/test-data/db/x.jsonl")), "dpo.dataset");
+        } finally {
+            Files.deleteIfExists(link);
+            Files.deleteIfExists(secret);
+        }
+    }
+
+    @Test
+    void readmesRelativeNamesWorkAndMessagesNameFilesAsWritten() {
+        // models/demo resolves (the model is read), then a file that is not JSON Lines fails pre-flight: named as written
+        Response r = run(spec("models/demo", "dpo.dataset", "preference-data/README.md"));
+        r.then().statusCode(422).body("detail", containsString("preference-data/README.md"));
+        assertFalse(r.asString().contains(CWD), r.asString());
+        // the evaluation file of README's loop is accepted (this profile serves no model, so the answer is about the model)
+        Response e = asAdmin().contentType(ContentType.JSON).body(Map.of("file", "preference-data/synthetic/heldout.jsonl")).post("/api/evaluations");
+        assertTrue(!"file".equals(e.jsonPath().getString("field")), e.asString());
+    }
+
+    static String spec(String model, String field, String value) {
+        String stage = field.contains(".") ? field.substring(0, field.indexOf('.')) : "dpo";
+        String key = field.contains(".") ? field.substring(field.indexOf('.') + 1) : field;
+        StringBuilder y = new StringBuilder("name: hostile\nmodel_name_or_path: \"" + model + "\"\n");
+        if (!field.contains(".")) y.append(key).append(": \"").append(value).append("\"\n");
+        y.append(stage).append(": {");
+        if (!key.equals("dataset") || !field.contains(".")) y.append("dataset: \"preference-data/synthetic/").append(stage).append(".jsonl\", ");
+        if (field.contains(".")) y.append(key).append(": \"").append(value).append("\", ");
+        y.append("max_steps: 1}\n");
+        return y.toString();
+    }
+
+    static Response run(String yaml) {
+        return asAdmin().contentType("application/yaml").body(yaml.getBytes(StandardCharsets.UTF_8)).post("/api/runs");
+    }
+}
