@@ -1,5 +1,6 @@
 package org.prefloop.collect;
 
+import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.transaction.Transactional;
@@ -123,16 +124,22 @@ public class TaskQueue {
     }
 
     /**
-     * A person judges an assigned comparison once: a second judgment with another event id is
-     * refused (a retry of the same event is not a second judgment).
+     * A person judges a comparison once, assigned or not: the first event id claims (comparison,
+     * person) in the store, atomically, so concurrent posts cannot all pass; a retry of the
+     * claimed event passes again, any other event id is a 409.
      */
-    public void requireUnanswered(long comparisonId, String annotator, UUID eventId) {
-        Assignment.<Assignment>find("comparisonId = ?1 and annotator = ?2", comparisonId, annotator).firstResultOptional()
-                .filter(a -> a.eventId != null && !a.eventId.equals(eventId))
-                .ifPresent(a -> {
-                    throw ProblemException.conflict("comparisonId", "you already judged comparison " + comparisonId
-                            + " (event " + a.eventId + ")");
-                });
+    public void claim(long comparisonId, String annotator, UUID eventId) {
+        UUID held = QuarkusTransaction.requiringNew().call(() -> {
+            EntityManager em = Assignment.getEntityManager();
+            em.createNativeQuery("insert into judgment_claims (comparison_id, annotator, event_id) values (?1, ?2, ?3) on conflict do nothing")
+                    .setParameter(1, comparisonId).setParameter(2, annotator).setParameter(3, eventId).executeUpdate();
+            Object id = em.createNativeQuery("select event_id from judgment_claims where comparison_id = ?1 and annotator = ?2")
+                    .setParameter(1, comparisonId).setParameter(2, annotator).getSingleResult();
+            return id instanceof UUID u ? u : UUID.fromString(id.toString());
+        });
+        if (!eventId.equals(held)) {
+            throw ProblemException.conflict("comparisonId", "you already judged comparison " + comparisonId + " (event " + held + ")");
+        }
     }
 
     /** Called once Kafka has the judgment, so the next task is never the one just answered. */

@@ -11,6 +11,21 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.List;
+import java.util.ArrayList;
+import java.util.UUID;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.inject.Inject;
+import org.prefloop.collect.Choice;
+import org.prefloop.collect.PreferenceEvent;
+import org.prefloop.testing.Api;
+import static org.awaitility.Awaitility.await;
 
 import static org.hamcrest.Matchers.containsString;
 import static org.hamcrest.Matchers.equalTo;
@@ -26,6 +41,11 @@ import static org.prefloop.testing.Api.asAdmin;
  */
 @QuarkusTest
 class HostileClientTest {
+    @Inject
+    KafkaClients kafka;
+    @Inject
+    ObjectMapper json;
+
     static final String SECRET = "TOPSECRET-" + java.util.UUID.randomUUID();
     static final String CWD = Path.of("").toAbsolutePath().toString();
 
@@ -82,6 +102,62 @@ class HostileClientTest {
         // the evaluation file of README's loop is accepted (this profile serves no model, so the answer is about the model)
         Response e = asAdmin().contentType(ContentType.JSON).body(Map.of("file", "preference-data/synthetic/heldout.jsonl")).post("/api/evaluations");
         assertTrue(!"file".equals(e.jsonPath().getString("field")), e.asString());
+    }
+
+    @Test
+    void onePersonCastsOneVotePerComparisonAssignedOrNot() throws Exception {
+        String annotator = Api.newAnnotator();
+        long unassigned = Api.newComparison("stuff the ballot?", "yes", "no");
+        UUID first = UUID.randomUUID();
+        vote(Api.asAnnotator(annotator), first, unassigned).then().statusCode(202);
+        for (int i = 0; i < 4; i++) {
+            vote(Api.asAnnotator(annotator), UUID.randomUUID(), unassigned).then().statusCode(409)
+                    .contentType("application/problem+json").body("field", equalTo("comparisonId"));
+        }
+        vote(Api.asAnnotator(annotator), first, unassigned).then().statusCode(202); // a retry of the same event
+
+        // twenty concurrent posts with twenty event ids on an assigned comparison: one passes
+        Api.newComparison("race?", "a", "b");
+        String racer = Api.newAnnotator();
+        long assigned = Api.asAnnotator(racer).get("/api/tasks/next").then().statusCode(200).extract().jsonPath().getLong("comparisonId");
+        ExecutorService pool = Executors.newFixedThreadPool(20);
+        try {
+            List<Future<Integer>> answers = new ArrayList<>();
+            CountDownLatch go = new CountDownLatch(1);
+            for (int i = 0; i < 20; i++) {
+                answers.add(pool.submit(() -> {
+                    go.await();
+                    return vote(Api.asAnnotator(racer), UUID.randomUUID(), assigned).statusCode();
+                }));
+            }
+            go.countDown();
+            List<Integer> codes = new ArrayList<>();
+            for (Future<Integer> f : answers) codes.add(f.get(60, TimeUnit.SECONDS));
+            assertEquals(1, codes.stream().filter(c -> c == 202).count(), "one 202: " + codes);
+            assertEquals(19, codes.stream().filter(c -> c == 409).count(), "the rest 409: " + codes);
+        } finally {
+            pool.shutdownNow();
+        }
+
+        // the store itself refuses a second judgment by the same person that reached the topic another way
+        UUID other = UUID.randomUUID();
+        kafka.send(PreferenceEvent.TOPIC, String.valueOf(unassigned), json.writeValueAsString(new PreferenceEvent(other, unassigned,
+                annotator, Choice.parse("B"), null, null, java.time.Instant.now(), null)));
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertEquals(List.of(1, 1),
+                List.of(storedBy(assigned, racer).size(), storedBy(unassigned, annotator).size()), "stored on the raced and the unassigned comparison"));
+        Thread.sleep(1500); // time for the bypassing event to be consumed
+        assertEquals(List.of(first.toString()), storedBy(unassigned, annotator), "one vote per person, in the store: the first");
+        assertEquals(1, storedBy(assigned, racer).size());
+    }
+
+    static List<String> storedBy(long comparisonId, String annotator) {
+        return asAdmin().get("/api/comparisons/" + comparisonId + "/preferences").then().statusCode(200).extract().jsonPath()
+                .getList("findAll { it.annotator == '" + annotator + "' }.eventId");
+    }
+
+    static Response vote(io.restassured.specification.RequestSpecification who, UUID eventId, long comparisonId) {
+        return who.contentType(ContentType.JSON).body(Map.of("eventId", eventId.toString(), "comparisonId", comparisonId, "choice", "A"))
+                .post("/api/preferences");
     }
 
     static String spec(String model, String field, String value) {
