@@ -81,6 +81,9 @@ public class DatasetResource {
         if (filters.minAgreement() != null && (filters.minAgreement() < 0 || filters.minAgreement() > 1)) {
             throw ProblemException.invalid("filters.minAgreement", "minAgreement is a share between 0 and 1");
         }
+        if (filters.minVotes() != null && filters.minVotes() < 1) {
+            throw ProblemException.invalid("filters.minVotes", "minVotes is a number of people, 1 or more");
+        }
         DatasetFreezer.Frozen frozen = freezer.select(kind, filters);
         if (frozen.items().isEmpty()) {
             throw ProblemException.invalid("filters", "no comparison passes these filters: " + json.writeValueAsString(frozen.summary()));

@@ -95,17 +95,28 @@ public class SignInResource {
 
     private Response form(int status, String next, String error) {
         String token = SessionCookies.randomToken();
-        String html = login.data("csrf", token).data("next", next == null ? "" : next).data("error", error).render();
+        String html = login.data("csrf", token).data("next", safeNext(next, "")).data("error", error).render();
         return Response.status(status).type(MediaType.TEXT_HTML_TYPE).entity(html)
                 .header("Set-Cookie", FORM_COOKIE + "=" + token + "; Path=/login; HttpOnly; SameSite=Strict"
                         + (cookies.secure() ? "; Secure" : "")).build();
     }
 
-    /** Only a path on this site: never a full URL or a protocol-relative one (an open redirect). */
+    /**
+     * Only a path on this site: never a full URL or a protocol-relative one (an open redirect), and
+     * only characters a URI path and query may hold as they are (no space, tab, quote, angle
+     * bracket, backslash or line break: nothing that could end a header or a log line).
+     */
     static String safeNext(String next, String fallback) {
-        if (next == null || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return fallback;
-        return next;
+        if (next == null || !SAFE_NEXT.matcher(next).matches() || next.startsWith("//")) return fallback;
+        try {
+            URI.create(next);
+            return next;
+        } catch (IllegalArgumentException e) {
+            return fallback;
+        }
     }
+
+    private static final java.util.regex.Pattern SAFE_NEXT = java.util.regex.Pattern.compile("/[A-Za-z0-9\\-._~/?&=%+,;:@!$()*]{0,500}");
 
     private static String minutes(long seconds) {
         return seconds < 90 ? seconds + " seconds" : (seconds + 59) / 60 + " minutes";

@@ -150,6 +150,54 @@ class HostileClientTest {
         assertEquals(1, storedBy(assigned, racer).size());
     }
 
+    @Test
+    void badInputIsA4xxProblemNeverA500() {
+        String annotator = Api.newAnnotator();
+        for (String next : new String[]{"/a b", "/a\tb", "/a\"b", "/<script>", "/x\r\nX-Forged: 1", "/x\nINFO forged log line"}) {
+            Response r = org.prefloop.testing.Browser.postSignIn(annotator, "password-" + annotator, next);
+            assertEquals(303, r.statusCode(), "next " + next + ": " + r.asString());
+            assertTrue(r.header("Location").endsWith("/annotate"), "falls back home for " + next + ": " + r.header("Location"));
+            assertEquals(null, r.header("X-Forged"));
+        }
+        RestAssured.given().get("/login?next=" + java.net.URLEncoder.encode("/\"><script>x</script>", StandardCharsets.UTF_8))
+                .then().statusCode(200).body(not(containsString("<script>x")));
+
+        asAdmin().contentType(ContentType.JSON).body(Map.of("name", "neg", "filters", Map.of("minVotes", -1))).post("/api/datasets")
+                .then().statusCode(422).contentType("application/problem+json").body("field", equalTo("filters.minVotes"));
+        asAdmin().contentType(ContentType.JSON).body(Map.of("source", "no-such-source-" + UUID.randomUUID())).post("/api/judges/reverse")
+                .then().statusCode(404).contentType("application/problem+json").body("field", equalTo("source"));
+        asAdmin().contentType(ContentType.JSON).body(Map.of("comparisonIds", List.of("x"))).post("/api/judges/reverse")
+                .then().statusCode(422).body("field", equalTo("comparisonIds"));
+        for (String name : new String[]{"../../../tmp/x", "a/b", "..", ".hidden", "x".repeat(101)}) {
+            run("name: \"" + name + "\"\nmodel_name_or_path: models/demo\ndpo: {dataset: preference-data/synthetic/dpo.jsonl}\n")
+                    .then().statusCode(422).contentType("application/problem+json").body("field", equalTo("name"));
+        }
+        // errors raised below the resources (a path or query parameter that does not parse) still carry a problem
+        Api.asAnnotator(annotator).get("/api/tasks/history?limit=many").then().statusCode(404).contentType("application/problem+json");
+        asAdmin().get("/api/runs/abc").then().statusCode(404).contentType("application/problem+json");
+        asAdmin().contentType(ContentType.JSON).body("{").post("/api/evaluations").then().statusCode(400).contentType("application/problem+json");
+        asAdmin().contentType("text/csv").body("a,b").post("/api/evaluations").then().statusCode(415).contentType("application/problem+json");
+        asAdmin().put("/api/runs").then().statusCode(405).contentType("application/problem+json");
+    }
+
+    @Test
+    void everyApiBodyIsBounded() throws Exception {
+        byte[] big = new byte[5 * 1024 * 1024];
+        java.util.Arrays.fill(big, (byte) 'a');
+        for (String path : new String[]{"/api/runs", "/api/datasets", "/api/evaluations", "/api/rounds", "/api/users", "/api/keys", "/api/judges/reverse"}) {
+            asAdmin().contentType(ContentType.JSON).body(big).post(path).then().statusCode(413).contentType("application/problem+json");
+        }
+        // a body without a length (chunked) is cut off at the limit
+        var chunked = java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_1_1).build().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create(RestAssured.baseURI + ":" + RestAssured.port + "/api/runs"))
+                .header("Authorization", "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + Api.adminPassword()).getBytes()))
+                .header("Content-Type", "application/json")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(big))).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(413, chunked.statusCode(), chunked.body());
+        assertTrue(chunked.headers().firstValue("Content-Type").orElse("").startsWith("application/problem+json"));
+    }
+
     static List<String> storedBy(long comparisonId, String annotator) {
         return asAdmin().get("/api/comparisons/" + comparisonId + "/preferences").then().statusCode(200).extract().jsonPath()
                 .getList("findAll { it.annotator == '" + annotator + "' }.eventId");
