@@ -1,6 +1,5 @@
 package org.prefloop.identity;
 
-import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.qute.Template;
 import io.quarkus.security.identity.SecurityIdentity;
 import io.vertx.core.http.HttpServerRequest;
@@ -36,7 +35,7 @@ public class SignInResource {
     SessionCookies cookies;
 
     @Inject
-    SignInThrottle throttle;
+    Credentials credentials;
 
     @Inject
     SecurityIdentity identity;
@@ -67,18 +66,14 @@ public class SignInResource {
             return form(400, next, "Enter your user name and password.");
         }
         String address = request.remoteAddress() == null ? "unknown" : request.remoteAddress().host();
-        Optional<Duration> wait = throttle.waitBefore(username, address);
-        if (wait.isPresent()) {
-            long seconds = Math.max(1, wait.get().toSeconds());
+        Credentials.Result result = credentials.check(username, password, address);
+        if (result instanceof Credentials.Locked locked) {
+            long seconds = Math.max(1, locked.retryAfter().toSeconds());
             return Response.fromResponse(form(429, next, "Too many failed sign-ins. Try again in " + minutes(seconds) + "."))
                     .header("Retry-After", seconds).build();
         }
-        Optional<User> user = User.byName(username);
-        if (user.isEmpty() || !BcryptUtil.matches(password, user.get().password)) {
-            throttle.failed(username, address);
-            return form(401, next, "Wrong user name or password.");
-        }
-        throttle.succeeded(username);
+        if (!(result instanceof Credentials.Ok ok)) return form(401, next, "Wrong user name or password.");
+        Optional<User> user = Optional.of(ok.user());
         SessionCookies.Issued issued = cookies.issue(user.get().username, user.get().role);
         String home = User.ADMIN.equals(issued.session().role()) ? "/console" : "/annotate";
         return Response.seeOther(URI.create(safeNext(next, home)))

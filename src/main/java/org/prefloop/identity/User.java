@@ -40,6 +40,14 @@ public class User extends PanacheEntityBase {
     @Column(name = "created_at", insertable = false, updatable = false)
     public OffsetDateTime createdAt;
 
+    /** Set when an admin disabled the user: no way in works for them. */
+    @Column(name = "disabled_at")
+    public OffsetDateTime disabledAt;
+
+    public boolean disabled() {
+        return disabledAt != null;
+    }
+
     /** bcrypt's cost (log2 of its rounds): prefloop.bcrypt-cost, 10 unless set. */
     public static User create(String username, String plainPassword, String role) {
         int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()

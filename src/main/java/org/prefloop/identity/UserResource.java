@@ -44,9 +44,7 @@ public class UserResource {
         if (body.username() == null || !NAME.matcher(body.username()).matches()) {
             throw ProblemException.invalid("username", "username must be 2-64 letters, digits, '.', '_' or '-'");
         }
-        if (body.password() == null || body.password().length() < 8) {
-            throw ProblemException.invalid("password", "password must have at least 8 characters");
-        }
+        checkPassword(body.password());
         String role = body.role() == null ? User.ANNOTATOR : body.role();
         if (!role.equals(User.ANNOTATOR) && !role.equals(User.ADMIN)) {
             throw ProblemException.invalid("role", "role must be 'annotator' or 'admin'");
@@ -56,6 +54,16 @@ public class UserResource {
         }
         User u = User.create(body.username(), body.password(), role);
         return Response.created(URI.create("/api/users/" + u.id)).entity(UserView.of(u)).build();
+    }
+
+    /** 8 characters at least; 72 bytes at most, bcrypt's limit (it would ignore the rest). */
+    static void checkPassword(String password) {
+        if (password == null || password.length() < 8) {
+            throw ProblemException.invalid("password", "password must have at least 8 characters");
+        }
+        if (password.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > Credentials.MAX_PASSWORD_BYTES) {
+            throw ProblemException.invalid("password", "password must have at most 72 bytes (bcrypt's limit)");
+        }
     }
 
     @GET

@@ -198,6 +198,30 @@ class HostileClientTest {
         assertTrue(chunked.headers().firstValue("Content-Type").orElse("").startsWith("application/problem+json"));
     }
 
+    @Test
+    void everyWayInIsThrottledAlike() {
+        // the form locks a name: HTTP Basic is refused too, even with the right password
+        String a = Api.newAnnotator();
+        for (int i = 0; i < 5; i++) assertEquals(401, org.prefloop.testing.Browser.postSignIn(a, "guess-" + i, null).statusCode());
+        Api.asAnnotator(a).get("/api/users/me").then().statusCode(401);
+        // Basic failures lock the form and Basic
+        String b = Api.newAnnotator();
+        Api.asAnnotator(b).get("/api/users/me").then().statusCode(200);
+        for (int i = 0; i < 5; i++) Api.as(b, "guess-" + i).get("/api/users/me").then().statusCode(401);
+        Api.asAnnotator(b).get("/api/users/me").then().statusCode(401);
+        assertEquals(429, org.prefloop.testing.Browser.postSignIn(b, "password-" + b, null).statusCode());
+        // unknown names are refused like known ones (and count against the name as well)
+        Api.as("nobody-" + UUID.randomUUID().toString().substring(0, 8), "whatever-password").get("/api/users/me").then().statusCode(401);
+        // bcrypt ignores bytes past the 72nd: such passwords are refused when set and when tried
+        String longPassword = "p".repeat(73);
+        asAdmin().contentType(ContentType.JSON).body(Map.of("username", "long-" + UUID.randomUUID().toString().substring(0, 8),
+                "password", longPassword, "role", "annotator")).post("/api/users")
+                .then().statusCode(422).body("field", equalTo("password"));
+        String c = Api.newAnnotator();
+        Api.as(c, "password-" + c + "x".repeat(80)).get("/api/users/me").then().statusCode(401);
+        Api.asAnnotator(c).get("/api/users/me").then().statusCode(200);
+    }
+
     static List<String> storedBy(long comparisonId, String annotator) {
         return asAdmin().get("/api/comparisons/" + comparisonId + "/preferences").then().statusCode(200).extract().jsonPath()
                 .getList("findAll { it.annotator == '" + annotator + "' }.eventId");
