@@ -41,6 +41,9 @@ public class DatasetResource {
     DatasetFreezer freezer;
 
     @Inject
+    org.prefloop.platform.AuditLog audit;
+
+    @Inject
     DatasetUpload upload;
 
     @Inject
@@ -90,6 +93,7 @@ public class DatasetResource {
         }
         Dataset d = freezer.store(name, kind, json.writeValueAsString(filters), json.writeValueAsString(frozen.summary()),
                 frozen.items(), identity.getPrincipal().getName());
+        audit.record("dataset.freeze", "dataset " + d.id, d.name + " (" + kind + ", " + d.contentHash + ")");
         return Response.created(URI.create("/api/datasets/" + d.id)).entity(view(Dataset.findById(d.id))).build();
     }
 
@@ -105,6 +109,7 @@ public class DatasetResource {
         Dataset d = freezer.store(requireName(name), k, "{\"uploaded\":true}",
                 json.writeValueAsString(new DatasetFreezer.Summary(0, 0, items.size(), 0, 0, 0, 0)), items,
                 identity.getPrincipal().getName());
+        audit.record("dataset.upload", "dataset " + d.id, d.name + " (" + d.contentHash + ")");
         return Response.created(URI.create("/api/datasets/" + d.id)).entity(view(Dataset.findById(d.id))).build();
     }
 

@@ -85,6 +85,7 @@ public class SignInResource {
     @POST
     @Path("logout")
     public Response signOut() {
+        if (identity.getAttribute(Session.ATTRIBUTE) instanceof Session s) cookies.end(s);
         return Response.noContent().header("Set-Cookie", cookies.cleared()).build();
     }
 

@@ -60,6 +60,13 @@ public class User extends PanacheEntityBase {
         return u;
     }
 
+    /** Stores the bcrypt hash of a new password (prefloop.bcrypt-cost). Not named setPassword: Panache would route field writes through it. */
+    public void changePassword(String plainPassword) {
+        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
+        password = BcryptUtil.bcryptHash(plainPassword, cost);
+    }
+
     public static Optional<User> byName(String username) {
         return find("username", username).firstResultOptional();
     }

@@ -26,6 +26,8 @@ public class ModelRegistryResource {
 
     @Inject
     ObjectMapper json;
+    @Inject
+    org.prefloop.platform.AuditLog audit;
 
     public record VersionView(long id, String name, Long parentId, String baseModel, String adapterPath, Long runId,
                               JsonNode datasetHashes, JsonNode runSpec, JsonNode metrics, JsonNode forgetting,
@@ -64,6 +66,7 @@ public class ModelRegistryResource {
     public VersionView promote(@PathParam("id") long id) {
         ModelVersion v = find(id);
         v.promotedAt = OffsetDateTime.now();
+        audit.record("model.promote", "version " + v.id, v.name);
         return view(v, v.id);
     }
 

@@ -60,6 +60,8 @@ public class RunResource {
     RunEventBroadcast live;
     @Inject
     SecurityIdentity identity;
+    @Inject
+    org.prefloop.platform.AuditLog audit;
     @ConfigProperty(name = "prefloop.runs-dir")
     String runsDir;
 
@@ -124,6 +126,7 @@ public class RunResource {
             QuarkusTransaction.requiringNew().run(() -> TrainingRun.deleteById(id));
             throw new ProblemException(503, null, "the job could not be queued: " + e.getMessage());
         }
+        audit.record("run.submit", "run " + id, parsed.name);
         return Response.created(URI.create("/api/runs/" + id)).entity(view(find(id), false)).build();
     }
 
@@ -189,6 +192,7 @@ public class RunResource {
                 r.finishedAt = OffsetDateTime.now();
             }
         });
+        audit.record("run.cancel", "run " + id, null);
         return view(find(id), false);
     }
 

@@ -25,6 +25,7 @@ import jakarta.inject.Inject;
 import org.prefloop.collect.Choice;
 import org.prefloop.collect.PreferenceEvent;
 import org.prefloop.testing.Api;
+import org.prefloop.testing.Browser;
 import static org.awaitility.Awaitility.await;
 
 import static org.hamcrest.Matchers.containsString;
@@ -220,6 +221,63 @@ class HostileClientTest {
         String c = Api.newAnnotator();
         Api.as(c, "password-" + c + "x".repeat(80)).get("/api/users/me").then().statusCode(401);
         Api.asAnnotator(c).get("/api/users/me").then().statusCode(200);
+    }
+
+    @Test
+    void sessionsEndAtOnceAndAdminActionsAreAudited() {
+        // sign-out ends the session on the server: the same cookie no longer works
+        String a = Api.newAnnotator();
+        Browser aSession = Browser.signIn(a, "password-" + a);
+        aSession.script().get("/api/tasks/stats").then().statusCode(200);
+        aSession.script().post("/logout").then().statusCode(204);
+        aSession.script().get("/api/tasks/stats").then().statusCode(401);
+
+        // disabling ends sessions and Basic at once; enabling lets Basic in again
+        String b = Api.newAnnotator();
+        Browser bSession = Browser.signIn(b, "password-" + b);
+        Api.asAnnotator(b).get("/api/users/me").then().statusCode(200);
+        asAdmin().post("/api/users/" + b + "/disable").then().statusCode(200).body("disabled", equalTo(true));
+        bSession.script().get("/api/tasks/stats").then().statusCode(401);
+        Api.asAnnotator(b).get("/api/users/me").then().statusCode(401);
+        assertEquals(401, Browser.postSignIn(b, "password-" + b, null).statusCode());
+        asAdmin().post("/api/users/" + b + "/enable").then().statusCode(200).body("disabled", equalTo(false));
+        Api.asAnnotator(b).get("/api/users/me").then().statusCode(200);
+
+        // a role change ends sessions; the new role holds at once
+        String c = Api.newAnnotator();
+        Browser cSession = Browser.signIn(c, "password-" + c);
+        Api.asAnnotator(c).get("/api/users").then().statusCode(403);
+        asAdmin().contentType(ContentType.JSON).body(Map.of("role", "admin")).put("/api/users/" + c + "/role").then().statusCode(200);
+        cSession.script().get("/api/tasks/stats").then().statusCode(401);
+        Api.asAnnotator(c).get("/api/users").then().statusCode(200);
+        asAdmin().contentType(ContentType.JSON).body(Map.of("role", "root")).put("/api/users/" + c + "/role").then().statusCode(422);
+
+        // an admin's password reset ends sessions and the old password (even one remembered by the cache)
+        Browser cAgain = Browser.signIn(c, "password-" + c);
+        asAdmin().contentType(ContentType.JSON).body(Map.of("password", "brand-new-password")).post("/api/users/" + c + "/password").then().statusCode(200);
+        cAgain.script().get("/api/tasks/stats").then().statusCode(401);
+        Api.asAnnotator(c).get("/api/users/me").then().statusCode(401);
+        Api.as(c, "brand-new-password").get("/api/users/me").then().statusCode(200);
+
+        // people change their own password, giving the current one
+        String d = Api.newAnnotator();
+        Api.asAnnotator(d).contentType(ContentType.JSON).body(Map.of("currentPassword", "nope-nope", "password", "another-password"))
+                .post("/api/users/me/password").then().statusCode(422).body("field", equalTo("currentPassword"));
+        Api.asAnnotator(d).contentType(ContentType.JSON).body(Map.of("currentPassword", "password-" + d, "password", "another-password"))
+                .post("/api/users/me/password").then().statusCode(204);
+        Api.asAnnotator(d).get("/api/users/me").then().statusCode(401);
+        Api.as(d, "another-password").get("/api/users/me").then().statusCode(200);
+
+        asAdmin().post("/api/users/admin/disable").then().statusCode(409);
+        asAdmin().post("/api/users/nobody-here/disable").then().statusCode(404);
+        // the audit log: who did what to whom
+        List<Map<String, Object>> log = asAdmin().get("/api/audit?limit=50").then().statusCode(200).extract().jsonPath().getList("$");
+        for (String[] expected : new String[][]{{"user.disable", b}, {"user.enable", b}, {"user.role", c}, {"user.password-reset", c}, {"user.create", d}}) {
+            assertTrue(log.stream().anyMatch(e -> e.get("action").equals(expected[0]) && e.get("target").equals(expected[1])
+                    && e.get("actor").equals("admin")), expected[0] + " " + expected[1] + " in " + log);
+        }
+        Api.as(d, "another-password").get("/api/audit").then().statusCode(403);
+        asAdmin().get("/api/audit?limit=0").then().statusCode(422);
     }
 
     static List<String> storedBy(long comparisonId, String annotator) {
