@@ -280,6 +280,21 @@ class HostileClientTest {
         asAdmin().get("/api/audit?limit=0").then().statusCode(422);
     }
 
+    @Test
+    void theDataDirectoryIsPrivate() throws Exception {
+        Path data = Path.of(org.eclipse.microprofile.config.ConfigProvider.getConfig().getValue("prefloop.data-dir", String.class));
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(data)));
+        // what was there at start is brought to 0700/0600
+        Path tree = Files.createTempDirectory("prefloop-perm");
+        Files.createDirectories(tree.resolve("db"));
+        Files.writeString(tree.resolve("db/store.mv.db"), "hashes");
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--");
+        Files.setPosixFilePermissions(tree.resolve("db/store.mv.db"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        DataDirPermissions.secureTree(tree);
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(tree.resolve("db"))));
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(tree.resolve("db/store.mv.db"))));
+    }
+
     static List<String> storedBy(long comparisonId, String annotator) {
         return asAdmin().get("/api/comparisons/" + comparisonId + "/preferences").then().statusCode(200).extract().jsonPath()
                 .getList("findAll { it.annotator == '" + annotator + "' }.eventId");
