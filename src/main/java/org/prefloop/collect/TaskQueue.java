@@ -69,6 +69,7 @@ public class TaskQueue {
             List<Number> candidate = em.createNativeQuery("select c.id from comparisons c where c.assigned < ?1 "
                             + "and not exists (select 1 from assignments a where a.comparison_id = c.id and a.annotator = ?2) "
                             + "and not exists (select 1 from preferences p where p.comparison_id = c.id and p.annotator = ?2) "
+                            + "and not exists (select 1 from judgment_claims j where j.comparison_id = c.id and j.annotator = ?2) "
                             + "order by c.assigned desc, c.id limit 1")
                     .setParameter(1, overlap).setParameter(2, annotator).getResultList();
             if (candidate.isEmpty()) return Optional.empty();

@@ -118,6 +118,7 @@ public class RunResource {
             run.preflight = reportJson;
             run.createdBy = user;
             run.persist();
+            audit.record("run.submit", "run " + run.id, parsed.name);
             return run.id;
         });
         try {
@@ -126,7 +127,6 @@ public class RunResource {
             QuarkusTransaction.requiringNew().run(() -> TrainingRun.deleteById(id));
             throw new ProblemException(503, null, "the job could not be queued: " + e.getMessage());
         }
-        audit.record("run.submit", "run " + id, parsed.name);
         return Response.created(URI.create("/api/runs/" + id)).entity(view(find(id), false)).build();
     }
 
