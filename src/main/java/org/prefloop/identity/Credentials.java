@@ -63,18 +63,19 @@ public class Credentials {
         if (wait.isPresent()) return new Locked(wait.get());
         Optional<User> user = QuarkusTransaction.requiringNew().call(() -> User.byName(username));
         boolean tooLong = password.getBytes(StandardCharsets.UTF_8).length > MAX_PASSWORD_BYTES;
-        boolean ok;
+        Verdict v;
         if (user.isEmpty() || tooLong) {
             BcryptUtil.matches(password, dummyHash); // the same work as for a known name
-            ok = false;
+            v = Verdict.WRONG;
         } else {
-            ok = cachedOrBcrypt(user.get(), password);
+            v = cachedOrBcrypt(user.get(), password);
         }
-        if (!ok || user.get().disabled()) {
+        if (v == Verdict.WRONG || user.get().disabled()) {
             throttle.failed(username, address);
             return new Refused();
         }
-        throttle.succeeded(username);
+        // a remembered password was checked by bcrypt within the minute, which cleared the failures then
+        if (v == Verdict.CHECKED) throttle.succeeded(username);
         return new Ok(user.get());
     }
 
@@ -83,15 +84,17 @@ public class Credentials {
         verified.remove(username);
     }
 
-    private boolean cachedOrBcrypt(User user, String password) {
+    private enum Verdict { WRONG, CHECKED, REMEMBERED }
+
+    private Verdict cachedOrBcrypt(User user, String password) {
         byte[] digest = digest(user.password, password);
         Cached c = verified.get(user.username);
         long now = System.nanoTime();
-        if (c != null && now - c.until() < 0 && MessageDigest.isEqual(c.digest(), digest)) return true;
-        if (!BcryptUtil.matches(password, user.password)) return false;
+        if (c != null && now - c.until() < 0 && MessageDigest.isEqual(c.digest(), digest)) return Verdict.REMEMBERED;
+        if (!BcryptUtil.matches(password, user.password)) return Verdict.WRONG;
         if (verified.size() >= CACHE_MAX) verified.clear();
         verified.put(user.username, new Cached(digest, now + CACHE_TTL.toNanos()));
-        return true;
+        return Verdict.CHECKED;
     }
 
     private byte[] digest(String storedHash, String password) {
