@@ -44,9 +44,9 @@ public class SignInThrottle {
         QuarkusTransaction.requiringNew().run(() -> {
             EntityManager em = User.getEntityManager();
             for (String key : new String[]{userKey(username), addrKey(address)}) {
-                em.createNativeQuery("delete from sign_in_failures where key = ?1 and failed_at < ?2")
+                em.createNativeQuery("delete from sign_in_failures where subject = ?1 and failed_at < ?2")
                         .setParameter(1, key).setParameter(2, now.minus(window)).executeUpdate();
-                em.createNativeQuery("insert into sign_in_failures (key, failed_at) values (?1, ?2)")
+                em.createNativeQuery("insert into sign_in_failures (subject, failed_at) values (?1, ?2)")
                         .setParameter(1, key).setParameter(2, now).executeUpdate();
             }
         });
@@ -54,7 +54,7 @@ public class SignInThrottle {
 
     public void succeeded(String username) {
         QuarkusTransaction.requiringNew().run(() -> User.getEntityManager()
-                .createNativeQuery("delete from sign_in_failures where key = ?1").setParameter(1, userKey(username)).executeUpdate());
+                .createNativeQuery("delete from sign_in_failures where subject = ?1").setParameter(1, userKey(username)).executeUpdate());
     }
 
     private static String userKey(String username) {
@@ -68,7 +68,7 @@ public class SignInThrottle {
 
     private Optional<Duration> wait(String key, int limit, OffsetDateTime now) {
         Object[] row = (Object[]) User.getEntityManager()
-                .createNativeQuery("select count(*), min(failed_at) from sign_in_failures where key = ?1 and failed_at >= ?2")
+                .createNativeQuery("select count(*), min(failed_at) from sign_in_failures where subject = ?1 and failed_at >= ?2")
                 .setParameter(1, key).setParameter(2, now.minus(window)).getSingleResult();
         if (((Number) row[0]).intValue() < limit) return Optional.empty();
         OffsetDateTime oldest = toOffset(row[1]);
