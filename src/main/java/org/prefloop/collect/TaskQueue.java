@@ -136,11 +136,21 @@ public class TaskQueue {
                     .setParameter(1, comparisonId).setParameter(2, annotator).setParameter(3, eventId).executeUpdate();
             Object id = em.createNativeQuery("select event_id from judgment_claims where comparison_id = ?1 and annotator = ?2")
                     .setParameter(1, comparisonId).setParameter(2, annotator).getSingleResult();
-            return id instanceof UUID u ? u : UUID.fromString(id.toString());
+            return uuid(id);
         });
         if (!eventId.equals(held)) {
             throw ProblemException.conflict("comparisonId", "you already judged comparison " + comparisonId + " (event " + held + ")");
         }
+    }
+
+    /** A uuid column as a native query returns it: a UUID (PostgreSQL), or its 16 bytes (H2). */
+    private static UUID uuid(Object value) {
+        if (value instanceof UUID u) return u;
+        if (value instanceof byte[] b && b.length == 16) {
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b);
+            return new UUID(buf.getLong(), buf.getLong());
+        }
+        return UUID.fromString(value.toString());
     }
 
     /** Called once Kafka has the judgment, so the next task is never the one just answered. */
