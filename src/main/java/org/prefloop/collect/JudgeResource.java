@@ -46,12 +46,23 @@ public class JudgeResource {
         List<Comparison> targets = QuarkusTransaction.requiringNew().call(() -> {
             if (body != null && body.has("comparisonIds")) {
                 List<Long> ids = new ArrayList<>();
-                body.get("comparisonIds").forEach(n -> ids.add(n.asLong()));
+                if (!body.get("comparisonIds").isArray()) throw ProblemException.invalid("comparisonIds", "comparisonIds is a list of numbers");
+                for (JsonNode n : body.get("comparisonIds")) {
+                    if (!n.isIntegralNumber()) throw ProblemException.invalid("comparisonIds", "comparisonIds is a list of numbers");
+                    ids.add(n.asLong());
+                }
+                if (ids.isEmpty()) throw ProblemException.invalid("comparisonIds", "comparisonIds is empty");
                 return Comparison.<Comparison>list("id in ?1", ids);
             }
             if (body != null && body.hasNonNull("source")) return Comparison.<Comparison>list("source", body.get("source").asText());
             throw ProblemException.invalid("comparisonIds", "give comparisonIds or a source");
         });
+        if (targets.isEmpty() && body.has("comparisonIds")) {
+            throw ProblemException.notFound("comparisonIds", "none of these comparisons exists");
+        }
+        if (targets.isEmpty()) {
+            throw ProblemException.notFound("source", "no comparison has the source '" + body.get("source").asText() + "'");
+        }
         int judged = 0, skipped = 0;
         for (Comparison c : targets) {
             List<ChatMessage> prompt = c.promptMessages();

@@ -76,7 +76,7 @@ public class PreferenceResource {
         if (Comparison.findById(input.comparisonId()) == null) {
             throw ProblemException.notFound("comparisonId", "comparison " + input.comparisonId() + " does not exist");
         }
-        tasks.requireUnanswered(input.comparisonId(), me, input.eventId());
+        tasks.claim(input.comparisonId(), me, input.eventId());
         PreferenceEvent event = new PreferenceEvent(input.eventId(), input.comparisonId(), me, input.choice(),
                 input.rationale(), input.timeSpentMs(), Instant.now(), null);
         String payload;
@@ -89,6 +89,7 @@ public class PreferenceResource {
             preferences.send(Record.of(String.valueOf(event.comparisonId()), payload)).await().atMost(Duration.ofSeconds(30));
         } catch (RuntimeException e) {
             // Not acknowledged: the client retries with the same event id, which the store dedupes.
+            // The claim stays: the send may have landed, and the retry with the same event id passes it.
             throw new ProblemException(503, null, "the event was not acknowledged by Kafka (" + e.getMessage() + "); retry with the same eventId");
         }
         tasks.answered(event.comparisonId(), me, event.eventId());

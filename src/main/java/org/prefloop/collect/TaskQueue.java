@@ -1,5 +1,6 @@
 package org.prefloop.collect;
 
+import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.transaction.Transactional;
@@ -68,6 +69,7 @@ public class TaskQueue {
             List<Number> candidate = em.createNativeQuery("select c.id from comparisons c where c.assigned < ?1 "
                             + "and not exists (select 1 from assignments a where a.comparison_id = c.id and a.annotator = ?2) "
                             + "and not exists (select 1 from preferences p where p.comparison_id = c.id and p.annotator = ?2) "
+                            + "and not exists (select 1 from judgment_claims j where j.comparison_id = c.id and j.annotator = ?2) "
                             + "order by c.assigned desc, c.id limit 1")
                     .setParameter(1, overlap).setParameter(2, annotator).getResultList();
             if (candidate.isEmpty()) return Optional.empty();
@@ -123,16 +125,32 @@ public class TaskQueue {
     }
 
     /**
-     * A person judges an assigned comparison once: a second judgment with another event id is
-     * refused (a retry of the same event is not a second judgment).
+     * A person judges a comparison once, assigned or not: the first event id claims (comparison,
+     * person) in the store, atomically, so concurrent posts cannot all pass; a retry of the
+     * claimed event passes again, any other event id is a 409.
      */
-    public void requireUnanswered(long comparisonId, String annotator, UUID eventId) {
-        Assignment.<Assignment>find("comparisonId = ?1 and annotator = ?2", comparisonId, annotator).firstResultOptional()
-                .filter(a -> a.eventId != null && !a.eventId.equals(eventId))
-                .ifPresent(a -> {
-                    throw ProblemException.conflict("comparisonId", "you already judged comparison " + comparisonId
-                            + " (event " + a.eventId + ")");
-                });
+    public void claim(long comparisonId, String annotator, UUID eventId) {
+        UUID held = QuarkusTransaction.requiringNew().call(() -> {
+            EntityManager em = Assignment.getEntityManager();
+            em.createNativeQuery("insert into judgment_claims (comparison_id, annotator, event_id) values (?1, ?2, ?3) on conflict do nothing")
+                    .setParameter(1, comparisonId).setParameter(2, annotator).setParameter(3, eventId).executeUpdate();
+            Object id = em.createNativeQuery("select event_id from judgment_claims where comparison_id = ?1 and annotator = ?2")
+                    .setParameter(1, comparisonId).setParameter(2, annotator).getSingleResult();
+            return uuid(id);
+        });
+        if (!eventId.equals(held)) {
+            throw ProblemException.conflict("comparisonId", "you already judged comparison " + comparisonId + " (event " + held + ")");
+        }
+    }
+
+    /** A uuid column as a native query returns it: a UUID (PostgreSQL), or its 16 bytes (H2). */
+    private static UUID uuid(Object value) {
+        if (value instanceof UUID u) return u;
+        if (value instanceof byte[] b && b.length == 16) {
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(b);
+            return new UUID(buf.getLong(), buf.getLong());
+        }
+        return UUID.fromString(value.toString());
     }
 
     /** Called once Kafka has the judgment, so the next task is never the one just answered. */

@@ -41,6 +41,9 @@ public class DatasetResource {
     DatasetFreezer freezer;
 
     @Inject
+    org.prefloop.platform.AuditLog audit;
+
+    @Inject
     DatasetUpload upload;
 
     @Inject
@@ -84,12 +87,16 @@ public class DatasetResource {
         if (filters.judgeMinAgreement() != null && (filters.judgeMinAgreement() < 0 || filters.judgeMinAgreement() > 1)) {
             throw ProblemException.invalid("filters.judgeMinAgreement", "judgeMinAgreement is a share between 0 and 1");
         }
+        if (filters.minVotes() != null && filters.minVotes() < 1) {
+            throw ProblemException.invalid("filters.minVotes", "minVotes is a number of people, 1 or more");
+        }
         DatasetFreezer.Frozen frozen = freezer.select(kind, filters);
         if (frozen.items().isEmpty()) {
             throw ProblemException.invalid("filters", "no comparison passes these filters: " + json.writeValueAsString(frozen.summary()));
         }
         Dataset d = freezer.store(name, kind, json.writeValueAsString(filters), json.writeValueAsString(frozen.summary()),
                 frozen.items(), identity.getPrincipal().getName());
+        audit.record("dataset.freeze", "dataset " + d.id, d.name + " (" + kind + ", " + d.contentHash + ")");
         return Response.created(URI.create("/api/datasets/" + d.id)).entity(view(Dataset.findById(d.id))).build();
     }
 
@@ -105,6 +112,7 @@ public class DatasetResource {
         Dataset d = freezer.store(requireName(name), k, "{\"uploaded\":true}",
                 json.writeValueAsString(new DatasetFreezer.Summary(0, 0, items.size(), 0, 0, 0, 0)), items,
                 identity.getPrincipal().getName());
+        audit.record("dataset.upload", "dataset " + d.id, d.name + " (" + d.contentHash + ")");
         return Response.created(URI.create("/api/datasets/" + d.id)).entity(view(Dataset.findById(d.id))).build();
     }
 

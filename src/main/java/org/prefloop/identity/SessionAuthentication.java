@@ -32,13 +32,15 @@ public class SessionAuthentication implements HttpAuthenticationMechanism {
     public Uni<SecurityIdentity> authenticate(RoutingContext context, IdentityProviderManager identityProviderManager) {
         Cookie cookie = context.request().getCookie(Session.COOKIE);
         if (cookie == null) return Uni.createFrom().nullItem();
-        return cookies.read(cookie.getValue())
-                .<Uni<SecurityIdentity>>map(s -> Uni.createFrom().item(QuarkusSecurityIdentity.builder()
+        String value = cookie.getValue();
+        // the session is checked in the store: off the event loop
+        return Uni.createFrom().item(() -> cookies.read(value))
+                .runSubscriptionOn(io.smallrye.mutiny.infrastructure.Infrastructure.getDefaultWorkerPool())
+                .map(found -> found.<SecurityIdentity>map(s -> QuarkusSecurityIdentity.builder()
                         .setPrincipal(new QuarkusPrincipal(s.username()))
                         .addRole(s.role())
                         .addAttribute(Session.ATTRIBUTE, s)
-                        .build()))
-                .orElseGet(() -> Uni.createFrom().nullItem());
+                        .build()).orElse(null));
     }
 
     @Override

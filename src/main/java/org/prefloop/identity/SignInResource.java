@@ -1,6 +1,5 @@
 package org.prefloop.identity;
 
-import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.qute.Template;
 import io.quarkus.security.identity.SecurityIdentity;
 import io.vertx.core.http.HttpServerRequest;
@@ -36,7 +35,7 @@ public class SignInResource {
     SessionCookies cookies;
 
     @Inject
-    SignInThrottle throttle;
+    Credentials credentials;
 
     @Inject
     SecurityIdentity identity;
@@ -67,18 +66,14 @@ public class SignInResource {
             return form(400, next, "Enter your user name and password.");
         }
         String address = request.remoteAddress() == null ? "unknown" : request.remoteAddress().host();
-        Optional<Duration> wait = throttle.waitBefore(username, address);
-        if (wait.isPresent()) {
-            long seconds = Math.max(1, wait.get().toSeconds());
+        Credentials.Result result = credentials.check(username, password, address);
+        if (result instanceof Credentials.Locked locked) {
+            long seconds = Math.max(1, locked.retryAfter().toSeconds());
             return Response.fromResponse(form(429, next, "Too many failed sign-ins. Try again in " + minutes(seconds) + "."))
                     .header("Retry-After", seconds).build();
         }
-        Optional<User> user = User.byName(username);
-        if (user.isEmpty() || !BcryptUtil.matches(password, user.get().password)) {
-            throttle.failed(username, address);
-            return form(401, next, "Wrong user name or password.");
-        }
-        throttle.succeeded(username);
+        if (!(result instanceof Credentials.Ok ok)) return form(401, next, "Wrong user name or password.");
+        Optional<User> user = Optional.of(ok.user());
         SessionCookies.Issued issued = cookies.issue(user.get().username, user.get().role);
         String home = User.ADMIN.equals(issued.session().role()) ? "/console" : "/annotate";
         return Response.seeOther(URI.create(safeNext(next, home)))
@@ -90,22 +85,34 @@ public class SignInResource {
     @POST
     @Path("logout")
     public Response signOut() {
+        if (identity.getAttribute(Session.ATTRIBUTE) instanceof Session s) cookies.end(s);
         return Response.noContent().header("Set-Cookie", cookies.cleared()).build();
     }
 
     private Response form(int status, String next, String error) {
         String token = SessionCookies.randomToken();
-        String html = login.data("csrf", token).data("next", next == null ? "" : next).data("error", error).render();
+        String html = login.data("csrf", token).data("next", safeNext(next, "")).data("error", error).render();
         return Response.status(status).type(MediaType.TEXT_HTML_TYPE).entity(html)
                 .header("Set-Cookie", FORM_COOKIE + "=" + token + "; Path=/login; HttpOnly; SameSite=Strict"
                         + (cookies.secure() ? "; Secure" : "")).build();
     }
 
-    /** Only a path on this site: never a full URL or a protocol-relative one (an open redirect). */
+    /**
+     * Only a path on this site: never a full URL or a protocol-relative one (an open redirect), and
+     * only characters a URI path and query may hold as they are (no space, tab, quote, angle
+     * bracket, backslash or line break: nothing that could end a header or a log line).
+     */
     static String safeNext(String next, String fallback) {
-        if (next == null || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return fallback;
-        return next;
+        if (next == null || !SAFE_NEXT.matcher(next).matches() || next.startsWith("//")) return fallback;
+        try {
+            URI.create(next);
+            return next;
+        } catch (IllegalArgumentException e) {
+            return fallback;
+        }
     }
+
+    private static final java.util.regex.Pattern SAFE_NEXT = java.util.regex.Pattern.compile("/[A-Za-z0-9\\-._~/?&=%+,;:@!$()*]{0,500}");
 
     private static String minutes(long seconds) {
         return seconds < 90 ? seconds + " seconds" : (seconds + 59) / 60 + " minutes";

@@ -1,64 +1,87 @@
 package org.prefloop.identity;
 
+import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.inject.Singleton;
+import jakarta.persistence.EntityManager;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
-import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayDeque;
-import java.util.Deque;
-import java.util.Map;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.Locale;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Rate limit on sign-in: after {@code max-failures} failed attempts on one user name (or five
- * times as many from one client address) within the window, further attempts are refused until
- * the oldest failure leaves the window, even with the right password. Kept per process: with
- * several web replicas an attacker gets that many times the budget, still far from a guessing rate.
+ * Rate limit on every way in (the sign-in form and HTTP Basic): after {@code max-failures} failed
+ * attempts on one user name (or five times as many from one client address) within the window,
+ * further attempts are refused until the oldest failure leaves the window, even with the right
+ * password. The failures live in the store ({@code sign_in_failures}), so all replicas share one
+ * count and one lock.
  */
 @Singleton
 public class SignInThrottle {
     private final int maxFailures;
+    private final int maxAddressFailures;
     private final Duration window;
-    private final Clock clock = Clock.systemUTC();
-    private final Map<String, Deque<Instant>> failures = new ConcurrentHashMap<>();
 
     SignInThrottle(@ConfigProperty(name = "prefloop.sign-in.max-failures") int maxFailures,
+                   @ConfigProperty(name = "prefloop.sign-in.max-address-failures") int maxAddressFailures,
                    @ConfigProperty(name = "prefloop.sign-in.window") Duration window) {
         this.maxFailures = maxFailures;
+        this.maxAddressFailures = maxAddressFailures;
         this.window = window;
     }
 
     /** How long this user name or address must wait; empty when it may try now. */
     public Optional<Duration> waitBefore(String username, String address) {
-        Instant now = clock.instant();
-        return later(wait("user:" + username.toLowerCase(), maxFailures, now), wait("addr:" + address, maxFailures * 5, now));
+        OffsetDateTime now = OffsetDateTime.now(ZoneOffset.UTC);
+        return QuarkusTransaction.requiringNew().call(() ->
+                later(wait(userKey(username), maxFailures, now), wait(addrKey(address), maxAddressFailures, now)));
     }
 
     public void failed(String username, String address) {
-        Instant now = clock.instant();
-        for (String key : new String[]{"user:" + username.toLowerCase(), "addr:" + address}) {
-            Deque<Instant> d = failures.computeIfAbsent(key, k -> new ArrayDeque<>());
-            synchronized (d) {
-                d.addLast(now);
+        OffsetDateTime now = OffsetDateTime.now(ZoneOffset.UTC);
+        QuarkusTransaction.requiringNew().run(() -> {
+            EntityManager em = User.getEntityManager();
+            for (String key : new String[]{userKey(username), addrKey(address)}) {
+                em.createNativeQuery("delete from sign_in_failures where subject = ?1 and failed_at < ?2")
+                        .setParameter(1, key).setParameter(2, now.minus(window)).executeUpdate();
+                em.createNativeQuery("insert into sign_in_failures (subject, failed_at) values (?1, ?2)")
+                        .setParameter(1, key).setParameter(2, now).executeUpdate();
             }
-        }
+        });
     }
 
     public void succeeded(String username) {
-        failures.remove("user:" + username.toLowerCase());
+        QuarkusTransaction.requiringNew().run(() -> User.getEntityManager()
+                .createNativeQuery("delete from sign_in_failures where subject = ?1").setParameter(1, userKey(username)).executeUpdate());
     }
 
-    private Optional<Duration> wait(String key, int limit, Instant now) {
-        Deque<Instant> d = failures.get(key);
-        if (d == null) return Optional.empty();
-        synchronized (d) {
-            while (!d.isEmpty() && d.peekFirst().isBefore(now.minus(window))) d.removeFirst();
-            if (d.size() < limit) return Optional.empty();
-            return Optional.of(Duration.between(now, d.peekFirst().plus(window)));
-        }
+    private static String userKey(String username) {
+        String u = username.toLowerCase(Locale.ROOT);
+        return "user:" + (u.length() > 150 ? u.substring(0, 150) : u);
+    }
+
+    private static String addrKey(String address) {
+        return "addr:" + (address == null ? "unknown" : address);
+    }
+
+    private Optional<Duration> wait(String key, int limit, OffsetDateTime now) {
+        Object[] row = (Object[]) User.getEntityManager()
+                .createNativeQuery("select count(*), min(failed_at) from sign_in_failures where subject = ?1 and failed_at >= ?2")
+                .setParameter(1, key).setParameter(2, now.minus(window)).getSingleResult();
+        if (((Number) row[0]).intValue() < limit) return Optional.empty();
+        OffsetDateTime oldest = toOffset(row[1]);
+        Duration left = Duration.between(now, oldest.plus(window));
+        return Optional.of(left.isNegative() ? Duration.ofSeconds(1) : left);
+    }
+
+    private static OffsetDateTime toOffset(Object v) {
+        if (v instanceof OffsetDateTime o) return o;
+        if (v instanceof java.time.Instant i) return i.atOffset(ZoneOffset.UTC);
+        if (v instanceof java.sql.Timestamp t) return t.toInstant().atOffset(ZoneOffset.UTC);
+        if (v instanceof java.time.ZonedDateTime z) return z.toOffsetDateTime();
+        return OffsetDateTime.parse(v.toString());
     }
 
     private static Optional<Duration> later(Optional<Duration> a, Optional<Duration> b) {

@@ -40,6 +40,14 @@ public class User extends PanacheEntityBase {
     @Column(name = "created_at", insertable = false, updatable = false)
     public OffsetDateTime createdAt;
 
+    /** Set when an admin disabled the user: no way in works for them. */
+    @Column(name = "disabled_at")
+    public OffsetDateTime disabledAt;
+
+    public boolean disabled() {
+        return disabledAt != null;
+    }
+
     /** bcrypt's cost (log2 of its rounds): prefloop.bcrypt-cost, 10 unless set. */
     public static User create(String username, String plainPassword, String role) {
         int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()
@@ -50,6 +58,13 @@ public class User extends PanacheEntityBase {
         u.role = role;
         u.persist();
         return u;
+    }
+
+    /** Stores the bcrypt hash of a new password (prefloop.bcrypt-cost). Not named setPassword: Panache would route field writes through it. */
+    public void changePassword(String plainPassword) {
+        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()
+                .getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
+        password = BcryptUtil.bcryptHash(plainPassword, cost);
     }
 
     public static Optional<User> byName(String username) {

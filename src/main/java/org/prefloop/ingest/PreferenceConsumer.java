@@ -27,7 +27,7 @@ import java.util.Set;
  * Stores the judgments from the topic {@code preferences}, exactly once.
  *
  * <p>A batch of records is stored in one transaction with {@code INSERT ... ON CONFLICT DO NOTHING}
- * (the event id is the only unique key besides the row id), so a redelivered or re-posted event
+ * (keys: the event id, and one judgment per person per comparison), so a redelivered or re-posted event
  * adds nothing, even with several consumers racing. The batch is acknowledged (its offsets
  * committed) only after that transaction committed; a crash before that means redelivery,
  * which the unique event id absorbs. A record that can never be stored (undecodable, or

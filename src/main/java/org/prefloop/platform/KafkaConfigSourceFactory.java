@@ -35,6 +35,10 @@ public final class KafkaConfigSourceFactory implements ConfigSourceFactory {
         props.put("mp.messaging.incoming.preferences-in.enabled", String.valueOf(roles.contains("ingest")));
         props.put("mp.messaging.incoming.training-events-in.enabled", String.valueOf(roles.contains("ingest")));
 
+        if (ExecutionMode.current() == ExecutionMode.RUNTIME_INIT) {
+            // before the broker and the store create anything in it: the data directory is private
+            DataDirPermissions.ensurePrivate(Path.of(value(context, "prefloop.data-dir", "./data")));
+        }
         String external = firstNonBlank(System.getenv("KAFKA_BOOTSTRAP_SERVERS"), value(context, "kafka.bootstrap.servers", null));
         if (external == null && ExecutionMode.current() == ExecutionMode.RUNTIME_INIT
                 && Boolean.parseBoolean(value(context, "prefloop.kafka.embedded", "true"))) {

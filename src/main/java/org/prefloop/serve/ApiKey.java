@@ -57,11 +57,16 @@ public class ApiKey extends PanacheEntityBase {
         }
     }
 
+    /** The characters shown to recognise a key in a list: never more than a third of it (and at most 8). */
+    static String shownPrefix(String secret) {
+        return secret.substring(0, Math.min(8, secret.length() / 3));
+    }
+
     static ApiKey store(String name, String secret, String createdBy) {
         ApiKey k = new ApiKey();
         k.name = name;
         k.keyHash = hash(secret);
-        k.prefix = secret.substring(0, Math.min(8, secret.length()));
+        k.prefix = shownPrefix(secret);
         k.createdBy = createdBy;
         k.persist();
         return k;

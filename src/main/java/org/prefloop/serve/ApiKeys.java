@@ -44,9 +44,16 @@ public class ApiKeys {
         if (refresher != null) refresher.shutdownNow();
     }
 
-    /** PREFLOOP_API_KEYS (comma-separated) adds keys at start, for scripts and deployments. */
+    /** Keys seeded from the environment must be at least this long: a short one could be guessed. */
+    static final int MIN_SEEDED_LENGTH = 20;
+
+    /**
+     * PREFLOOP_API_KEYS (comma-separated) adds keys at start, for scripts and deployments. A key
+     * shorter than {@value #MIN_SEEDED_LENGTH} characters stops the start (named by position, never quoted).
+     */
     private void seed() {
         List<String> keys = seededKeys.orElse(List.of());
+        checkSeeded(keys);
         QuarkusTransaction.requiringNew().run(() -> {
             for (int i = 0; i < keys.size(); i++) {
                 String secret = keys.get(i).trim();
@@ -55,6 +62,16 @@ public class ApiKeys {
                 }
             }
         });
+    }
+
+    static void checkSeeded(List<String> keys) {
+        for (int i = 0; i < keys.size(); i++) {
+            int n = keys.get(i).trim().length();
+            if (n > 0 && n < MIN_SEEDED_LENGTH) {
+                throw new IllegalStateException("PREFLOOP_API_KEYS[" + i + "] has " + n + " characters; seeded API keys need at least "
+                        + MIN_SEEDED_LENGTH + " (draw one with: openssl rand -base64 30)");
+            }
+        }
     }
 
     void refresh() {

@@ -30,6 +30,8 @@ import java.util.List;
 public class EvaluationResource {
     @Inject
     Completions completions;
+    @Inject
+    org.prefloop.platform.FileRoots roots;
 
     public record Evaluation(String model, int examples, int correct, double exactMatch) {
     }
@@ -37,14 +39,15 @@ public class EvaluationResource {
     @POST
     public Evaluation evaluate(JsonNode body) {
         if (body == null || !body.hasNonNull("file")) throw ProblemException.invalid("file", "file (a JSON Lines file of prompt and answer) is required");
-        java.nio.file.Path file = java.nio.file.Path.of(body.get("file").asText());
-        if (!Files.isRegularFile(file)) throw ProblemException.invalid("file", "no file at " + file);
+        String given = body.get("file").asText();
+        java.nio.file.Path file = roots.resolve("file", given); // confined: never a file outside the configured roots
+        if (!Files.isRegularFile(file)) throw ProblemException.invalid("file", "no file at " + given);
         String model = completions.resolveName(body.path("model").asText(ModelsResource.PROMOTED_ALIAS));
         List<JsonNode> rows;
         try {
             rows = TrainingData.readLines(file);
         } catch (IllegalArgumentException e) {
-            throw ProblemException.invalid("file", e.getMessage());
+            throw ProblemException.invalid("file", e.getMessage().replace(file.toString(), given));
         }
         List<List<ChatCompletionRequest.Message>> prompts = new ArrayList<>();
         List<String> answers = new ArrayList<>();

@@ -29,6 +29,8 @@ public class ModelRegistryResource {
 
     @Inject
     ObjectMapper json;
+    @Inject
+    org.prefloop.platform.AuditLog audit;
 
     public record VersionView(long id, String name, Long parentId, String baseModel, String adapterPath, Long runId,
                               JsonNode datasetHashes, JsonNode runSpec, JsonNode metrics, JsonNode forgetting,
@@ -77,6 +79,7 @@ public class ModelRegistryResource {
             if (!d.allowed()) throw ProblemException.conflict("require", d.reason());
         }
         v.promotedAt = OffsetDateTime.now();
+        audit.record("model.promote", "version " + v.id, v.name);
         return view(v, v.id);
     }
 

@@ -8,6 +8,7 @@ import org.prefloop.dataset.Dataset;
 import org.prefloop.dataset.DatasetExporter;
 import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.LlamaModel;
+import org.prefloop.platform.FileRoots;
 import org.prefloop.train.RunSpec;
 
 import java.io.IOException;
@@ -36,9 +37,21 @@ public class RunPreparation {
     DatasetExporter exporter;
     @Inject
     ObjectMapper json;
+    @Inject
+    FileRoots roots;
 
-    /** The spec ready to train, the version it starts from (if any) and the content hashes of the datasets it reads. */
-    public record Prepared(RunSpec spec, Path dir, Long parentVersionId, Map<String, String> datasetHashes) {
+    /**
+     * The spec ready to train, the version it starts from (if any), the content hashes of the datasets it reads,
+     * and each path it resolved with what the client wrote (so messages can quote the latter, not server paths).
+     */
+    public record Prepared(RunSpec spec, Path dir, Long parentVersionId, Map<String, String> datasetHashes, Map<String, String> given) {
+        /** The message with every resolved path replaced by the name the client gave. */
+        public String redact(String message) {
+            if (message == null) return null;
+            String out = message;
+            for (var e : given.entrySet()) out = out.replace(e.getKey(), e.getValue());
+            return out.replace(dir.toAbsolutePath().toString(), "<run>");
+        }
     }
 
     public Prepared prepare(String specJson, Path runDir) {
@@ -54,19 +67,37 @@ public class RunPreparation {
             throw new UncheckedIOException("cannot create " + runDir, e);
         }
         Long parent = null;
+        Map<String, String> given = new LinkedHashMap<>();
+        if (spec.model == null) throw new IllegalArgumentException("model_name_or_path is required");
         if (spec.model.startsWith(VERSION)) {
             ModelVersion v = QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>findById(id(spec.model, VERSION)));
             if (v == null) throw new IllegalArgumentException("model_name_or_path names " + spec.model + ", which is not registered");
             parent = v.id;
             spec.model = (checkOnly ? Path.of(v.baseModel) : weightsOf(v, runDir)).toString();
+        } else {
+            spec.model = file("model_name_or_path", spec.model, given);
         }
         Map<String, String> hashes = new LinkedHashMap<>();
-        if (spec.sft != null) spec.sft.dataset = dataset(spec.sft.dataset, runDir, hashes);
-        if (spec.dpo != null) spec.dpo.dataset = dataset(spec.dpo.dataset, runDir, hashes);
-        if (spec.sft != null && spec.sft.evalDataset != null) spec.sft.evalDataset = dataset(spec.sft.evalDataset, runDir, hashes);
-        if (spec.dpo != null && spec.dpo.evalDataset != null) spec.dpo.evalDataset = dataset(spec.dpo.evalDataset, runDir, hashes);
+        if (spec.sft != null) {
+            spec.sft.dataset = dataset("sft.dataset", spec.sft.dataset, runDir, hashes, given);
+            spec.sft.evalDataset = dataset("sft.eval_dataset", spec.sft.evalDataset, runDir, hashes, given);
+            spec.sft.replayDataset = dataset("sft.replay_dataset", spec.sft.replayDataset, runDir, hashes, given);
+        }
+        if (spec.dpo != null) {
+            spec.dpo.dataset = dataset("dpo.dataset", spec.dpo.dataset, runDir, hashes, given);
+            spec.dpo.evalDataset = dataset("dpo.eval_dataset", spec.dpo.evalDataset, runDir, hashes, given);
+            spec.dpo.replayDataset = dataset("dpo.replay_dataset", spec.dpo.replayDataset, runDir, hashes, given);
+        }
+        spec.forgettingDataset = dataset("forgetting_dataset", spec.forgettingDataset, runDir, hashes, given);
         spec.outputDir = runDir.resolve("out").toAbsolutePath().toString();
-        return new Prepared(spec, runDir, parent, hashes);
+        return new Prepared(spec, runDir, parent, hashes, given);
+    }
+
+    /** A path the client named, confined to the file roots (a 422 naming the field otherwise). */
+    private String file(String field, String ref, Map<String, String> given) {
+        String resolved = roots.resolve(field, ref).toString();
+        given.put(resolved, ref);
+        return resolved;
     }
 
     /** A Hugging Face directory with the version's weights: its base, or its base with its adapter merged (written once). */
@@ -89,8 +120,9 @@ public class RunPreparation {
         }
     }
 
-    private String dataset(String ref, Path runDir, Map<String, String> hashes) {
-        if (ref == null || !ref.startsWith(DATASET)) return ref;
+    private String dataset(String field, String ref, Path runDir, Map<String, String> hashes, Map<String, String> given) {
+        if (ref == null) return null;
+        if (!ref.startsWith(DATASET)) return file(field, ref, given);
         long id = id(ref, DATASET);
         Dataset d = QuarkusTransaction.requiringNew().call(() -> Dataset.<Dataset>findById(id));
         if (d == null) throw new IllegalArgumentException(ref + " does not exist");
@@ -108,6 +140,7 @@ public class RunPreparation {
             }
         }
         hashes.put(ref, d.contentHash);
+        given.put(file.toAbsolutePath().toString(), ref);
         return file.toAbsolutePath().toString();
     }
 

@@ -60,6 +60,8 @@ public class RunResource {
     RunEventBroadcast live;
     @Inject
     SecurityIdentity identity;
+    @Inject
+    org.prefloop.platform.AuditLog audit;
     @ConfigProperty(name = "prefloop.runs-dir")
     String runsDir;
 
@@ -95,18 +97,19 @@ public class RunResource {
         } catch (IllegalArgumentException e) {
             throw ProblemException.invalid(null, e.getMessage());
         }
-        PreflightReport report = preflight(specJson);
+        checkName(parsed.name);
+        Checked report = preflight(specJson);
         if (!report.ok()) {
             Map<String, Object> problem = new LinkedHashMap<>();
             problem.put("type", "about:blank");
             problem.put("title", "Unprocessable Content");
             problem.put("status", 422);
             problem.put("detail", "pre-flight checks failed; the run was not queued");
-            problem.put("preflight", report.toMap());
+            problem.put("preflight", json.readTree(report.json()));
             return Response.status(422).type(Problem.MEDIA_TYPE).entity(problem).build();
         }
         String user = identity.getPrincipal().getName();
-        String reportJson = json.writeValueAsString(report.toMap());
+        String reportJson = report.json();
         long id = QuarkusTransaction.requiringNew().call(() -> {
             TrainingRun run = new TrainingRun();
             run.name = parsed.name;
@@ -115,6 +118,7 @@ public class RunResource {
             run.preflight = reportJson;
             run.createdBy = user;
             run.persist();
+            audit.record("run.submit", "run " + run.id, parsed.name);
             return run.id;
         });
         try {
@@ -126,22 +130,40 @@ public class RunResource {
         return Response.created(URI.create("/api/runs/" + id)).entity(view(find(id), false)).build();
     }
 
-    /** The pre-flight report on the spec as the worker will see it (its datasets exported into a scratch directory). */
-    private PreflightReport preflight(String specJson) throws IOException {
+    /**
+     * The pre-flight report on the spec as the worker will see it (its datasets exported into a scratch directory).
+     * Messages name files as the client wrote them, never by their paths on this server.
+     */
+    private record Checked(boolean ok, String json) {
+    }
+
+    private Checked preflight(String specJson) throws IOException {
         java.nio.file.Path scratch = Files.createDirectories(java.nio.file.Path.of(runsDir)).resolve(".preflight-" + java.util.UUID.randomUUID());
+        RunPreparation.Prepared p = null;
         try {
-            RunPreparation.Prepared p = preparation.prepare(specJson, scratch, true);
+            p = preparation.prepare(specJson, scratch, true);
             java.nio.file.Path model = java.nio.file.Path.of(p.spec().model);
-            if (!model.isAbsolute()) model = p.dir().resolve(model);
-            if (!Files.isRegularFile(model.resolve("config.json")) && !p.spec().model.equals(RunSpec.parse(specJson).model)) {
+            if (!Files.isRegularFile(model.resolve("config.json")) && RunSpec.parse(specJson).model.startsWith(RunPreparation.VERSION)) {
                 // a registered version whose files live on the model store, which this process does not mount
-                return PreflightReport.deferred("the model store is not mounted here; the worker runs the checks before training");
+                return checked(PreflightReport.deferred("the model store is not mounted here; the worker runs the checks before training"), p, scratch);
             }
-            return Preflight.check(p.spec(), p.dir());
-        } catch (IllegalArgumentException e) {
-            throw ProblemException.invalid(null, e.getMessage());
+            return checked(Preflight.check(p.spec(), p.dir()), p, scratch);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            String message = p == null ? e.getMessage() : p.redact(e.getMessage());
+            throw ProblemException.invalid(null, message == null ? "the run spec cannot be prepared" : message.replace(scratch.toString(), "<run>"));
         } finally {
             deleteTree(scratch);
+        }
+    }
+
+    private Checked checked(PreflightReport report, RunPreparation.Prepared p, java.nio.file.Path scratch) throws IOException {
+        return new Checked(report.ok(), p.redact(json.writeValueAsString(report.toMap())).replace(scratch.toString(), "<run>"));
+    }
+
+    /** Run names become directory names and /v1 model ids: letters, digits, '.', '_' and '-', starting with a letter or digit. */
+    static void checkName(String name) {
+        if (name == null || !name.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,99}") || name.contains("..")) {
+            throw ProblemException.invalid("name", "name must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'");
         }
     }
 
@@ -170,6 +192,7 @@ public class RunResource {
                 r.finishedAt = OffsetDateTime.now();
             }
         });
+        audit.record("run.cancel", "run " + id, null);
         return view(find(id), false);
     }
 

@@ -55,13 +55,20 @@ public final class IngestBenchmark {
         HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(clients)).build();
         String base = "http://127.0.0.1:" + service.port();
         try {
-            List<Long> comparisons = new ArrayList<>();
-            for (int i = 0; i < 50; i++) {
+            // one comparison per judgment: a person judges a comparison once (another event id is a 409)
+            List<Long> comparisons = java.util.Collections.synchronizedList(new ArrayList<>());
+            ExecutorService makers = Executors.newFixedThreadPool(clients);
+            List<Future<Long>> made = new ArrayList<>();
+            for (int i = 0; i < 1_000 + events; i++) {
                 String body = "{\"prompt\":[{\"role\":\"user\",\"content\":\"question " + i + "\"}],\"responses\":[{\"text\":\"a\"},{\"text\":\"b\"}]}";
-                comparisons.add(new ObjectMapper().readTree(post(http, base + "/api/comparisons", body).body()).get("id").asLong());
+                made.add(makers.submit(() -> new ObjectMapper().readTree(post(http, base + "/api/comparisons", body).body()).get("id").asLong()));
             }
+            List<Long> ids = new ArrayList<>();
+            for (Future<Long> f : made) ids.add(f.get());
+            makers.shutdown();
+            comparisons.addAll(ids.subList(1_000, ids.size()));
             // warm-up: the JIT and the connection pools, not measured
-            drive(http, base, comparisons, 1_000, clients);
+            drive(http, base, ids.subList(0, 1_000), 1_000, clients);
             long storedBefore = stored(http, base);
 
             long t0 = System.nanoTime();

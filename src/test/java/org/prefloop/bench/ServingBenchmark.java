@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * (options: {@code -Dbench.jvm.args="-Dbench.clients=8 -Dbench.requests=3 -Dbench.tokens=32"}).
  */
 public final class ServingBenchmark {
-    static final String KEY = "bench-key";
+    static final String KEY = "bench-key-0123456789abcdef";
 
     private ServingBenchmark() {
     }

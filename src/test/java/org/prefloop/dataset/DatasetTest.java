@@ -41,9 +41,9 @@ class DatasetTest {
         for (int i = 0; i < ids.length; i++) {
             for (int j = 0; j < 3; j++) if (votes[i][j] != null) Api.judge(Api.asAnnotator(who[j]), ids[i], votes[i][j]);
         }
-        // a checker's judgment is not a human vote unless asked for
+        // a checker's judgment is not a human vote unless asked for (it judges under its own name, as /api/judges does)
         Topics.produce(PreferenceEvent.TOPIC, String.valueOf(c3), "{\"eventId\":\"" + UUID.randomUUID() + "\",\"comparisonId\":" + c3
-                + ",\"annotator\":\"" + ann + "\",\"choice\":\"A\",\"submittedAt\":\"" + Instant.now() + "\",\"judge\":\"checker\"}");
+                + ",\"annotator\":\"checker\",\"choice\":\"A\",\"submittedAt\":\"" + Instant.now() + "\",\"judge\":\"checker\"}");
         await().atMost(Duration.ofSeconds(30)).until(() -> Api.storedJudgments(c4) == 3 && Api.storedJudgments(c3) == 3
                 && Api.storedJudgments(c1) == 3 && Api.storedJudgments(c2) == 3);
 
@@ -70,7 +70,7 @@ class DatasetTest {
         assertNotEquals(d.getString("contentHash"), strict.getString("contentHash"));
 
         // with the checker's vote c3 has a majority (A, B, A)
-        freeze("with-judges", "preference", Map.of("annotators", List.of(ann, bob, eve), "includeJudges", true))
+        freeze("with-judges", "preference", Map.of("annotators", List.of(ann, bob, eve, "checker"), "includeJudges", true))
                 .then().statusCode(201).body("items", equalTo(3));
 
         List<JsonNode> sft = export(freeze("sft-1", "sft", filters).then().statusCode(201).extract().jsonPath().getLong("id"));

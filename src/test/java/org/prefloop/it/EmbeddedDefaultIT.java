@@ -39,9 +39,14 @@ class EmbeddedDefaultIT {
         try (ServiceProcess again = new ServiceProcess(data, Map.of()).start()) {
             JsonNode stored = awaitStored(again, comparison, 1);
             assertEquals(eventId, stored.get(0).get("eventId").asText());
-            var second = again.postJson("/api/preferences",
+            // one judgment per person: the admin's second is refused, another person's is stored
+            var again409 = again.postJson("/api/preferences",
                     "{\"eventId\":\"" + UUID.randomUUID() + "\",\"comparisonId\":" + comparison + ",\"choice\":\"B\"}");
-            assertEquals(202, second.statusCode());
+            assertEquals(409, again409.statusCode(), again409.body());
+            assertEquals(201, again.postJson("/api/users", "{\"username\":\"ann\",\"password\":\"ann-password\",\"role\":\"annotator\"}").statusCode());
+            var second = again.postJsonAs("ann", "ann-password", "/api/preferences",
+                    "{\"eventId\":\"" + UUID.randomUUID() + "\",\"comparisonId\":" + comparison + ",\"choice\":\"B\"}");
+            assertEquals(202, second.statusCode(), second.body());
             assertEquals(2, awaitStored(again, comparison, 2).size());
         }
     }

@@ -49,7 +49,7 @@ class KillRestartIT {
         ServiceProcess service = new ServiceProcess(data, Map.of()).start();
         log("started in %.1f s", (System.nanoTime() - t0) / 1e9);
         List<Long> comparisons = new ArrayList<>();
-        for (int i = 0; i < 24; i++) {
+        for (int i = 0; i < EVENTS; i++) { // one comparison per event: one judgment per person per comparison
             var r = service.postJson("/api/comparisons", "{\"prompt\":[{\"role\":\"user\",\"content\":\"q" + i + "\"}],"
                     + "\"responses\":[{\"text\":\"a\"},{\"text\":\"b\"}]}");
             comparisons.add(json.readTree(r.body()).get("id").asLong());

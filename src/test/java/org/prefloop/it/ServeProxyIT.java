@@ -32,17 +32,17 @@ class ServeProxyIT {
         Path webData = Files.createDirectories(data.resolve("web"));
         String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: planet\"}],\"temperature\":0,\"max_tokens\":12}";
         String sessionKey = "a-session-key-both-roles-share-0123456789";
-        try (ServiceProcess serve = new ServiceProcess(serveData, Map.of("PREFLOOP_API_KEYS", "proxy-test-key",
+        try (ServiceProcess serve = new ServiceProcess(serveData, Map.of("PREFLOOP_API_KEYS", "proxy-test-key-0123456789",
                 "PREFLOOP_SESSION_KEY", sessionKey, "PREFLOOP_SECURE_COOKIE", "false")).start();
              ServiceProcess web = new ServiceProcess(webData, Map.of("PREFLOOP_ROLES", "web", "PREFLOOP_SESSION_KEY", sessionKey,
                      "PREFLOOP_SECURE_COOKIE", "false", "PREFLOOP_SERVE_URL", "http://127.0.0.1:" + serve.port())).start()) {
-            HttpResponse<String> direct = post(serve.port(), body, "proxy-test-key");
-            HttpResponse<String> proxied = post(web.port(), body, "proxy-test-key");
+            HttpResponse<String> direct = post(serve.port(), body, "proxy-test-key-0123456789");
+            HttpResponse<String> proxied = post(web.port(), body, "proxy-test-key-0123456789");
             assertEquals(200, direct.statusCode(), direct.body());
             assertEquals(200, proxied.statusCode(), proxied.body());
             assertEquals(content(direct), content(proxied), "the same greedy answer through the web role");
 
-            HttpResponse<String> stream = post(web.port(), body.replace("}]", "}],\"stream\":true"), "proxy-test-key");
+            HttpResponse<String> stream = post(web.port(), body.replace("}]", "}],\"stream\":true"), "proxy-test-key-0123456789");
             assertEquals(200, stream.statusCode());
             assertTrue(stream.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
             assertTrue(stream.body().contains("chat.completion.chunk") && stream.body().trim().endsWith("data: [DONE]"), stream.body());
@@ -61,7 +61,7 @@ class ServeProxyIT {
             assertEquals("invalid_api_key", json.readTree(refused.body()).at("/error/code").asText());
 
             serve.stop();
-            HttpResponse<String> gone = post(web.port(), body, "proxy-test-key");
+            HttpResponse<String> gone = post(web.port(), body, "proxy-test-key-0123456789");
             assertEquals(502, gone.statusCode());
             assertEquals("upstream_unavailable", json.readTree(gone.body()).at("/error/code").asText());
         }

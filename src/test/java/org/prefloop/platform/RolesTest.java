@@ -29,7 +29,7 @@ class RolesTest {
         Api.asAdmin().get("/api/users/me").then().statusCode(404).body("detail", containsString("'web' role"));
         Api.asAdmin().get("/console").then().statusCode(404);
         RestAssured.get("/login").then().statusCode(404);
-        RestAssured.given().header("Authorization", "Bearer seeded-test-key").get("/v1/models").then().statusCode(404);
+        RestAssured.given().header("Authorization", "Bearer seeded-test-key-0123456789").get("/v1/models").then().statusCode(404);
         RestAssured.get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
     }
 }

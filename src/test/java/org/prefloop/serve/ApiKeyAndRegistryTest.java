@@ -23,7 +23,7 @@ class ApiKeyAndRegistryTest {
     @Test
     void v1NeedsAnActiveKeyAndRevokingOneShutsItOut() {
         RestAssured.get("/v1/models").then().statusCode(401).body("error.code", equalTo("invalid_api_key"));
-        bearer("seeded-test-key").get("/v1/models").then().statusCode(200).body("object", equalTo("list"));
+        bearer("seeded-test-key-0123456789").get("/v1/models").then().statusCode(200).body("object", equalTo("list"));
 
         var created = Api.asAdmin().contentType(ContentType.JSON).body(Map.of("name", "eval-harness"))
                 .post("/api/keys").then().statusCode(201).extract().jsonPath();
@@ -48,7 +48,7 @@ class ApiKeyAndRegistryTest {
         Api.asAdmin().post("/api/models/" + ids[1] + "/promote").then().statusCode(200).body("promoted", equalTo(true));
         String tunedName = Api.asAdmin().get("/api/models/" + ids[1]).then().body("parentId", equalTo((int) ids[0]))
                 .extract().path("name");
-        bearer("seeded-test-key").get("/v1/models").then().statusCode(200)
+        bearer("seeded-test-key-0123456789").get("/v1/models").then().statusCode(200)
                 .body("data[0].id", equalTo(ModelsResource.PROMOTED_ALIAS))
                 .body("data.id", hasItems(tunedName));
         Api.asAdmin().post("/api/models/" + ids[0] + "/promote").then().statusCode(200);

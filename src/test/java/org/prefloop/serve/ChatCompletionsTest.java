@@ -41,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @QuarkusTest
 @TestProfile(TinyModelProfile.class)
 class ChatCompletionsTest {
-    static final String KEY = "seeded-test-key";
+    static final String KEY = "seeded-test-key-0123456789";
     static final String QUESTION = "what is 2+2?";
 
     @TestHTTPResource("/v1")

@@ -29,7 +29,7 @@ class LoopTest {
     static final Path TASK = Path.of("preference-data/synthetic").toAbsolutePath();
 
     static double accuracy(String model) {
-        return asAdmin().contentType(ContentType.JSON).body(Map.of("file", TASK.resolve("heldout.jsonl").toString(), "model", model))
+        return asAdmin().contentType(ContentType.JSON).body(Map.of("file", "preference-data/synthetic/heldout.jsonl", "model", model))
                 .post("/api/evaluations").then().statusCode(200).extract().jsonPath().getDouble("exactMatch");
     }
 
