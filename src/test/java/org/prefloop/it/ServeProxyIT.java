@@ -32,10 +32,13 @@ class ServeProxyIT {
         Path webData = Files.createDirectories(data.resolve("web"));
         String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: planet\"}],\"temperature\":0,\"max_tokens\":12}";
         String sessionKey = "a-session-key-both-roles-share-0123456789";
+        // one store for both roles, as the Deployments share PostgreSQL in Kubernetes: sessions live there
+        String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
         try (ServiceProcess serve = new ServiceProcess(serveData, Map.of("PREFLOOP_API_KEYS", "proxy-test-key-0123456789",
-                "PREFLOOP_SESSION_KEY", sessionKey, "PREFLOOP_SECURE_COOKIE", "false")).start();
+                "PREFLOOP_SESSION_KEY", sessionKey, "PREFLOOP_SECURE_COOKIE", "false", "QUARKUS_DATASOURCE_JDBC_URL", store)).start();
              ServiceProcess web = new ServiceProcess(webData, Map.of("PREFLOOP_ROLES", "web", "PREFLOOP_SESSION_KEY", sessionKey,
-                     "PREFLOOP_SECURE_COOKIE", "false", "PREFLOOP_SERVE_URL", "http://127.0.0.1:" + serve.port())).start()) {
+                     "PREFLOOP_SECURE_COOKIE", "false", "PREFLOOP_SERVE_URL", "http://127.0.0.1:" + serve.port(),
+                     "QUARKUS_DATASOURCE_JDBC_URL", store)).start()) {
             HttpResponse<String> direct = post(serve.port(), body, "proxy-test-key-0123456789");
             HttpResponse<String> proxied = post(web.port(), body, "proxy-test-key-0123456789");
             assertEquals(200, direct.statusCode(), direct.body());
