@@ -93,7 +93,7 @@ class TrlRunsTest {
             String prompt = ChatTemplate.load(model).render(List.of(new ChatTemplate.ChatMessage("user", question)), true);
             direct = new Generator(m, tok).generate(tok.encode(prompt), Generator.GenerationParams.greedy(8)).text();
         }
-        JsonPath answer = RestAssured.given().header("Authorization", "Bearer seeded-test-key").contentType(ContentType.JSON)
+        JsonPath answer = RestAssured.given().header("Authorization", "Bearer seeded-test-key-0123456789").contentType(ContentType.JSON)
                 .body(Map.of("model", "trl-run-r" + id, "messages", List.of(Map.of("role", "user", "content", question)),
                         "temperature", 0, "max_tokens", 8))
                 .post("/v1/chat/completions").then().statusCode(200).extract().jsonPath();
