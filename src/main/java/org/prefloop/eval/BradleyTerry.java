@@ -90,6 +90,11 @@ public final class BradleyTerry {
     public record Interval(double estimate, double low, double high, int matches) {
     }
 
+    /** The same, with 2,000 resamples and a fixed seed: what the ratings page and the promotion gate use. */
+    public static Interval winRateInterval(Collection<Match> matches, String version, String opponent) {
+        return winRateInterval(matches, version, opponent, 2000, 17);
+    }
+
     /**
      * {@code version}'s win rate against {@code opponent} with a 95% percentile-bootstrap interval
      * (the matches between the two resampled with replacement, seeded, so the same data give the

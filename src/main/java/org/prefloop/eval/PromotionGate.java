@@ -9,9 +9,6 @@ import java.util.Locale;
  * version that lost, tied, or was never compared stays unpromoted, with the figures that say why.
  */
 public final class PromotionGate {
-    static final int SAMPLES = 2000;
-    static final long SEED = 17;
-
     private PromotionGate() {
     }
 
@@ -20,7 +17,7 @@ public final class PromotionGate {
     }
 
     public static Decision decide(Collection<BradleyTerry.Match> matches, String candidate, String parent) {
-        BradleyTerry.Interval w = BradleyTerry.winRateInterval(matches, candidate, parent, SAMPLES, SEED);
+        BradleyTerry.Interval w = BradleyTerry.winRateInterval(matches, candidate, parent);
         if (w.matches() == 0) {
             return new Decision(false, w, candidate + " was never compared with its parent " + parent
                     + "; run a head-to-head round (POST /api/rounds with mode versions) and judge it first");

@@ -51,7 +51,7 @@ public class RatingsResource {
         for (String v : versions) {
             for (String o : versions) {
                 if (v.equals(o)) continue;
-                BradleyTerry.Interval w = BradleyTerry.winRateInterval(matches, v, o, 2000, 17);
+                BradleyTerry.Interval w = BradleyTerry.winRateInterval(matches, v, o);
                 if (w.matches() > 0) rates.add(new WinRate(v, o, w.estimate(), w.low(), w.high(), w.matches()));
             }
         }

@@ -238,7 +238,8 @@ public final class AlignmentRun {
                 applyResult(model, stageDir, s);
                 return summary;
             }
-            boolean precompute = (s.precomputeRefLogProbs || !s.usePeft) && s.objective().usesReference();
+            DpoLoss.Objective objective = s.objective();
+            boolean precompute = (s.precomputeRefLogProbs || !s.usePeft) && objective.usesReference();
             List<DpoTrainer.Pair> train = prep.dpo.train().examples();
             List<DpoTrainer.Pair> eval = prep.dpo.eval() == null ? null : prep.dpo.eval().examples();
             if (precompute) {
@@ -250,13 +251,12 @@ public final class AlignmentRun {
                     + prep.modelDir + ")" : "the base model " + prep.modelDir)
                     + (s.usePeft ? ", i.e. the policy with the DPO adapter switched off" : ", frozen before DPO")
                     + (precompute ? "; reference log-probs precomputed once" : "; reference log-probs computed each step");
-            if (!s.objective().usesReference()) reference = "none: " + String.join(", ", s.objective().names()) + " compare the policy's own log-probs";
+            if (!objective.usesReference()) reference = "none: " + String.join(", ", objective.names()) + " compare the policy's own log-probs";
             // the adapter's base is the model it was trained on: the SFT result when there was an SFT stage
             Path base = spec.sft != null ? out.resolve("sft").resolve("model") : prep.modelDir;
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, base.toString(), spec.seed + 1) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
-            DpoLoss.Objective objective = s.objective();
             DpoTrainer.Settings settings = new DpoTrainer.Settings(objective, s.maxGradNorm);
             List<DpoTrainer.Pair> evalPairs = eval;
             try (DpoTrainer trainer = new DpoTrainer(model, trainable, optimizer, settings)) {
