@@ -52,7 +52,8 @@ public final class IngestBenchmark {
         Path data = Files.createTempDirectory("prefloop-bench");
         int kafkaPort = freePort();
         ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_KAFKA_PORT", String.valueOf(kafkaPort))).start();
-        HttpClient http = HttpClient.newBuilder().executor(Executors.newFixedThreadPool(clients)).build();
+        ExecutorService httpThreads = Executors.newFixedThreadPool(clients);
+        HttpClient http = HttpClient.newBuilder().executor(httpThreads).build();
         String base = "http://127.0.0.1:" + service.port();
         try {
             // one comparison per judgment: a person judges a comparison once (another event id is a 409)
@@ -96,6 +97,8 @@ public final class IngestBenchmark {
         } finally {
             service.close();
             http.close();
+            // the client's own executor is not the client's to stop: without this the JVM never exits
+            httpThreads.shutdownNow();
         }
     }
 
@@ -138,6 +141,7 @@ public final class IngestBenchmark {
             for (int i = 0; i < 1000; i++) producer.send(new ProducerRecord<>("bench-raw", String.valueOf(i % 50), payload)).get();
             // the same shape of load as the service sees: `clients` senders, each waiting for its ack
             AtomicInteger next = new AtomicInteger();
+            ExecutorService senderThreads = Executors.newFixedThreadPool(clients);
             long t0 = System.nanoTime();
             List<CompletableFuture<Void>> senders = new ArrayList<>();
             for (int c = 0; c < clients; c++) {
@@ -150,9 +154,13 @@ public final class IngestBenchmark {
                             throw new IllegalStateException(e);
                         }
                     }
-                }, Executors.newSingleThreadExecutor()));
+                }, senderThreads));
             }
-            CompletableFuture.allOf(senders.toArray(CompletableFuture[]::new)).join();
+            try {
+                CompletableFuture.allOf(senders.toArray(CompletableFuture[]::new)).join();
+            } finally {
+                senderThreads.shutdownNow(); // its threads are not daemons: left running, they kept the benchmark from exiting
+            }
             return events / ((System.nanoTime() - t0) / 1e9);
         }
     }
