@@ -82,8 +82,7 @@ public class UserResource {
         User u = find(username);
         if (u.username.equals(identity.getPrincipal().getName())) throw ProblemException.conflict("username", "you cannot disable yourself");
         if (!u.disabled()) u.disabledAt = OffsetDateTime.now();
-        SessionCookies.endAll(u.username);
-        credentials.forget(u.username);
+        endSessions(u);
         audit.record("user.disable", u.username, null);
         return UserView.of(u);
     }
@@ -115,8 +114,7 @@ public class UserResource {
         }
         String before = u.role;
         u.role = body.role();
-        SessionCookies.endAll(u.username);
-        credentials.forget(u.username);
+        endSessions(u);
         audit.record("user.role", u.username, before + " -> " + u.role);
         return UserView.of(u);
     }
@@ -132,8 +130,7 @@ public class UserResource {
         checkPassword(body.password());
         User u = find(username);
         u.changePassword(body.password());
-        SessionCookies.endAll(u.username);
-        credentials.forget(u.username);
+        endSessions(u);
         audit.record("user.password-reset", u.username, null);
         return UserView.of(u);
     }
@@ -152,8 +149,7 @@ public class UserResource {
         }
         checkPassword(body.password());
         u.changePassword(body.password());
-        SessionCookies.endAll(u.username);
-        credentials.forget(u.username);
+        endSessions(u);
         return Response.noContent().build();
     }
 
@@ -183,5 +179,11 @@ public class UserResource {
     public UserView me() {
         return User.byName(identity.getPrincipal().getName()).map(UserView::of)
                 .orElseThrow(() -> ProblemException.notFound(null, "no such user"));
+    }
+
+    /** Ends every session of the user and forgets their remembered Basic password, on every replica. */
+    private void endSessions(User u) {
+        SessionCookies.endAll(u.username);
+        credentials.forget(u.username);
     }
 }

@@ -247,11 +247,12 @@ public final class AlignmentRun {
                 train = DpoTrainer.withReference(model, train, s.evalBatchSize);
                 if (eval != null) eval = DpoTrainer.withReference(model, eval, s.evalBatchSize);
             }
-            String reference = (spec.sft != null ? "the SFT result (" + (spec.sft.usePeft ? "adapter merged into " : "full weights from ")
+            String reference = !objective.usesReference()
+                    ? "none: " + String.join(", ", objective.names()) + " compare the policy's own log-probs"
+                    : (spec.sft != null ? "the SFT result (" + (spec.sft.usePeft ? "adapter merged into " : "full weights from ")
                     + prep.modelDir + ")" : "the base model " + prep.modelDir)
                     + (s.usePeft ? ", i.e. the policy with the DPO adapter switched off" : ", frozen before DPO")
                     + (precompute ? "; reference log-probs precomputed once" : "; reference log-probs computed each step");
-            if (!objective.usesReference()) reference = "none: " + String.join(", ", objective.names()) + " compare the policy's own log-probs";
             // the adapter's base is the model it was trained on: the SFT result when there was an SFT stage
             Path base = spec.sft != null ? out.resolve("sft").resolve("model") : prep.modelDir;
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, base.toString(), spec.seed + 1) : null;
