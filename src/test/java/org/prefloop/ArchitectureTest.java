@@ -58,6 +58,14 @@ class ArchitectureTest {
     }
 
     @Test
+    void theRegistryKnowsNothingOfRunsOrServing() {
+        noClasses().that().resideInAPackage("org.prefloop.registry..")
+                .should().dependOnClassesThat().resideInAnyPackage("org.prefloop.runs..", "org.prefloop.serve..")
+                .because("runs register versions and serving resolves them; the registry serves both")
+                .check(classes);
+    }
+
+    @Test
     void noPackageCycles() {
         slices().matching("org.prefloop.(*)..").should().beFreeOfCycles().check(classes);
     }

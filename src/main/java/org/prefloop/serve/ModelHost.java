@@ -14,7 +14,7 @@ import org.prefloop.model.LlamaModel;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TextTokenizer;
 import org.prefloop.platform.ProblemException;
-import org.prefloop.worker.ModelVersion;
+import org.prefloop.registry.ModelVersion;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

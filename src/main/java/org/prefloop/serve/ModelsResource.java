@@ -6,7 +6,7 @@ import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
-import org.prefloop.worker.ModelVersion;
+import org.prefloop.registry.ModelVersion;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -6,7 +6,7 @@ import io.restassured.http.ContentType;
 import io.restassured.path.json.JsonPath;
 import org.junit.jupiter.api.Test;
 import org.prefloop.testing.Api;
-import org.prefloop.worker.DemoModelProfile;
+import org.prefloop.runs.DemoModelProfile;
 
 import java.time.Duration;
 import java.util.List;

@@ -6,7 +6,7 @@ import io.restassured.RestAssured;
 import io.restassured.http.ContentType;
 import org.junit.jupiter.api.Test;
 import org.prefloop.testing.Api;
-import org.prefloop.worker.ModelVersion;
+import org.prefloop.registry.ModelVersion;
 
 import java.util.Map;
 

@@ -18,7 +18,7 @@ import org.prefloop.model.Generator;
 import org.prefloop.model.LlamaModel;
 import org.prefloop.model.TextTokenizer;
 import org.prefloop.testing.Api;
-import org.prefloop.worker.ModelVersion;
+import org.prefloop.registry.ModelVersion;
 
 import java.net.URL;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 

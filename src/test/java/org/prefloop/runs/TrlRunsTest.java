@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -26,8 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.prefloop.testing.Api.asAdmin;
-import static org.prefloop.worker.TrlExecutorTest.MODEL;
-import static org.prefloop.worker.TrlExecutorTest.TASK;
+import static org.prefloop.runs.TrlExecutorTest.MODEL;
+import static org.prefloop.runs.TrlExecutorTest.TASK;
 
 /** A run with {@code executor: trl} through the real broker and worker: trained by TRL, registered, and served by PrefLoop's model core. */
 @QuarkusTest

@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;

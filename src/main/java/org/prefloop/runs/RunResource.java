@@ -1,5 +1,6 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
+import org.prefloop.registry.ModelVersion;
 import org.prefloop.platform.KafkaClients;
 
 import com.fasterxml.jackson.databind.JsonNode;

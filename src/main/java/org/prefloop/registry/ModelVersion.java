@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.registry;
 
 import io.quarkus.hibernate.orm.panache.PanacheEntityBase;
 import jakarta.persistence.Column;

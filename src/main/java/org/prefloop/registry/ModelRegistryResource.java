@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.registry;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

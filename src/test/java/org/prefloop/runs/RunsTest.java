@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
 import io.quarkus.test.junit.QuarkusTest;
 import io.restassured.http.ContentType;

@@ -1,4 +1,4 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -16,8 +16,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.prefloop.worker.TrlExecutorTest.MODEL;
-import static org.prefloop.worker.TrlExecutorTest.TASK;
+import static org.prefloop.runs.TrlExecutorTest.MODEL;
+import static org.prefloop.runs.TrlExecutorTest.TASK;
 
 /**
  * Same spec, two executors: on a full-batch, full-fine-tuning run (no LoRA initialisation, no data

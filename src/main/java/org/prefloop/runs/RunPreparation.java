@@ -1,5 +1,6 @@
-package org.prefloop.worker;
+package org.prefloop.runs;
 
+import org.prefloop.registry.ModelVersion;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
