@@ -187,6 +187,8 @@ def training_args(s, stage, out, seed):
         # PrefLoop trains in float32 like the DJL executor; TRL would default to bf16 and checkpointing
         bf16=False, fp16=False, gradient_checkpointing=False,
         report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+        # transformers 5 spells the older group_by_length as a sampling strategy
+        **({"train_sampling_strategy": "group_by_length"} if s.get("group_by_length") else {}),
     ) | {k: s[k] for k in APPLIED_TRL_KEYS if k in s}
 
 

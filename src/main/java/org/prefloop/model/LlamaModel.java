@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -57,6 +58,7 @@ public final class LlamaModel implements AutoCloseable {
     private NDArray cosTable; // [positions, headDim]
     private NDArray sinTable;
     private volatile ProjectionHook hook;
+    private volatile boolean gradientCheckpointing;
 
     private LlamaModel(ModelConfig config, NDManager manager, Map<String, NDArray> parameters) {
         this.config = config;
@@ -276,19 +278,14 @@ public final class LlamaModel implements AutoCloseable {
         NDArray additive = allowed.toType(DataType.FLOAT32, false).sub(one).mul(maskPenalty).reshape(b, 1, 1, t, s);
 
         NDArray x = Embedding.embedding(ids, parameters.get("model.embed_tokens.weight"), SparseFormat.DENSE).singletonOrThrow();
+        if (gradientCheckpointing && cache == null && JniUtils.isGradMode()) return checkpointed(x, cos, sin, additive, b, t, s);
         // Without gradients nothing needs a layer's temporaries once the layer is done, so each layer
         // gets its own scope: a long prompt then holds one layer's activations, not all of them.
         boolean inference = !JniUtils.isGradMode();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             NDScope layerScope = inference ? new NDScope() : null;
             NDArray layerInput = x;
-            String p = "model.layers." + i + ".";
-            NDArray h = rmsNorm(x, parameters.get(p + "input_layernorm.weight"));
-            x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s));
-            h = rmsNorm(x, parameters.get(p + "post_attention_layernorm.weight"));
-            NDArray gate = project(p + "mlp.gate_proj", h);
-            NDArray up = project(p + "mlp.up_proj", h);
-            x = x.add(project(p + "mlp.down_proj", silu(gate).mul(up)));
+            x = layer(i, x, cos, sin, additive, cache, b, t, s);
             if (layerScope != null) {
                 NDScope.unregister(x);
                 layerScope.close();
@@ -298,6 +295,115 @@ public final class LlamaModel implements AutoCloseable {
         }
         if (cache != null) cache.advance(t);
         return rmsNorm(x, parameters.get("model.norm.weight"));
+    }
+
+    /** One decoder layer: attention and MLP, each after an RMSNorm and with a residual. */
+    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray additive, KvCache cache, int b, int t, int s) {
+        String p = "model.layers." + i + ".";
+        NDArray h = rmsNorm(x, parameters.get(p + "input_layernorm.weight"));
+        x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s));
+        h = rmsNorm(x, parameters.get(p + "post_attention_layernorm.weight"));
+        NDArray gate = project(p + "mlp.gate_proj", h);
+        NDArray up = project(p + "mlp.up_proj", h);
+        return x.add(project(p + "mlp.down_proj", silu(gate).mul(up)));
+    }
+
+    // ---- training side: activation checkpointing (gradient_checkpointing) ----
+
+    /**
+     * With gradient checkpointing on, a forward pass that records gradients keeps only each decoder
+     * layer's input instead of every intermediate of every layer; {@link #backwardCheckpoints}
+     * then recomputes the layers one at a time, last first, to push the gradient through them.
+     * DJL has no checkpoint operator, so the graph is cut by hand at the layer boundaries.
+     */
+    public void setGradientCheckpointing(boolean on) {
+        this.gradientCheckpointing = on;
+    }
+
+    public boolean gradientCheckpointing() {
+        return gradientCheckpointing;
+    }
+
+    /** What the recomputation of one checkpointed forward pass needs. */
+    private record Checkpoints(NDArray embedded, List<NDArray> inputs, NDArray top, long seed,
+                               NDArray cos, NDArray sin, NDArray additive, int b, int t, int s) {
+    }
+
+    private final List<Checkpoints> pendingCheckpoints = new ArrayList<>();
+
+    /**
+     * The layers run with gradients off, each in its own scope, keeping only their inputs; the last
+     * layer's output becomes a leaf that records, so the caller's loss can be back-propagated to it.
+     * Torch's generator is reseeded per layer (from a seed drawn off it, so a seeded step stays
+     * reproducible) and again before that layer's recomputation: dropout in a projection hook then
+     * draws the same mask twice, as PyTorch's checkpoint does by saving the RNG state.
+     */
+    private NDArray checkpointed(NDArray embedded, NDArray cos, NDArray sin, NDArray additive, int b, int t, int s) {
+        long seed;
+        try (NDArray draw = manager.randomUniform(0, 1, new Shape(1))) {
+            seed = (long) (draw.getFloat() * (1 << 30));
+        }
+        List<NDArray> inputs = new ArrayList<>(config.numHiddenLayers());
+        NDArray x = embedded.stopGradient();
+        JniUtils.setGradMode(false);
+        try {
+            for (int i = 0; i < config.numHiddenLayers(); i++) {
+                inputs.add(x);
+                Engine.getInstance().setRandomSeed((int) (seed + i));
+                try (NDScope layerScope = new NDScope()) {
+                    x = layer(i, x, cos, sin, additive, null, b, t, s);
+                    NDScope.unregister(x);
+                }
+                NDScope.register(x);
+            }
+        } finally {
+            JniUtils.setGradMode(true);
+        }
+        x.setRequiresGradient(true);
+        pendingCheckpoints.add(new Checkpoints(embedded, inputs, x, seed, cos, sin, additive, b, t, s));
+        return rmsNorm(x, parameters.get("model.norm.weight"));
+    }
+
+    /**
+     * Completes the backward pass of every checkpointed forward since the last call (a no-op when
+     * there is none); call it right after the loss's backward, inside the same gradient collector.
+     * Layer by layer from the top: recompute it from its saved input with gradients recording, and
+     * back-propagate the gradient that arrived at its output, which leaves the gradient of its input
+     * for the layer below and accumulates the weights' gradients as one backward pass would.
+     */
+    public void backwardCheckpoints() {
+        for (int k = pendingCheckpoints.size() - 1; k >= 0; k--) {
+            Checkpoints c = pendingCheckpoints.get(k);
+            NDArray upstream = gradientOf(c.top());
+            for (int i = c.inputs().size() - 1; i >= 0; i--) {
+                NDArray in = c.inputs().get(i);
+                NDArray next;
+                try (NDScope layerScope = new NDScope()) {
+                    in.setRequiresGradient(true);
+                    Engine.getInstance().setRandomSeed((int) (c.seed() + i));
+                    NDArray out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s());
+                    JniUtils.backward((PtNDArray) out, (PtNDArray) upstream, false, false);
+                    next = gradientOf(in);
+                    NDScope.unregister(next);
+                }
+                upstream.close();
+                in.close();
+                upstream = next;
+            }
+            // the embedding lookup recorded a graph only when the embeddings are trained (full fine-tuning)
+            if (JniUtils.requiresGrad((PtNDArray) parameters.get("model.embed_tokens.weight"))) {
+                JniUtils.backward((PtNDArray) c.embedded(), (PtNDArray) upstream, false, false);
+            }
+            upstream.close();
+        }
+        pendingCheckpoints.clear();
+    }
+
+    /** A copy of the gradient that backward left on {@code a} (zeros when nothing reached it). */
+    private static NDArray gradientOf(NDArray a) {
+        try (NDArray g = a.getGradient()) {
+            return g.duplicate();
+        }
     }
 
     /** Logits [..., V] of hidden states [..., H] (the tied embedding when there is no lm_head). */

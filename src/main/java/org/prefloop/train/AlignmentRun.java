@@ -175,6 +175,11 @@ public final class AlignmentRun {
             this.model = model;
         }
 
+        @Override
+        int length(SequenceLogProbs.Sequence example) {
+            return example.length();
+        }
+
         Map<String, Object> run() throws IOException {
             RunSpec.Stage s = spec.sft;
             Path stageDir = out.resolve("sft");
@@ -192,6 +197,7 @@ public final class AlignmentRun {
             LoraAdapter adapter = s.usePeft ? newAdapter(model, s, prep.modelDir.toString(), spec.seed) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
+            model.setGradientCheckpointing(s.gradientCheckpointing);
             try (SftTrainer trainer = new SftTrainer(model, trainable, optimizer, s.maxGradNorm)) {
                 summary = loop(train, replay, replayPerBatch, trainable, optimizer,
                         (batch, lr) -> {
@@ -203,6 +209,7 @@ public final class AlignmentRun {
                 summary.put("method", adapter != null ? "lora" : "full");
                 saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
             } finally {
+                model.setGradientCheckpointing(false);
                 if (adapter != null) adapter.close();
                 optimizer.close();
             }
@@ -227,6 +234,11 @@ public final class AlignmentRun {
             super("dpo", spec.dpo, spec.seed, out, listener, cancelled);
             this.prep = prep;
             this.model = model;
+        }
+
+        @Override
+        int length(DpoTrainer.Pair example) {
+            return example.prompt().length + Math.max(example.chosen().length, example.rejected().length);
         }
 
         Map<String, Object> run() throws IOException {
@@ -260,6 +272,7 @@ public final class AlignmentRun {
             AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
             DpoTrainer.Settings settings = new DpoTrainer.Settings(objective, s.maxGradNorm);
             List<DpoTrainer.Pair> evalPairs = eval;
+            model.setGradientCheckpointing(s.gradientCheckpointing);
             try (DpoTrainer trainer = new DpoTrainer(model, trainable, optimizer, settings)) {
                 if (evalPairs != null) monitor = new DisplacementMonitor(referenceLikelihood(trainer, evalPairs, stageDir), s.displacementThreshold);
                 summary = loop(train, List.of(), 0, trainable, optimizer,
@@ -280,6 +293,7 @@ public final class AlignmentRun {
                 summary.put("reference_model", reference);
                 saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
             } finally {
+                model.setGradientCheckpointing(false);
                 if (adapter != null) adapter.close();
                 optimizer.close();
             }

@@ -170,6 +170,7 @@ public final class DpoTrainer implements AutoCloseable {
                     NDArray logps = SequenceLogProbs.of(model, sequences(micro), scope);
                     DpoLoss.Result r = loss(micro, logps, ref, scope, share);
                     collector.backward(r.loss());
+                    model.backwardCheckpoints();
                     t.add(r, micro.size());
                 }
             }

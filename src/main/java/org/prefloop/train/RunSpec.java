@@ -35,7 +35,7 @@ public final class RunSpec {
 
     /** TRL/transformers settings that are accepted but have no effect here. */
     static final Set<String> IGNORED_TRL_KEYS = Set.of("bf16", "fp16", "tf32", "report_to", "logging_dir", "run_name",
-            "push_to_hub", "hub_model_id", "dataloader_num_workers", "gradient_checkpointing", "optim", "save_total_limit",
+            "push_to_hub", "hub_model_id", "dataloader_num_workers", "optim", "save_total_limit",
             "eval_strategy", "evaluation_strategy", "save_strategy", "logging_strategy", "remove_unused_columns",
             "dataset_text_field", "model_init_kwargs", "ref_model_init_kwargs", "use_liger_kernel", "task_type", "bias");
 
@@ -112,6 +112,15 @@ public final class RunSpec {
         @JsonProperty("max_prompt_length")
         public Integer maxPromptLength;
         public boolean packing = false;
+        /**
+         * Activation checkpointing per decoder layer: a step keeps each layer's input instead of all
+         * its intermediates and recomputes the layers during backward (about one forward pass more).
+         */
+        @JsonProperty("gradient_checkpointing")
+        public boolean gradientCheckpointing = false;
+        /** TRL's (transformers') group_by_length: batches of similar lengths, so less padding (see {@link StageLoop}). */
+        @JsonProperty("group_by_length")
+        public boolean groupByLength = false;
         @JsonProperty("eval_steps")
         public int evalSteps = 0;
         @JsonProperty("save_steps")

@@ -83,6 +83,7 @@ public final class SftTrainer implements AutoCloseable {
                  GradientCollector collector = Engine.getInstance().newGradientCollector()) {
                 NDArray nll = SequenceLogProbs.of(model, micro, scope).sum().neg().div(scope.create((float) tokens));
                 collector.backward(nll);
+                model.backwardCheckpoints();
                 loss += nll.getFloat();
             }
         }

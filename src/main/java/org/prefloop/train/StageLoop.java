@@ -67,7 +67,7 @@ abstract class StageLoop<T> {
         listener.stageStarted(name, total);
         int stepNo = state.step(), epoch = state.epoch(), batch = state.batch(), patience = state.evalsWithoutImprovement();
         double best = state.bestEvalLoss();
-        int[] order = order(train.size(), epoch);
+        int[] order = order(train, epoch);
         Map<String, Double> last = Map.of();
         Map<String, Double> lastEval = null;
         boolean stoppedEarly = false;
@@ -77,7 +77,7 @@ abstract class StageLoop<T> {
             if (batch >= stepsPerEpoch) {
                 epoch++;
                 batch = 0;
-                order = order(train.size(), epoch);
+                order = order(train, epoch);
             }
             List<T> items = new ArrayList<>(stepBatch);
             for (int i = batch * perBatch; i < Math.min(train.size(), (batch + 1) * perBatch); i++) items.add(train.get(order[i]));
@@ -152,12 +152,21 @@ abstract class StageLoop<T> {
         return null;
     }
 
-    /** The example order of an epoch: a shuffle seeded by the run's seed and the epoch number. */
-    private int[] order(int n, int epoch) {
+    /** Tokens an example pads its batch to (group_by_length groups by it). */
+    abstract int length(T example);
+
+    /**
+     * The example order of an epoch: a shuffle seeded by the run's seed and the epoch number, then,
+     * with group_by_length, grouped by length as transformers does for a step's batch.
+     */
+    private int[] order(List<T> train, int epoch) {
+        int n = train.size();
         List<Integer> idx = new ArrayList<>(n);
         for (int i = 0; i < n; i++) idx.add(i);
         java.util.Collections.shuffle(idx, new Random(seed + 7919L * (epoch + 1)));
-        return idx.stream().mapToInt(Integer::intValue).toArray();
+        int[] order = idx.stream().mapToInt(Integer::intValue).toArray();
+        if (!s.groupByLength) return order;
+        return MicroBatches.lengthGrouped(order, i -> length(train.get(i)), s.batchSize * s.gradientAccumulationSteps);
     }
 
     private static void append(Path file, int step, Map<String, Double> m) {
