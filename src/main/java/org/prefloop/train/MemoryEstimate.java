@@ -9,10 +9,15 @@ import org.prefloop.model.ModelConfig;
  * keeps (norms, q/k/v/o, the MLP's three projections and SiLU, attention scores and
  * probabilities), plus the scores over the vocabulary that SequenceLogProbs holds.
  */
-public record MemoryEstimate(long weights, long gradients, long optimizer, long activations) {
+public record MemoryEstimate(long runtime, long weights, long gradients, long optimizer, long activations) {
+    /**
+     * What the process holds before any model: the JVM with its heap in use, libtorch's code and
+     * thread pools (measured: 337 MiB resident after the engine loads and runs a first op).
+     */
+    static final long RUNTIME = 350L << 20;
 
     public long total() {
-        return weights + gradients + optimizer + activations;
+        return runtime + weights + gradients + optimizer + activations;
     }
 
     /**
@@ -20,6 +25,14 @@ public record MemoryEstimate(long weights, long gradients, long optimizer, long 
      * @param sequences           sequences in one micro-batch's forward (a DPO pair counts twice, plus its reference pass)
      */
     public static MemoryEstimate of(ModelConfig c, long trainableParameters, int sequences, int length) {
+        return of(c, trainableParameters, sequences, length, false);
+    }
+
+    /**
+     * With {@code gradientCheckpointing} the layers keep only their inputs ([tokens, hidden] each)
+     * and one layer's intermediates exist at a time, during its recomputation.
+     */
+    public static MemoryEstimate of(ModelConfig c, long trainableParameters, int sequences, int length, boolean gradientCheckpointing) {
         long weights = 4 * parameters(c);
         long gradients = 4 * trainableParameters;
         long optimizer = 8 * trainableParameters;
@@ -34,8 +47,10 @@ public record MemoryEstimate(long weights, long gradients, long optimizer, long 
         boolean frozenHead = trainableParameters < parameters(c);
         long chunkRows = Math.max(1, Math.min(tokens, SequenceLogProbs.chunkElements / c.vocabSize()));
         long vocabulary = frozenHead ? 3 * chunkRows * c.vocabSize() : 2 * tokens * c.vocabSize();
-        long activations = 4 * (c.numHiddenLayers() * (tokens * perTokenLayer + sequences * attention) + vocabulary);
-        return new MemoryEstimate(weights, gradients, optimizer, activations);
+        long layer = tokens * perTokenLayer + sequences * attention;
+        long layers = gradientCheckpointing ? c.numHiddenLayers() * tokens * c.hiddenSize() + layer : c.numHiddenLayers() * layer;
+        long activations = 4 * (layers + vocabulary);
+        return new MemoryEstimate(RUNTIME, weights, gradients, optimizer, activations);
     }
 
     public static long parameters(ModelConfig c) {

@@ -81,15 +81,16 @@ public final class Preflight {
         int microBatch = s.batchSize; // TRL's meaning: the micro-batch; accumulation repeats it
         long trainable = lora ? MemoryEstimate.loraParameters(run.config, s.r, s.targetModules) : MemoryEstimate.parameters(run.config);
         int sequences = name.equals("dpo") ? 2 * microBatch : microBatch;
-        MemoryEstimate m = MemoryEstimate.of(run.config, trainable, sequences, maxLen);
+        MemoryEstimate m = MemoryEstimate.of(run.config, trainable, sequences, maxLen, s.gradientCheckpointing);
         report.fact(name + " trainable parameters", trainable);
-        report.fact(name + " memory", String.format("%s total: weights %s, gradients %s, optimizer %s, activations %s (micro-batch %d x %d tokens)",
+        report.fact(name + " memory", String.format("%s total: weights %s, gradients %s, optimizer %s, activations %s (micro-batch %d x %d tokens%s)",
                 MemoryEstimate.gib(m.total()), MemoryEstimate.gib(m.weights()), MemoryEstimate.gib(m.gradients()),
-                MemoryEstimate.gib(m.optimizer()), MemoryEstimate.gib(m.activations()), sequences, maxLen));
+                MemoryEstimate.gib(m.optimizer()), MemoryEstimate.gib(m.activations()), sequences, maxLen,
+                s.gradientCheckpointing ? ", gradient checkpointing" : ""));
         long available = availableMemory();
         if (available > 0 && m.total() > available) {
             report.error(name + ".memory", "needs about " + MemoryEstimate.gib(m.total()) + " but " + MemoryEstimate.gib(available)
-                    + " is available; lower per_device_train_batch_size (raise gradient_accumulation_steps), max_length, or use LoRA");
+                    + " is available; lower per_device_train_batch_size (raise gradient_accumulation_steps) or max_length, set gradient_checkpointing, or use LoRA");
         }
     }
 
