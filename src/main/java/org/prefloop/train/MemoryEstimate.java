@@ -3,21 +3,27 @@ package org.prefloop.train;
 import org.prefloop.model.ModelConfig;
 
 /**
- * Bytes a training stage needs, from the model's config alone (before anything is allocated), in
- * fp32: the weights, gradients and AdamW's two moments of what is trained, and activations kept
- * for backward. The activation term counts, per token and layer, the tensors this implementation
- * keeps (norms, q/k/v/o, the MLP's three projections and SiLU, attention scores and
+ * Peak resident bytes of a training stage, from the model's config alone (before anything is
+ * allocated), in fp32: the runtime (JVM and libtorch), the weights, the checkpoint file mapped
+ * while it loads, gradients and AdamW's two moments of what is trained, and the activations of a
+ * micro-batch. The activation term counts, per token and layer, the arrays this implementation
+ * creates (norms, q/k/v/o, the MLP's three projections and SiLU, attention scores and
  * probabilities), plus the scores over the vocabulary that SequenceLogProbs holds.
  */
-public record MemoryEstimate(long runtime, long weights, long gradients, long optimizer, long activations) {
+public record MemoryEstimate(long runtime, long weights, long loading, long gradients, long optimizer, long activations) {
     /**
      * What the process holds before any model: the JVM with its heap in use, libtorch's code and
      * thread pools (measured: 337 MiB resident after the engine loads and runs a first op).
      */
     static final long RUNTIME = 350L << 20;
 
+    /**
+     * The peak: loading maps the checkpoint file while its float32 copy fills (the mapped pages
+     * count as resident until the mapping goes), training then holds gradients, optimizer state
+     * and activations; the larger of the two sits on the runtime and the weights.
+     */
     public long total() {
-        return runtime + weights + gradients + optimizer + activations;
+        return runtime + weights + Math.max(loading, gradients + optimizer + activations);
     }
 
     /**
@@ -38,8 +44,18 @@ public record MemoryEstimate(long runtime, long weights, long gradients, long op
         long optimizer = 8 * trainableParameters;
         long kv = (long) c.numKeyValueHeads() * c.headDim();
         long q = (long) c.numAttentionHeads() * c.headDim();
-        long perTokenLayer = 4L * c.hiddenSize() + 2 * q + 2 * kv + 4L * c.intermediateSize();
-        long attention = 2L * c.numAttentionHeads() * length * length;
+        // Per token and layer, every array LlamaModel's forward creates, not only what autograd saves:
+        // DJL keeps each one until the step's scope closes. Two RMSNorms (square, normalised, scaled:
+        // 6H), two residual sums (2H); q, k, v, o and the three MLP projections each make the
+        // product, and with LoRA the adapter's delta, its scaling and the sum (4 apiece);
+        // rotary positions make 4.5 of q and of k, the grouped layout one more q, attention's output
+        // and its layout 2q; SiLU and the gated product 3I. (Measured against peak RSS with
+        // MemoryEstimateBenchmark; see the README's Benchmarks.)
+        long perProjection = trainableParameters < parameters(c) ? 4 : 1; // full fine-tuning: the product alone
+        long h = c.hiddenSize(), i = c.intermediateSize();
+        long perTokenLayer = 8 * h + perProjection * (q + 2 * kv + 2 * h + 2 * i) + (15 * q + 9 * kv) / 2 + 3 * i;
+        // scores, scaled, masked, probabilities
+        long attention = 4L * c.numAttentionHeads() * length * length;
         long tokens = (long) sequences * length;
         // Scores over the vocabulary (SequenceLogProbs): with a frozen output projection (LoRA) one
         // chunk's logits, log-softmax and softmax at a time; a trained one keeps logits and
@@ -48,9 +64,12 @@ public record MemoryEstimate(long runtime, long weights, long gradients, long op
         long chunkRows = Math.max(1, Math.min(tokens, SequenceLogProbs.chunkElements / c.vocabSize()));
         long vocabulary = frozenHead ? 3 * chunkRows * c.vocabSize() : 2 * tokens * c.vocabSize();
         long layer = tokens * perTokenLayer + sequences * attention;
-        long layers = gradientCheckpointing ? c.numHiddenLayers() * tokens * c.hiddenSize() + layer : c.numHiddenLayers() * layer;
+        // checkpointed: every layer's input, and one layer's intermediates plus their gradients while it is recomputed
+        long layers = gradientCheckpointing ? c.numHiddenLayers() * tokens * c.hiddenSize() + 2 * layer : c.numHiddenLayers() * layer;
         long activations = 4 * (layers + vocabulary);
-        return new MemoryEstimate(RUNTIME, weights, gradients, optimizer, activations);
+        String dtype = c.torchDtype() == null ? "float32" : c.torchDtype();
+        long loading = (dtype.equals("bfloat16") || dtype.equals("float16") ? 2 : 4) * parameters(c);
+        return new MemoryEstimate(RUNTIME, weights, loading, gradients, optimizer, activations);
     }
 
     public static long parameters(ModelConfig c) {

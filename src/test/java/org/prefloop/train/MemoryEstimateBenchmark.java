@@ -49,6 +49,8 @@ public final class MemoryEstimateBenchmark {
         if (!Files.exists(dir.resolve("model.safetensors"))) {
             System.out.println("writing " + dir + " ...");
             TinyCheckpoint.write(dir, config, 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
+            System.out.println("written; run again to measure (writing held memory this process would count)");
+            return;
         }
         Engine.getEngine("PyTorch");
         List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
@@ -78,10 +80,10 @@ public final class MemoryEstimateBenchmark {
             long peak = TrainingBenchmark.peakRss();
             MemoryEstimate m = MemoryEstimate.of(config, MemoryEstimate.loraParameters(config, 16, targets), sequences, seq, checkpointing);
             System.out.printf("%s LoRA %s, %d x %d tokens%s: measured peak RSS %s (after loading %s), estimate %s "
-                            + "(runtime %s, weights %s, adapter+grads+AdamW %s, activations %s): estimate/measured %.2f; %.0f s, load average %.1f%n",
+                            + "(runtime %s, weights %s, loading %s, adapter+grads+AdamW %s, activations %s): estimate/measured %.2f; %.0f s, load average %.1f%n",
                     name, stage.toUpperCase(), sequences, seq, checkpointing ? ", gradient checkpointing" : "",
                     MemoryEstimate.gib(peak), MemoryEstimate.gib(loaded), MemoryEstimate.gib(m.total()), MemoryEstimate.gib(m.runtime()),
-                    MemoryEstimate.gib(m.weights()), MemoryEstimate.gib(m.gradients() + m.optimizer()), MemoryEstimate.gib(m.activations()),
+                    MemoryEstimate.gib(m.weights()), MemoryEstimate.gib(m.loading()), MemoryEstimate.gib(m.gradients() + m.optimizer()), MemoryEstimate.gib(m.activations()),
                     m.total() / (double) peak, (System.nanoTime() - start) / 1e9, ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             optimizer.close();
             adapter.close();
