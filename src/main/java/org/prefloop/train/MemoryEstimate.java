@@ -64,8 +64,9 @@ public record MemoryEstimate(long runtime, long weights, long loading, long grad
         long chunkRows = Math.max(1, Math.min(tokens, SequenceLogProbs.chunkElements / c.vocabSize()));
         long vocabulary = frozenHead ? 3 * chunkRows * c.vocabSize() : 2 * tokens * c.vocabSize();
         long layer = tokens * perTokenLayer + sequences * attention;
-        // checkpointed: every layer's input, and one layer's intermediates plus their gradients while it is recomputed
-        long layers = gradientCheckpointing ? c.numHiddenLayers() * tokens * c.hiddenSize() + 2 * layer : c.numHiddenLayers() * layer;
+        // checkpointed: every layer's input, and while one layer is recomputed its intermediates, the
+        // gradients flowing back through them and autograd's temporaries (3x one layer fits the measured peaks)
+        long layers = gradientCheckpointing ? c.numHiddenLayers() * tokens * c.hiddenSize() + 3 * layer : c.numHiddenLayers() * layer;
         long activations = 4 * (layers + vocabulary);
         String dtype = c.torchDtype() == null ? "float32" : c.torchDtype();
         long loading = (dtype.equals("bfloat16") || dtype.equals("float16") ? 2 : 4) * parameters(c);

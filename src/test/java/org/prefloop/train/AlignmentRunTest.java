@@ -132,6 +132,31 @@ class AlignmentRunTest {
         assertArrayEqualsFile(straight.resolve("model/model.safetensors"), killed.resolve("model/model.safetensors"));
     }
 
+    /**
+     * gradient_checkpointing through a whole run gives the curves of the plain run (dropout off: with
+     * it the checkpointed pass draws its masks from per-layer seeds, another stream); group_by_length
+     * still trains.
+     */
+    @Test
+    void gradientCheckpointingFollowsThePlainCurveAndGroupByLengthTrains(@TempDir Path tmp) throws IOException {
+        Path plain = tmp.resolve("plain"), checkpointed = tmp.resolve("checkpointed"), grouped = tmp.resolve("grouped");
+        RunSpec a = spec(plain), b = spec(checkpointed), c = spec(grouped);
+        for (RunSpec x : List.of(a, b, c)) {
+            x.sft.loraDropout = 0.0;
+            x.sft.maxSteps = 4;
+            x.dpo.maxSteps = 3;
+        }
+        b.sft.gradientCheckpointing = true;
+        b.dpo.gradientCheckpointing = true;
+        c.sft.groupByLength = true;
+        c.dpo.groupByLength = true;
+        new AlignmentRun(a, TASK, RunListener.NONE, () -> false).run();
+        new AlignmentRun(b, TASK, RunListener.NONE, () -> false).run();
+        assertSameCurve(curve(plain, "sft"), curve(checkpointed, "sft"), "checkpointed sft");
+        assertSameCurve(curve(plain, "dpo"), curve(checkpointed, "dpo"), "checkpointed dpo");
+        assertEquals("succeeded", new AlignmentRun(c, TASK, RunListener.NONE, () -> false).run().get("status"));
+    }
+
     private static void assertArrayEqualsFile(Path a, Path b) throws IOException {
         var x = org.prefloop.model.Safetensors.read(a);
         var y = org.prefloop.model.Safetensors.read(b);
