@@ -53,7 +53,8 @@ final class RequestJobs {
 
     /** The seed of a request's choices: its own, or for several unseeded choices one fresh seed, so they never share a stream. */
     static Long seedOf(Long requested, int choices) {
-        return requested != null || choices == 1 ? requested : java.util.concurrent.ThreadLocalRandom.current().nextLong();
+        if (requested != null || choices == 1) return requested;
+        return java.util.concurrent.ThreadLocalRandom.current().nextLong();
     }
 
     final AtomicBoolean gone = new AtomicBoolean();
