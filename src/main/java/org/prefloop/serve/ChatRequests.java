@@ -71,7 +71,7 @@ final class ChatRequests {
         if (top != null && (top < 0 || top > MAX_TOP_LOGPROBS)) {
             throw OpenAiException.invalid("top_logprobs", "invalid_value", "'top_logprobs' must be between 0 and " + MAX_TOP_LOGPROBS + ", got " + top);
         }
-        if (top != null && !logprobs) {
+        if (top != null && top > 0 && !logprobs) {
             throw OpenAiException.invalid("top_logprobs", "invalid_value", "'top_logprobs' needs 'logprobs' set to true.");
         }
         int n = choices(root);

@@ -2,6 +2,8 @@ package org.prefloop.serve;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.smallrye.common.annotation.Blocking;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
@@ -59,8 +61,18 @@ public class CompletionsResource {
     record Body(String id, String object, long created, String model, List<Choice> choices, ChatCompletionChunks.Usage usage) {
     }
 
-    /** A prompt as the model sees it: its ids, the text an echo shows, and (when echo asks for logprobs) its scores. */
-    private record Prepared(long[] ids, String text, List<TokenLogprobs> scores) {
+    /**
+     * A prompt as the model sees it: its ids, the text an echo shows, how many leading ids that
+     * text does not show (a BOS the tokenizer adds), and (when echo asks for logprobs) its scores.
+     */
+    private record Prepared(long[] ids, String text, int unshown, List<TokenLogprobs> scores) {
+    }
+
+    private final Counter tokens;
+
+    @Inject
+    CompletionsResource(MeterRegistry registry) {
+        tokens = Counter.builder("prefloop.serve.tokens").description("completion tokens generated").register(registry);
     }
 
     @POST
@@ -97,7 +109,8 @@ public class CompletionsResource {
                     throw OpenAiException.invalid(param, "context_length_exceeded", "This model's maximum context length is " + context
                             + " tokens. However, your prompt resulted in " + ids.length + " tokens. Please reduce the length of the prompt.");
                 }
-                prompts.add(new Prepared(ids, p.text() != null ? p.text() : tokenizer.decode(ids), null));
+                int unshown = p.text() != null ? ids.length - tokenizer.encodeContinuation(p.text()).length : 0;
+                prompts.add(new Prepared(ids, p.text() != null ? p.text() : tokenizer.decode(ids), Math.max(0, unshown), null));
             }
         } catch (OpenAiException e) {
             return CompletableFuture.completedFuture(ChatCompletionsResource.openAiError(e));
@@ -135,6 +148,7 @@ public class CompletionsResource {
             }
             TextTokenizer tokenizer = model.base().tokenizer();
             List<Choice> choices = new ArrayList<>();
+            all.forEach(f -> tokens.increment(f.completion().tokenIds().length));
             int completionTokens = 0;
             for (int k = 0; k < prompts.size() * n; k++) {
                 Prepared p = prompts.get(k / n);
@@ -147,7 +161,7 @@ public class CompletionsResource {
                     if (request.echo()) appendPrompt(block, tokenizer, p);
                     List<TokenLogprobs> generated = all.isEmpty() ? List.of() : all.get(k).all();
                     long[] ids = generated.stream().mapToLong(TokenLogprobs::token).toArray();
-                    int[] at = offsets(tokenizer, ids, echo.length(), echo.length() + c.text().length());
+                    int[] at = offsets(tokenizer, ids, 0, echo.length(), echo.length() + c.text().length());
                     for (int j = 0; j < ids.length; j++) Logprobs.append(block, tokenizer, ids[j], generated.get(j), at[j]);
                 }
                 choices.add(new Choice(echo + c.text(), k, block, c.finishReason()));
@@ -162,24 +176,26 @@ public class CompletionsResource {
     private static Prepared scored(ModelHost.Resolved model, Prepared p, int top) {
         synchronized (model.base()) {
             model.base().model().setProjectionHook(model.adapter());
-            return new Prepared(p.ids(), p.text(), PromptLogprobs.score(model.base().model(), p.ids(), top));
+            return new Prepared(p.ids(), p.text(), p.unshown(), PromptLogprobs.score(model.base().model(), p.ids(), top));
         }
     }
 
     /** The prompt's tokens: the first without a logprob (nothing before it), the others with their scores. */
     private static void appendPrompt(Logprobs.Legacy block, TextTokenizer tokenizer, Prepared p) {
-        int[] at = offsets(tokenizer, p.ids(), 0, p.text().length());
+        int[] at = offsets(tokenizer, p.ids(), p.unshown(), 0, p.text().length());
         for (int i = 0; i < p.ids().length; i++) Logprobs.append(block, tokenizer, p.ids()[i], i == 0 ? null : p.scores().get(i - 1), at[i]);
     }
 
     /**
      * Where each token's text starts: {@code base} plus the length of the text the tokens before it
-     * decode to, never past {@code limit} (a stop string cuts the text; a BOS token decodes to text
-     * that a text prompt does not show).
+     * decode to (the first {@code unshown} ones not counted: a BOS a text prompt does not show),
+     * never past {@code limit} (a stop string cuts the text).
      */
-    static int[] offsets(TextTokenizer tokenizer, long[] ids, int base, int limit) {
+    static int[] offsets(TextTokenizer tokenizer, long[] ids, int unshown, int base, int limit) {
         int[] at = new int[ids.length];
-        for (int i = 0; i < ids.length; i++) at[i] = Math.min(limit, base + (i == 0 ? 0 : tokenizer.decode(Arrays.copyOf(ids, i)).length()));
+        for (int i = 0; i < ids.length; i++) {
+            at[i] = Math.min(limit, base + (i <= unshown ? 0 : tokenizer.decode(Arrays.copyOfRange(ids, unshown, i)).length()));
+        }
         return at;
     }
 
@@ -221,6 +237,7 @@ public class CompletionsResource {
                             sent[piece.index()] += piece.text().length();
                         } else if (e instanceof RequestJobs.Finished f) {
                             completionTokens += f.completion().tokenIds().length;
+                            tokens.increment(f.completion().tokenIds().length);
                             Logprobs.Legacy block = f.unsent().isEmpty() ? null : block(request, tokenizer, f.unsent(), sent[f.index()], sent[f.index()]);
                             write(out, chunk(id, created, model.name(), new Choice("", f.index(), block, f.completion().finishReason()), null));
                             finished++;
