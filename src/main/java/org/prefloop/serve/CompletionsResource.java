@@ -39,7 +39,7 @@ import java.util.concurrent.CompletionStage;
  * first one has none): {@code max_tokens: 0} with both scores a given text without generating,
  * which is how judges and scoring scripts read the log-probability of an answer. Choices are
  * ordered prompt by prompt, {@code n} for each. Generation shares the batch scheduler with chat;
- * scoring is one forward pass on the request's thread while it holds the model.
+ * scoring runs on the request's thread, holding the model one chunk of the text at a time.
  */
 @Path("/v1/completions")
 @PermitAll
@@ -172,12 +172,19 @@ public class CompletionsResource {
         return result;
     }
 
-    /** The prompt's scores, under the model's lock with the version's adapter in place (the scheduler sets its own before each step). */
+    /**
+     * The prompt's scores. Each chunk of it runs under the model's lock with the version's adapter
+     * in place (the scheduler sets its own before each step), so a long text lets the batch's
+     * decode steps run between its chunks.
+     */
     private static Prepared scored(ModelHost.Resolved model, Prepared p, int top) {
-        synchronized (model.base()) {
-            model.base().model().setProjectionHook(model.adapter());
-            return new Prepared(p.ids(), p.text(), p.unshown(), PromptLogprobs.score(model.base().model(), p.ids(), top));
-        }
+        List<TokenLogprobs> scores = PromptLogprobs.score(model.base().model(), p.ids(), top, chunk -> {
+            synchronized (model.base()) {
+                model.base().model().setProjectionHook(model.adapter());
+                chunk.run();
+            }
+        });
+        return new Prepared(p.ids(), p.text(), p.unshown(), scores);
     }
 
     /** The prompt's tokens: the first without a logprob (nothing before it), the others with their scores. */
