@@ -25,6 +25,7 @@ public final class ServiceProcess implements AutoCloseable {
 
     private final Path dataDir;
     private final int port;
+    private final int managementPort;
     private final Map<String, String> extraEnv;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private Process process;
@@ -33,8 +34,9 @@ public final class ServiceProcess implements AutoCloseable {
     public ServiceProcess(Path dataDir, Map<String, String> extraEnv) throws IOException {
         this.dataDir = dataDir;
         this.extraEnv = extraEnv;
-        try (ServerSocket s = new ServerSocket(0)) {
+        try (ServerSocket s = new ServerSocket(0); ServerSocket m = new ServerSocket(0)) {
             this.port = s.getLocalPort();
+            this.managementPort = m.getLocalPort();
         }
     }
 
@@ -53,6 +55,7 @@ public final class ServiceProcess implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(dataDir.resolve("service-" + (++starts) + ".log").toFile()));
         pb.environment().put("PREFLOOP_DATA", dataDir.toString());
         pb.environment().put("PORT", String.valueOf(port));
+        pb.environment().put("PREFLOOP_MANAGEMENT_PORT", String.valueOf(managementPort));
         pb.environment().put("PREFLOOP_ADMIN_PASSWORD", ADMIN_PASSWORD);
         pb.environment().put("PREFLOOP_JSON_LOGS", "false");
         // A cheap bcrypt: these tests are about the data path, not about password hashing.
@@ -68,7 +71,7 @@ public final class ServiceProcess implements AutoCloseable {
                         + String.join("\n", log.subList(Math.max(0, log.size() - 25), log.size())));
             }
             try {
-                if (get("/q/health/ready").statusCode() == 200) return this;
+                if (management("/q/health/ready").statusCode() == 200) return this;
             } catch (IOException notYet) {
                 // not listening yet
             }
@@ -91,6 +94,12 @@ public final class ServiceProcess implements AutoCloseable {
 
     public HttpResponse<String> get(String path) throws IOException, InterruptedException {
         return http.send(request(path).GET().build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A GET on the management interface (health, metrics), which has a port of its own. */
+    public HttpResponse<String> management(String path) throws IOException, InterruptedException {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + managementPort + path)).timeout(Duration.ofSeconds(30))
+                .GET().build(), HttpResponse.BodyHandlers.ofString());
     }
 
     public HttpResponse<String> postJson(String path, String body) throws IOException, InterruptedException {
