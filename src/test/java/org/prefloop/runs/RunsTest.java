@@ -87,7 +87,7 @@ class RunsTest {
         assertTrue(Files.exists(Path.of(version.getString("baseModel")).resolve("model.safetensors")));
 
         // the worker's gauges for the operator's dashboards
-        String prometheus = io.restassured.RestAssured.get("/q/metrics").then().statusCode(200).extract().asString();
+        String prometheus = org.prefloop.testing.Api.management().get("/q/metrics").then().statusCode(200).extract().asString();
         for (String gauge : List.of("prefloop_training_loss", "prefloop_training_tokens_per_second", "prefloop_training_reward_accuracy")) {
             assertTrue(prometheus.lines().anyMatch(l -> l.startsWith(gauge + "{") && l.contains("run=\"" + id + "\"")), gauge + " for run " + id);
         }
@@ -115,6 +115,9 @@ class RunsTest {
                 .post("/api/runs").then().statusCode(422).contentType("application/problem+json").body("detail", containsString("nowhere"));
         asAdmin().contentType("application/yaml").body(spec("runs-typo", 3, TASK + "/sft.jsonl", ", learnig_rate: 1").getBytes(java.nio.charset.StandardCharsets.UTF_8))
                 .post("/api/runs").then().statusCode(422).body("detail", containsString("sft.learnig_rate"));
+        asAdmin().contentType("application/yaml").body(spec("runs-misplaced", 3, TASK + "/sft.jsonl", ", beta: 1").getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                .post("/api/runs").then().statusCode(422).contentType("application/problem+json")
+                .body("detail", containsString("sft.beta is a setting of the dpo stage"));
         asAdmin().contentType(ContentType.JSON).body("{\"model_name_or_path\": \"version:999999\", \"dpo\": {\"dataset\": \"x\"}}")
                 .post("/api/runs").then().statusCode(422).body("detail", containsString("version:999999"));
         asAdmin().get("/api/runs/999999").then().statusCode(404);

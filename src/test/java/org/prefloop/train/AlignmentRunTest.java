@@ -140,21 +140,22 @@ class AlignmentRunTest {
     @Test
     void gradientCheckpointingFollowsThePlainCurveAndGroupByLengthTrains(@TempDir Path tmp) throws IOException {
         Path plain = tmp.resolve("plain"), checkpointed = tmp.resolve("checkpointed"), grouped = tmp.resolve("grouped");
-        RunSpec a = spec(plain), b = spec(checkpointed), c = spec(grouped);
-        for (RunSpec x : List.of(a, b, c)) {
-            x.sft.loraDropout = 0.0;
-            x.sft.maxSteps = 4;
-            x.dpo.maxSteps = 3;
-        }
-        b.sft.gradientCheckpointing = true;
-        b.dpo.gradientCheckpointing = true;
-        c.sft.groupByLength = true;
-        c.dpo.groupByLength = true;
-        new AlignmentRun(a, TASK, RunListener.NONE, () -> false).run();
-        new AlignmentRun(b, TASK, RunListener.NONE, () -> false).run();
+        new AlignmentRun(shortSpec(plain, ""), TASK, RunListener.NONE, () -> false).run();
+        new AlignmentRun(shortSpec(checkpointed, "gradient_checkpointing: true"), TASK, RunListener.NONE, () -> false).run();
         assertSameCurve(curve(plain, "sft"), curve(checkpointed, "sft"), "checkpointed sft");
         assertSameCurve(curve(plain, "dpo"), curve(checkpointed, "dpo"), "checkpointed dpo");
-        assertEquals("succeeded", new AlignmentRun(c, TASK, RunListener.NONE, () -> false).run().get("status"));
+        assertEquals("succeeded", new AlignmentRun(shortSpec(grouped, "group_by_length: true"), TASK, RunListener.NONE, () -> false).run().get("status"));
+    }
+
+    /** SFT (no dropout) then DPO, a few steps each, with {@code extra} in both stages. */
+    private static RunSpec shortSpec(Path out, String extra) {
+        return RunSpec.parse("""
+                model_name_or_path: %s
+                output_dir: %s
+                seed: 3
+                sft: {dataset: sft.jsonl, r: 4, lora_alpha: 8, max_steps: 4, per_device_train_batch_size: 2, gradient_accumulation_steps: 2, learning_rate: 1.0e-3, max_length: 64%s}
+                dpo: {dataset: dpo.jsonl, r: 4, lora_alpha: 8, max_steps: 3, per_device_train_batch_size: 4, learning_rate: 1.0e-3, max_length: 64%s}
+                """.formatted(init, out, extra.isEmpty() ? "" : ", " + extra, extra.isEmpty() ? "" : ", " + extra));
     }
 
     private static void assertArrayEqualsFile(Path a, Path b) throws IOException {

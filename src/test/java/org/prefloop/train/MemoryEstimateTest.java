@@ -32,9 +32,9 @@ class MemoryEstimateTest {
                 model_name_or_path: m
                 sft: {dataset: d.jsonl, gradient_checkpointing: true, group_by_length: true, bf16: true}
                 """);
-        assertTrue(spec.sft.gradientCheckpointing);
-        assertTrue(spec.sft.groupByLength);
-        assertEquals(List.of("sft.bf16"), spec.ignoredSettings());
-        assertFalse(RunSpec.parse("model_name_or_path: m\ndpo: {dataset: d.jsonl}\n").dpo.gradientCheckpointing);
+        assertTrue(spec.sft().training().gradientCheckpointing());
+        assertTrue(spec.sft().training().groupByLength());
+        assertEquals(java.util.Set.of("sft.bf16"), spec.trlOnly().keySet());
+        assertFalse(RunSpec.parse("model_name_or_path: m\ndpo: {dataset: d.jsonl}\n").dpo().training().gradientCheckpointing());
     }
 }
