@@ -210,7 +210,7 @@ public record RunSpec(
 
     /** The settings given without effect here, by dotted key (listed by the pre-flight report). */
     public List<String> ignoredSettings() {
-        return List.copyOf(trlOnly.keySet());
+        return trlOnly.keySet().stream().sorted().toList(); // trlOnly is a Map.copyOf: no stable order of its own
     }
 
     /** The spec as written: stages flat, as TRL's configs are, without the TRL-only settings. */
