@@ -31,7 +31,7 @@ public final class RunSpec {
     static final ObjectMapper JSON = new ObjectMapper();
 
     /** The executors a spec may name (see the README's Executors section). */
-    public static final List<String> EXECUTORS = List.of("djl", "trl");
+    public static final List<String> EXECUTORS = List.of("djl", "trl", "kubeflow");
 
     /** TRL/transformers settings that are accepted but have no effect here. */
     static final Set<String> IGNORED_TRL_KEYS = Set.of("bf16", "fp16", "tf32", "report_to", "logging_dir", "run_name",
@@ -46,8 +46,10 @@ public final class RunSpec {
     @JsonProperty("output_dir")
     public String outputDir = "runs/run";
     public long seed = 42;
-    /** PrefLoop's own: where the run executes, {@code djl} (the built-in trainer) or {@code trl}; unset: the worker's default. */
+    /** PrefLoop's own: where the run executes, {@code djl} (the built-in trainer), {@code trl} or {@code kubeflow}; unset: the worker's default. */
     public String executor;
+    /** accelerate's distributed set-up for the trl and kubeflow executors (processes, machines, DDP/FSDP/DeepSpeed). */
+    public Accelerate accelerate;
     public Stage sft;
     public Stage dpo;
     /** General-domain examples (SFT formats) whose loss before and after the run is the forgetting report. */
@@ -190,6 +192,10 @@ public final class RunSpec {
         require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
         require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
         rejectUnknown("", unknown);
+        if (accelerate != null) {
+            accelerate.validate();
+            require(!"djl".equals(executor), "accelerate: the djl executor trains in one process; use executor: trl or kubeflow");
+        }
         if (sft != null) validate("sft", sft);
         if (dpo != null) {
             validate("dpo", dpo);
