@@ -82,17 +82,22 @@ public final class TrlExecutor {
     }
 
     static RunFiles prepare(RunSpec spec, Path dir) throws IOException {
+        return prepare(spec, dir, spec.accelerate);
+    }
+
+    /** @param accelerate written as accelerate.yaml when not null (the kubeflow executor always launches through accelerate) */
+    static RunFiles prepare(RunSpec spec, Path dir, org.prefloop.train.Accelerate accelerate) throws IOException {
         Path runDir = dir.toAbsolutePath().normalize(); // the child runs in it: every path it is given must be absolute
         Files.createDirectories(runDir);
         Path specFile = runDir.resolve("trl-spec.json");
         ObjectNode resolved = resolvedSpec(spec, runDir);
         JSON.writerWithDefaultPrettyPrinter().writeValue(specFile.toFile(), resolved);
-        Path accelerate = null;
-        if (spec.accelerate != null) {
-            accelerate = runDir.resolve("accelerate.yaml");
-            Files.writeString(accelerate, spec.accelerate.configYaml());
+        Path config = null;
+        if (accelerate != null) {
+            config = runDir.resolve("accelerate.yaml");
+            Files.writeString(config, accelerate.configYaml());
         }
-        return new RunFiles(runDir, specFile, unpackScript(runDir), accelerate, Path.of(resolved.get("output_dir").asText()));
+        return new RunFiles(runDir, specFile, unpackScript(runDir), config, Path.of(resolved.get("output_dir").asText()));
     }
 
     /**
