@@ -117,12 +117,19 @@ class KubeflowExecutorTest {
     }
 
     private static void setStatus(String name, Map<String, Object> status) {
+        setStatus(client, name, status);
+    }
+
+    /** What the Trainer's controller does: writes the TrainJob's status. */
+    static void setStatus(KubernetesClient client, String name, Map<String, Object> status) {
         GenericKubernetesResource job = client.genericKubernetesResources(KubeflowExecutor.TRAIN_JOBS).inNamespace(NS).withName(name).get();
         job.setAdditionalProperty("status", status);
         client.genericKubernetesResources(KubeflowExecutor.TRAIN_JOBS).inNamespace(NS).resource(job).update();
     }
 
-    private static Map<String, Object> condition(String type, String reason, String message) {
+    static final Map<String, Object> RUNNING = Map.of("jobsStatus", List.of(Map.of("name", "node", "ready", 1, "active", 1, "succeeded", 0, "failed", 0, "suspended", 0)));
+
+    static Map<String, Object> condition(String type, String reason, String message) {
         return Map.of("type", type, "status", "True", "reason", reason, "message", message, "lastTransitionTime", "2026-12-01T00:00:00Z");
     }
 
@@ -133,7 +140,7 @@ class KubeflowExecutorTest {
 
     /** Runs the node command of the ClusterTrainingRuntime in k8s/ as one node's pod would, with the TrainJob's environment. */
     @SuppressWarnings("unchecked")
-    private static Process runNode(GenericKubernetesResource job, int masterPort) throws IOException {
+    static Process runNode(GenericKubernetesResource job, int masterPort) throws IOException {
         JsonNode container = new ObjectMapper(new YAMLFactory()).readTree(Path.of("k8s/overlays/kubeflow/training-runtime.yaml").toFile())
                 .at("/spec/template/spec/replicatedJobs/0/template/spec/template/spec/containers/0");
         List<String> command = new ArrayList<>();
