@@ -2,7 +2,6 @@ package org.prefloop.runs;
 
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
-import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.quarkus.test.common.QuarkusTestResourceLifecycleManager;
 import io.quarkus.test.junit.QuarkusTestProfile;
@@ -17,7 +16,7 @@ public class KubeflowMockCluster implements QuarkusTestResourceLifecycleManager 
 
     @Override
     public Map<String, String> start() {
-        server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
+        server = new KubernetesMockServer(new io.fabric8.mockwebserver.Context(), new MockWebServer(), new HashMap<>(), new KubernetesCrudDispatcher(), false);
         server.init();
         return Map.of("prefloop.kubeflow.master-url", server.url("/"),
                 "prefloop.kubeflow.namespace", KubeflowExecutorTest.NS,
