@@ -14,7 +14,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -42,9 +45,14 @@ class KubeflowRunsTest {
     String masterUrl;
     KubernetesClient cluster;
 
+    /** A slice of the synthetic task: submission runs the pre-flight checks over every example, within the HTTP test timeout. */
+    static final Path DATA = Path.of("target/kubeflow-runs-data").toAbsolutePath();
+
     @BeforeAll
-    static void model() {
+    static void model() throws IOException {
         TrlExecutorTest.model();
+        Files.createDirectories(DATA);
+        for (String f : List.of("sft.jsonl", "dpo.jsonl")) Files.write(DATA.resolve(f), Files.readAllLines(TASK.resolve(f)).subList(0, 40));
     }
 
     @BeforeEach
@@ -67,7 +75,7 @@ class KubeflowRunsTest {
                 accelerate: {config: ddp, num_processes: 1}
                 sft: {dataset: "%s/sft.jsonl", max_steps: 2, per_device_train_batch_size: 2, learning_rate: 1.0e-3, max_length: 64, r: 4, lora_alpha: 8}
                 dpo: {dataset: "%s/dpo.jsonl", max_steps: %d, per_device_train_batch_size: 2, learning_rate: 1.0e-3, max_length: 64, r: 4, lora_alpha: 8}
-                """.formatted(name, MODEL, TASK, TASK, dpoSteps);
+                """.formatted(name, MODEL, DATA, DATA, dpoSteps);
         return asAdmin().contentType("application/yaml").body(spec.getBytes(StandardCharsets.UTF_8))
                 .post("/api/runs").then().statusCode(201).extract().jsonPath().getLong("id");
     }
