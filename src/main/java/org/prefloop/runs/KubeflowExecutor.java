@@ -85,7 +85,7 @@ public final class KubeflowExecutor {
      */
     public Map<String, Object> run(RunSpec spec, Path dir, RunListener listener, BooleanSupplier stop, BooleanSupplier cancelRequested) {
         try {
-            Accelerate accelerate = spec.accelerate != null ? spec.accelerate : new Accelerate();
+            Accelerate accelerate = spec.accelerate() != null ? spec.accelerate() : new Accelerate();
             TrlExecutor.RunFiles files = TrlExecutor.prepare(spec, dir, accelerate);
             String name = jobName(files.runDir());
             Path events = files.runDir().resolve(EVENTS_FILE);
@@ -202,7 +202,7 @@ public final class KubeflowExecutor {
         jobSpec.put("trainer", trainer);
         return new GenericKubernetesResourceBuilder().withApiVersion(API_VERSION).withKind(KIND)
                 .withNewMetadata().withName(name).withNamespace(settings.namespace()).withLabels(labels)
-                .addToAnnotations("prefloop.org/spec-name", spec.name).endMetadata()
+                .addToAnnotations("prefloop.org/spec-name", spec.name()).endMetadata()
                 .withAdditionalProperties(Map.of("spec", jobSpec)).build();
     }
 

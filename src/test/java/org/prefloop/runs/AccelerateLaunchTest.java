@@ -66,7 +66,7 @@ class AccelerateLaunchTest {
                 dpo: {dataset: d.jsonl}
                 """.formatted(config));
         Path file = dir.resolve("accelerate.yaml");
-        Files.writeString(file, spec.accelerate.configYaml());
+        Files.writeString(file, spec.accelerate().configYaml());
         Process p = new ProcessBuilder("python3", "-c", CHECK, file.toString()).redirectErrorStream(false).start();
         String out = new String(p.getInputStream().readAllBytes()).strip();
         String err = new String(p.getErrorStream().readAllBytes());

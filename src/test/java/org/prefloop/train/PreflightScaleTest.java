@@ -72,8 +72,8 @@ class PreflightScaleTest {
             var train = run.sft.train();
             int maxLen = 0;
             for (Object e : train.examples()) if (e instanceof SequenceLogProbs.Sequence s) maxLen = Math.max(maxLen, s.length());
-            maxLen = Math.min(spec.sft.maxLength, maxLen);
-            return MemoryEstimate.of(run.config, MemoryEstimate.parameters(run.config), spec.sft.batchSize, maxLen);
+            maxLen = Math.min(spec.sft().training().maxLength(), maxLen);
+            return MemoryEstimate.of(run.config, MemoryEstimate.parameters(run.config), spec.sft().training().perDeviceTrainBatchSize(), maxLen);
         }
     }
 }
