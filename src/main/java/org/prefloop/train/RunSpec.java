@@ -89,7 +89,7 @@ public record RunSpec(
         name = TrainingArguments.or(name, "run");
         outputDir = TrainingArguments.or(outputDir, "runs/run");
         seed = TrainingArguments.or(seed, 42L);
-        trlOnly = trlOnly == null ? Map.of() : Map.copyOf(trlOnly);
+        trlOnly = trlOnly == null ? Map.of() : java.util.Collections.unmodifiableMap(new TreeMap<>(trlOnly)); // sorted: written out the same way every time
     }
 
     public static RunSpec read(Path file) {
