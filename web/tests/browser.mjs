@@ -15,6 +15,8 @@ import assert from 'node:assert/strict';
 import { ADMIN, ARTIFACTS, BASE, UNDO_SECONDS, audit, audited, call, eventually, noConsoleErrors, signIn as signInAt } from './lib.mjs';
 import { workspaceDefects } from './workspace.mjs';
 import { everyPage } from './pages.mjs';
+import { strengthAndCriteria } from './judgment.mjs';
+import { goldAndLeaderboard } from './gold.mjs';
 
 // ONLY=workspace runs just the workspace's and the pages' checks (no judging round, no training run).
 const ONLY = process.env.ONLY ?? '';
@@ -34,6 +36,8 @@ const signIn = (user, password, path = '/annotate') => signInAt(browser, user, p
 
 // The workspace's defects first, while the queue is still empty.
 await workspaceDefects(browser, stamp);
+await strengthAndCriteria(browser, stamp);
+await goldAndLeaderboard(browser, stamp);
 if (ONLY === 'workspace') {
   await everyPage(browser);
   await browser.close();
@@ -108,7 +112,7 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       await page.waitForSelector('#undo', { state: 'visible' });
       await page.keyboard.press('u');
       await page.waitForFunction((a) => document.getElementById('task').dataset.assignment === a, shown);
-      assert.equal(await page.isChecked(`#verdict input[value="${{ 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[key]}"]`), true, 'undo restores the verdict');
+      assert.equal(await page.isChecked(`#verdict input[name="choice"][value="${{ 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[key]}"]`), true, 'undo restores the verdict');
       shown = null;
       n--;
       continue; // judge the same comparison again

@@ -15,6 +15,14 @@ public class Criteria {
     @ConfigProperty(name = "prefloop.annotation.criteria")
     Optional<List<String>> configured;
 
+    /** A criterion as the workspace shows it. */
+    public record Shown(String name, String label) {
+    }
+
+    public List<Shown> shown() {
+        return names().stream().map(n -> new Shown(n, Character.toUpperCase(n.charAt(0)) + n.substring(1).replace('_', ' '))).toList();
+    }
+
     public List<String> names() {
         return configured.orElse(List.of()).stream().map(String::trim).filter(s -> !s.isEmpty()).distinct().toList();
     }

@@ -7,6 +7,7 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import org.prefloop.collect.GoldItems;
 import org.prefloop.collect.Strength;
 import org.prefloop.eval.Agreement;
 import org.prefloop.eval.JudgeAgreement;
@@ -58,7 +59,8 @@ public class DatasetFreezer {
         Map<Long, List<Vote>> byComparison = new LinkedHashMap<>();
         Map<Long, String[]> comparisons = new LinkedHashMap<>();
         StringBuilder sql = new StringBuilder("select p.comparison_id, p.event_id, p.annotator, p.choice, p.judge, "
-                + "c.prompt, c.response_a, c.response_b, p.strength, p.criteria from preferences p join comparisons c on c.id = p.comparison_id where 1 = 1");
+                + "c.prompt, c.response_a, c.response_b, p.strength, p.criteria from preferences p join comparisons c on c.id = p.comparison_id "
+                + "where not " + GoldItems.IS_GOLD.formatted("p.comparison_id"));  // gold items test people, they train nothing
         List<Object> args = new ArrayList<>();
         if (f.from() != null) {
             sql.append(" and p.submitted_at >= ?");

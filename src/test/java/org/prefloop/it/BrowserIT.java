@@ -27,7 +27,8 @@ class BrowserIT {
         assertTrue(Files.isDirectory(Path.of("web/node_modules/playwright-core")), "playwright-core is missing: run npm install in web/");
         Files.createDirectories(ARTIFACTS);
         // Production cookie settings (Secure): browsers accept them from http://localhost.
-        try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_UNDO_SECONDS", "3")).start()) {
+        try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_UNDO_SECONDS", "3", "PREFLOOP_ANNOTATION_CRITERIA", "helpfulness,safety",
+                "PREFLOOP_GOLD_RATE", "1", "PREFLOOP_GOLD_MIN_ANSWERS", "2", "PREFLOOP_DAILY_TARGET", "40")).start()) {
             Path log = ARTIFACTS.resolve("browser-test.log");
             ProcessBuilder pb = new ProcessBuilder(List.of("node", "web/tests/browser.mjs")).redirectErrorStream(true)
                     .redirectOutput(log.toFile());
