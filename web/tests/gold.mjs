@@ -2,9 +2,11 @@
 // service runs with PREFLOOP_GOLD_RATE=1 and PREFLOOP_GOLD_MIN_ANSWERS=2), answers both wrongly and
 // is paused with a message; the admin sees her on the quality page's leaderboard with her gold
 // accuracy and resumes her there (desktop and phone), after which her queue works again. The gold
-// items are unmarked at the end, so later steps see ordinary comparisons.
+// items are unmarked at the end, so later steps see ordinary comparisons. Then Gina flags a broken
+// item; it waits on the disagreements page until the admin restores it.
 import assert from 'node:assert/strict';
 import { ADMIN, BASE, DESKTOP, PHONE, audit, call, eventually, fitsWidth, noConsoleErrors, signIn } from './lib.mjs';
+import { untilShown } from './judgment.mjs';
 
 const PASSWORD = 'correct horse battery';
 
@@ -66,6 +68,31 @@ export async function goldAndLeaderboard(browser, stamp) {
   await gina.waitForSelector('#status', { state: 'attached' });
   await gina.waitForFunction(() => !document.getElementById('task').hidden || !document.getElementById('empty').hidden);
   assert.equal(await gina.isVisible('#paused'), false, 'resumed: the queue works again');
+
+  // ---- flagging: the item leaves the queue for review ----
+  const broken = (await call('POST', '/api/comparisons', {
+    prompt: [{ role: 'user', content: `Flag (${stamp}): summarise the attached file` }],
+    responses: [{ text: '\ufffd\ufffd <garbled>', model: 'demo', version: 'v1' }, { text: 'There is no file.', model: 'demo', version: 'v2' }],
+  })).id;
+  await gina.reload();
+  await untilShown(gina, `Flag (${stamp})`);
+  await gina.tap('#verdict details.flag-menu summary');
+  await fitsWidth(gina, 'the flag menu on a phone');
+  await audit(gina, 'workspace, flag menu open');
+  await gina.tap('#verdict button[data-reason="broken"]');
+  await gina.waitForFunction(() => /Flagged as broken/.test(document.getElementById('status').textContent));
+  const flagged = (await call('GET', '/api/flags?open=true')).find((f) => f.comparison.id === broken);
+  assert.equal(flagged?.reason, 'broken', 'the flag is stored');
+  const reviewer = await signIn(browser, ...ADMIN, { path: '/console/disagreements' });
+  const card = reviewer.locator(`#flags section[data-comparison="${broken}"]`);
+  await card.waitFor();
+  assert.match(await card.textContent(), new RegExp(`flagged by ${ginaName}`));
+  await audit(reviewer, 'disagreements page with a flagged item');
+  await reviewer.click(`button:has-text("Restore comparison ${broken}")`);
+  await card.waitFor({ state: 'detached' });
+  assert.equal((await call('GET', '/api/flags?open=true')).some((f) => f.comparison.id === broken), false, 'restored');
+  noConsoleErrors(reviewer);
+  await reviewer.context().close();
   noConsoleErrors(gina);
   await gina.context().close();
   for (const id of gold) await call('DELETE', `/api/gold/${id}`);

@@ -7,16 +7,16 @@ import { PHONE, audit, call, eventually, fitsWidth, noConsoleErrors, signIn } fr
 const PASSWORD = 'correct horse battery';
 const checked = (page, name, value) => page.isChecked(`#verdict input[name="${name}"][value="${value}"]`);
 
-/** Skips what earlier steps left in the queue until the graded comparison is on screen. */
-async function untilGraded(page, stamp) {
-  for (let n = 0; n < 20; n++) {
+/** Skips what earlier steps left in the queue until the comparison whose prompt has `text` is on screen. */
+export async function untilShown(page, text) {
+  for (let n = 0; n < 30; n++) {
     await page.waitForSelector('#task:not([hidden]):not(.loading)');
-    if ((await page.textContent('#conversation')).includes(`Graded question (${stamp})`)) return;
+    if ((await page.textContent('#conversation')).includes(text)) return;
     const shown = await page.getAttribute('#task', 'data-assignment');
     await page.click('#skip');
     await page.waitForFunction((a) => document.getElementById('task').dataset.assignment !== a, shown);
   }
-  throw new Error('the graded comparison never came');
+  throw new Error(`the comparison "${text}" never came`);
 }
 
 async function stored(comparison, annotator) {
@@ -36,7 +36,7 @@ export async function strengthAndCriteria(browser, stamp) {
   // ---- desktop, keyboard ----
   const erin = await signIn(browser, erinName, PASSWORD);
   await erin.waitForURL(/\/annotate$/);
-  await untilGraded(erin, stamp);
+  await untilShown(erin, `Graded question (${stamp})`);
   assert.equal(await erin.isDisabled('#strength input[value="better"]'), true, 'how much better waits for A or B');
   await erin.keyboard.press('5');
   assert.equal(await checked(erin, 'strength', 'much_better'), false, '5 before a side picks nothing');
@@ -78,7 +78,7 @@ export async function strengthAndCriteria(browser, stamp) {
   // ---- a phone, by touch ----
   const frank = await signIn(browser, frankName, PASSWORD, { viewport: PHONE });
   await frank.waitForURL(/\/annotate$/);
-  await untilGraded(frank, stamp);
+  await untilShown(frank, `Graded question (${stamp})`);
   const wrongOnLeft = (await frank.textContent('#left')).includes('91 is prime');
   await frank.tap(`#verdict label:has(input[name="choice"][value="${wrongOnLeft ? 'left' : 'right'}"])`);
   await frank.tap('#strength label:has(input[value="slightly_better"])');

@@ -77,6 +77,21 @@ class StrengthAndCriteriaTest {
         assertEquals("a1", plain.get(0).get("chosen").get(0).get("content").asText());
         assertEquals("b3", plain.get(2).get("chosen").get(0).get("content").asText());
 
+        // the dataset browser: search by text, filter by consensus and agreement, page by page
+        long graded = freeze("graded-browse", Map.of("annotators", who)).then().statusCode(201).extract().jsonPath().getLong("id");
+        String items = "/api/datasets/" + graded + "/items";
+        Api.asAdmin().get(items + "?q=Q3").then().statusCode(200).body("total", equalTo(1))
+                .body("items[0].comparisonId", equalTo((int) c3)).body("items[0].consensus", equalTo("B"))
+                .body("items[0].rawVotes.size()", equalTo(3));
+        Api.asAdmin().get(items + "?maxAgreement=0.7").then().body("total", equalTo(3));
+        Api.asAdmin().get(items + "?consensus=B").then().body("total", equalTo(2));
+        Api.asAdmin().get(items + "?limit=2&offset=2").then().body("total", equalTo(4)).body("items.size()", equalTo(2))
+                .body("items[0].position", equalTo(2));
+        Api.asAdmin().get(items + "?q=50%25").then().body("total", equalTo(0));
+        Api.asAdmin().get(items + "?limit=0").then().statusCode(422).body("field", equalTo("limit"));
+        Api.asAdmin().get(items + "?consensus=tie").then().statusCode(422).body("field", equalTo("consensus"));
+        Api.asAdmin().get("/api/datasets/987654321/items").then().statusCode(404);
+
         // weighted by strength: the weight is the margin; c4's majority said A, but by less than the dissent
         JsonPath weighted = freeze("by-strength", Map.of("annotators", who, "weightByStrength", true, "weightByAgreement", true))
                 .then().statusCode(201).body("items", equalTo(3)).body("summary.noPositiveMargin", equalTo(1)).extract().jsonPath();
