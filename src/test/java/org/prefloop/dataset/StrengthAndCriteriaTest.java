@@ -83,7 +83,8 @@ class StrengthAndCriteriaTest {
         Api.asAdmin().get(items + "?q=Q3").then().statusCode(200).body("total", equalTo(1))
                 .body("items[0].comparisonId", equalTo((int) c3)).body("items[0].consensus", equalTo("B"))
                 .body("items[0].rawVotes.size()", equalTo(3));
-        Api.asAdmin().get(items + "?maxAgreement=0.7").then().body("total", equalTo(3));
+        Api.asAdmin().get(items + "?maxAgreement=0.6").then().body("total", equalTo(0)); // every pair has 2 votes of 3
+        Api.asAdmin().get(items + "?maxAgreement=0.7").then().body("total", equalTo(4));
         Api.asAdmin().get(items + "?consensus=B").then().body("total", equalTo(2));
         Api.asAdmin().get(items + "?limit=2&offset=2").then().body("total", equalTo(4)).body("items.size()", equalTo(2))
                 .body("items[0].position", equalTo(2));
