@@ -17,6 +17,7 @@ let task = null; // the comparison on screen
 let shownAt = 0;
 let held = null; // the last judgment, inside its undo window: { task, body, timer }
 let today = 0;
+let target = 0; // judgments a day the project asks for (0: none)
 const retries = new Map(); // eventId -> timer of a judgment waiting to be sent again
 
 // Single-key shortcuts can be turned off (WCAG 2.1.4); the choice is kept in this browser.
@@ -52,6 +53,12 @@ function status(text, kind = '') {
 function counter() {
   const waiting = outbox().length + (held ? 1 : 0);
   $('today').textContent = String(today);
+  $('target').hidden = $('progress').hidden = !target;
+  if (target) {
+    $('target-count').textContent = String(target);
+    $('progress').max = target;
+    $('progress').value = Math.min(today, target);
+  }
   $('today').title = waiting ? `${waiting} waiting to be saved` : '';
 }
 
@@ -140,6 +147,7 @@ function render(t) {
   replace($('right'), renderMarkdown(t.right.text));
   showDifferences();
   $('verdict').reset();
+  strengthFollowsVerdict();
   window.scrollTo(0, 0);
 }
 
@@ -155,6 +163,14 @@ async function next() {
     t = await api(`/api/tasks/next?pending=${pending.join(',')}`);
   } catch (e) {
     if (ticket !== loads || (e instanceof ApiError && e.status === 401)) return; // superseded, or off to sign in
+    if (e instanceof ApiError && e.status === 403) { // paused for low gold accuracy, until an admin resumes them
+      clear(false);
+      $('empty').hidden = true;
+      $('paused').textContent = e.message;
+      $('paused').hidden = false;
+      polling = setTimeout(next, 60_000);
+      return;
+    }
     const wait = Math.min(10, 2 ** failures++);
     clear(false);
     $('empty').hidden = true;
@@ -163,6 +179,7 @@ async function next() {
     return;
   }
   if (ticket !== loads) return;
+  $('paused').hidden = true;
   if (failures) {
     failures = 0;
     status('Connected again', 'ok');
@@ -175,6 +192,32 @@ async function next() {
 }
 
 // ---- verdicts ----
+const STRENGTHS = { 5: 'much_better', 6: 'better', 7: 'slightly_better' };
+
+/** How much better applies to "A is better" or "B is better" only. */
+function strengthFollowsVerdict() {
+  const picked = new FormData($('verdict')).get('choice');
+  const decisive = picked === 'left' || picked === 'right';
+  $('strength').disabled = !decisive;
+  if (!decisive) $('strength').querySelectorAll('input').forEach((i) => { i.checked = false; });
+}
+$('verdict').addEventListener('change', strengthFollowsVerdict);
+
+/** A verdict as shown on screen (left, right, tie, both_bad) in the comparison's own order (A, B, tie, both_bad). */
+function sideOf(picked) {
+  return picked === 'left' ? task.left.side : picked === 'right' ? task.right.side : picked;
+}
+
+/** The per-criterion verdicts given (each optional); null when none. */
+function criteria() {
+  const out = {};
+  for (const set of document.querySelectorAll('#verdict fieldset.criterion')) {
+    const picked = set.querySelector('input:checked');
+    if (picked) out[set.dataset.criterion] = sideOf(picked.value);
+  }
+  return Object.keys(out).length ? out : null;
+}
+
 function commitHeld() {
   if (!held) return;
   clearTimeout(held.timer);
@@ -188,13 +231,19 @@ async function submit() {
   if (!task) return;
   const picked = new FormData($('verdict')).get('choice');
   if (!picked) { status('Pick a verdict first: 1, 2, 3 or 4', 'warn'); return; }
-  const choice = picked === 'left' ? task.left.side : picked === 'right' ? task.right.side : picked;
+  const choice = sideOf(picked);
   const rationale = $('rationale').value.trim();
   const body = { eventId: uuid(), comparisonId: task.comparisonId, choice, rationale: rationale || null, timeSpentMs: Date.now() - shownAt };
+  const strength = $('strength').disabled ? null : new FormData($('verdict')).get('strength');
+  if (strength) body.strength = strength;
+  const perCriterion = criteria();
+  if (perCriterion) body.criteria = perCriterion;
+  // every ticked box, so that undo puts the whole form back
+  const ticked = [...$('verdict').querySelectorAll('input:checked')].map((i) => [i.name, i.value]);
   commitHeld();
-  held = { task, picked, rationale, body, timer: setTimeout(commitHeld, UNDO_MS) };
+  held = { task, picked, rationale, ticked, body, timer: setTimeout(commitHeld, UNDO_MS) };
   $('undo').hidden = false;
-  $('undo-text').textContent = `Judgment recorded (${labelOf(picked)}).`;
+  $('undo-text').textContent = `Judgment recorded (${labelOf(picked)}${strength ? `, ${strength.replace('_', ' ')}` : ''}).`;
   status('');
   counter();
   clear(true); // the judged item cannot be judged again while the next one loads
@@ -210,11 +259,13 @@ async function undo() {
   clearTimeout(held.timer);
   clearTimeout(polling);
   loads++;
-  const { task: previous, picked, rationale } = held;
+  const { task: previous, ticked, rationale } = held;
   held = null;
   $('undo').hidden = true;
   render(previous);
-  $('verdict').querySelector(`input[value="${picked}"]`).checked = true;
+  for (const [name, value] of ticked) $('verdict').querySelector(`input[name="${name}"][value="${value}"]`).checked = true;
+  strengthFollowsVerdict();
+  if (ticked.some(([name]) => name.startsWith('criterion-'))) document.querySelector('#verdict details.criteria').open = true;
   $('rationale').value = rationale;
   status('Undone: judge it again', 'ok');
   counter();
@@ -236,6 +287,25 @@ async function skip() {
   clear(true);
   await next();
 }
+
+// ---- flagging: harmful or broken items leave the queue for an admin's review ----
+async function flag(reason) {
+  if (!task || skipping) return;
+  skipping = true;
+  try {
+    await api(`/api/tasks/${task.assignmentId}/flag`, { method: 'POST', body: { reason, note: $('rationale').value.trim() || null } });
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 401)) status(`Flagging failed (${e.message || 'network error'}); the comparison is still yours`, 'error');
+    return;
+  } finally {
+    skipping = false;
+  }
+  document.querySelector('#verdict details.flag-menu').open = false;
+  status(`Flagged as ${reason}: it is withheld until an admin reviews it`, 'ok');
+  clear(true);
+  await next();
+}
+document.querySelectorAll('#verdict .flag-as').forEach((b) => b.addEventListener('click', () => flag(b.dataset.reason)));
 
 // ---- the guidelines' side panel ----
 function guide(open) {
@@ -261,7 +331,11 @@ document.addEventListener('keydown', (e) => {
   if (e.altKey || ((e.ctrlKey || e.metaKey) && e.key !== 'z')) return;
   const radio = { 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[e.key];
   if (radio && task) {
-    $('verdict').querySelector(`input[value="${radio}"]`).checked = true;
+    $('verdict').querySelector(`input[name="choice"][value="${radio}"]`).checked = true;
+    strengthFollowsVerdict();
+  } else if (STRENGTHS[e.key] && task) {
+    if ($('strength').disabled) status('How much better goes with A or B: press 1 or 2 first', 'warn');
+    else $('verdict').querySelector(`input[name="strength"][value="${STRENGTHS[e.key]}"]`).checked = true;
   } else if (e.key === 'Enter') {
     e.preventDefault();
     submit();
@@ -288,7 +362,7 @@ addEventListener('pagehide', commitHeld);
 
 (async () => {
   try {
-    today = (await api('/api/tasks/stats')).today;
+    ({ today, dailyTarget: target } = await api('/api/tasks/stats'));
   } catch { /* counted from here on; next() says when the server cannot be reached */ }
   counter();
   outbox().forEach((entry) => send(entry, 1)); // left over from an earlier visit

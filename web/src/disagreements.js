@@ -2,6 +2,7 @@
 import { api } from './api.js';
 import { el, replace, when } from './dom.js';
 import { renderMarkdown } from './markdown.js';
+import './flags.js';
 
 const $ = (id) => document.getElementById(id);
 const VERDICTS = { A: 'A is better', B: 'B is better', tie: 'Tie', both_bad: 'Both bad' };

@@ -19,11 +19,34 @@ barChart(document.getElementById('majority'), {
   labels: rated.map((a) => a.annotator), yLabel: 'agreement', yMax: 1, title: 'Agreement with the majority',
   series: [{ name: 'agreement with the others\' majority', values: rated.map((a) => a.agreementWithMajority) }],
 });
-fillTable(document.getElementById('annotators'), q.annotators.map((a) => {
-  const flags = [];
-  if (a.agreementWithMajority !== null && a.agreementWithMajority < 0.6) flags.push('low agreement');
-  if (a.leftShare !== null && (a.leftShare < 0.35 || a.leftShare > 0.65)) flags.push('position bias');
-  return [a.annotator, a.judgments, pct(a.agreementWithMajority), pct(a.leftShare), flags.length ? el('span', { class: 'flag' }, flags.join(', ')) : ''];
-}));
+const seconds = (ms) => (ms === null || ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
+
+/** The annotators' leaderboard; a paused annotator has a button that resumes them. */
+function leaderboard(annotators) {
+  fillTable(document.getElementById('annotators'), annotators.map((a) => {
+    const flags = [];
+    if (a.agreementWithMajority !== null && a.agreementWithMajority < 0.6) flags.push('low agreement');
+    if (a.leftShare !== null && (a.leftShare < 0.35 || a.leftShare > 0.65)) flags.push('position bias');
+    const status = a.paused
+      ? [el('span', { class: 'flag' }, `paused: ${a.paused}`), ' ', el('button', { type: 'button', onclick: (e) => resume(a.annotator, e.target) }, `Resume ${a.annotator}`)]
+      : flags.length ? el('span', { class: 'flag' }, flags.join(', ')) : '';
+    return [a.annotator, a.judgments, seconds(a.medianTimeMs), pct(a.agreementWithMajority),
+      a.goldAnswered ? `${pct(a.goldAccuracy)} of ${a.goldAnswered}` : '–', pct(a.leftShare), status];
+  }));
+}
+
+async function resume(annotator, button) {
+  button.disabled = true;
+  try {
+    await api(`/api/gold/annotators/${encodeURIComponent(annotator)}/resume`, { method: 'POST' });
+    leaderboard((await api('/api/quality')).annotators);
+  } catch (e) {
+    button.disabled = false;
+    button.after(el('span', { class: 'flag', role: 'alert' }, ` ${e.message}`));
+  }
+}
+
+leaderboard(q.annotators);
+fillTable(document.getElementById('gold'), (await api('/api/gold/accuracy')).map((d) => [d.annotator, d.day, d.answered, pct(d.correct / d.answered)]));
 fillTable(document.getElementById('pairs'), q.pairs.map((p) => [p.first, p.second, p.sharedItems,
   el('span', { class: p.kappa === null ? '' : p.kappa >= 0.6 ? 'good' : p.kappa >= 0.2 ? 'fair' : 'poor' }, fixed(p.kappa))]));

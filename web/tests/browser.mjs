@@ -15,6 +15,8 @@ import assert from 'node:assert/strict';
 import { ADMIN, ARTIFACTS, BASE, UNDO_SECONDS, audit, audited, call, eventually, noConsoleErrors, signIn as signInAt } from './lib.mjs';
 import { workspaceDefects } from './workspace.mjs';
 import { everyPage } from './pages.mjs';
+import { strengthAndCriteria } from './judgment.mjs';
+import { goldAndLeaderboard } from './gold.mjs';
 
 // ONLY=workspace runs just the workspace's and the pages' checks (no judging round, no training run).
 const ONLY = process.env.ONLY ?? '';
@@ -34,6 +36,8 @@ const signIn = (user, password, path = '/annotate') => signInAt(browser, user, p
 
 // The workspace's defects first, while the queue is still empty.
 await workspaceDefects(browser, stamp);
+await strengthAndCriteria(browser, stamp);
+await goldAndLeaderboard(browser, stamp);
 if (ONLY === 'workspace') {
   await everyPage(browser);
   await browser.close();
@@ -108,7 +112,7 @@ async function judgeAll(page, name, { failFirst = false, undoOnce = false, scree
       await page.waitForSelector('#undo', { state: 'visible' });
       await page.keyboard.press('u');
       await page.waitForFunction((a) => document.getElementById('task').dataset.assignment === a, shown);
-      assert.equal(await page.isChecked(`#verdict input[value="${{ 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[key]}"]`), true, 'undo restores the verdict');
+      assert.equal(await page.isChecked(`#verdict input[name="choice"][value="${{ 1: 'left', 2: 'right', 3: 'tie', 4: 'both_bad' }[key]}"]`), true, 'undo restores the verdict');
       shown = null;
       n--;
       continue; // judge the same comparison again
@@ -218,6 +222,18 @@ await admin.waitForSelector(`#datasets td:text-is("people-${stamp}")`);
 const people = (await call('GET', '/api/datasets')).find((d) => d.name === `people-${stamp}`);
 assert.deepEqual(people.filters.annotators, annotators, 'the annotator filter reached the API');
 assert.ok(people.filters.from, 'the date filter reached the API');
+// The dataset browser: the uploaded pairs, searched before training.
+await admin.click(`button:has-text("Browse browser-${stamp}")`);
+await admin.waitForSelector('#browse-count:has-text("64 items match")');
+const sample = JSON.parse(pairs.split('\n')[5]);
+const needle = (typeof sample.prompt === 'string' ? sample.prompt : sample.prompt.at(-1).content).slice(0, 12);
+await admin.fill('#browse-form input[name=q]', needle);
+await admin.click('#browse-form button[type=submit]');
+await admin.waitForFunction(() => !/64 items match/.test(document.getElementById('browse-count').textContent));
+const matching = Number((await admin.textContent('#browse-count')).match(/(\d+) items match/)[1]);
+assert.ok(matching >= 1 && matching < 64, `the search narrows the items (${matching})`);
+assert.ok((await admin.textContent('#items tbody')).includes(needle), 'the matching items are listed');
+await audit(admin, 'datasets page, browsing a dataset');
 await admin.screenshot({ path: `${ARTIFACTS}/datasets.png`, fullPage: true });
 await admin.goto(BASE + '/console/runs');
 await admin.waitForFunction(() => document.getElementById('spec').value.includes('dpo:'));
@@ -248,6 +264,10 @@ await admin.waitForFunction(() => document.querySelector('#compare').textContent
 // ---- admin: the playground answers from the served model ----
 await admin.goto(BASE + '/console/models');
 await admin.waitForSelector('#versions tbody tr');
+// Ratings by version, each with its 95% interval (v1 and v2 wrote this test's comparisons).
+await admin.waitForSelector('#rating-table tbody tr');
+assert.match(await admin.textContent('#rating-table'), /v1\s*\d+ \(\d+–\d+\)/, 'a rating with its interval');
+assert.match(await admin.textContent('#win-rates'), /\d+% \(\d+%–\d+%\)/, 'a win rate with its interval');
 await admin.fill('#message', 'reverse: hello');
 await admin.keyboard.press('Enter');
 await admin.waitForFunction(() => {

@@ -111,7 +111,7 @@ export async function workspaceDefects(browser, stamp) {
   shown = await nextShown(carol, shown);
   assert.notEqual(await carol.evaluate(() => document.activeElement?.id), 'rationale', 'the rationale box lets go of the focus');
   await carol.keyboard.press('2');
-  assert.equal(await carol.isChecked('#verdict input[value="right"]'), true, '2 judges the next item');
+  assert.equal(await carol.isChecked('#verdict input[name="choice"][value="right"]'), true, '2 judges the next item');
   assert.equal(await carol.inputValue('#rationale'), '', 'nothing was typed into the rationale');
   await carol.keyboard.press('Enter');
   shown = await nextShown(carol, shown);
@@ -158,7 +158,7 @@ export async function workspaceDefects(browser, stamp) {
   shown = await nextShown(dave, null);
   await fitsWidth(dave, 'the workspace on a phone');
   await audit(dave, 'workspace with a comparison');
-  await dave.tap('#verdict label:has(input[value="left"])');
+  await dave.tap('#verdict label:has(input[name="choice"][value="left"])');
   await dave.tap('#verdict button[type=submit]');
   shown = await nextShown(dave, shown);
   await dave.waitForSelector('#undo', { state: 'visible' });

@@ -32,12 +32,16 @@ public class AnnotatorPages {
     Template history;
 
     @Inject
+    Criteria criteria;
+
+    @Inject
     Template guidelines;
 
     @GET
     @Path("annotate")
     public TemplateInstance workspace() {
-        return annotate.data("page", Page.of(identity, "Annotate", "annotate", "annotate")).data("undoSeconds", undoSeconds);
+        return annotate.data("page", Page.of(identity, "Annotate", "annotate", "annotate")).data("undoSeconds", undoSeconds)
+                .data("criteria", criteria.shown());
     }
 
     @GET

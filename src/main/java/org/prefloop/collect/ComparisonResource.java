@@ -58,9 +58,19 @@ public class ComparisonResource {
         return importer.run(body);
     }
 
-    /** A raw judgment as stored: who, what, when; the votes behind any consensus. */
+    /** A raw judgment as stored: who, what (with its strength and per-criterion verdicts), when; the votes behind any consensus. */
     public record Judgment(UUID eventId, String annotator, String choice, String rationale, Long timeSpentMs,
-                           OffsetDateTime submittedAt, OffsetDateTime storedAt) {
+                           OffsetDateTime submittedAt, OffsetDateTime storedAt, String strength, java.util.Map<String, String> criteria) {
+    }
+
+    private static java.util.Map<String, String> criteria(Preference p) {
+        if (p.criteria == null) return null;
+        try {
+            return Comparison.JSON.readValue(p.criteria, new com.fasterxml.jackson.core.type.TypeReference<java.util.LinkedHashMap<String, String>>() {
+            });
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     @GET
@@ -69,7 +79,8 @@ public class ComparisonResource {
     public List<Judgment> preferences(@PathParam("id") long id) {
         if (Comparison.findById(id) == null) throw ProblemException.notFound("id", "comparison " + id + " does not exist");
         return Preference.forComparison(id).stream()
-                .map(p -> new Judgment(p.eventId, p.annotator, p.choice, p.rationale, p.timeSpentMs, p.submittedAt, p.storedAt))
+                .map(p -> new Judgment(p.eventId, p.annotator, p.choice, p.rationale, p.timeSpentMs, p.submittedAt, p.storedAt,
+                        p.strength, criteria(p)))
                 .toList();
     }
 }

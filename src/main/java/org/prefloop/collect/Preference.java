@@ -42,6 +42,12 @@ public class Preference extends PanacheEntityBase {
     /** Null for a person; the checker or LLM judge that made this judgment otherwise. */
     public String judge;
 
+    /** How much better (much_better, better, slightly_better) for an A or B verdict; null when not said. */
+    public String strength;
+
+    /** The per-criterion verdicts as a JSON object (criterion: A, B, tie or both_bad); null when none. */
+    public String criteria;
+
     @Column(name = "stored_at", insertable = false, updatable = false)
     public OffsetDateTime storedAt;
 

@@ -48,6 +48,9 @@ public class PreferenceResource {
     TaskQueue tasks;
 
     @Inject
+    Criteria criteria;
+
+    @Inject
     @Channel("preferences-out")
     MutinyEmitter<Record<String, String>> preferences;
 
@@ -71,7 +74,7 @@ public class PreferenceResource {
         } catch (java.io.IOException e) {
             throw ProblemException.badRequest(null, "malformed JSON: " + firstLine(e.getMessage()));
         }
-        PreferenceInput input = PreferenceInput.from(tree);
+        PreferenceInput input = PreferenceInput.from(tree, criteria.names());
         String me = identity.getPrincipal().getName();
         if (input.annotator() != null && !input.annotator().equals(me)) {
             throw new ProblemException(403, "annotator", "you are signed in as '" + me + "' and cannot submit as '" + input.annotator() + "'");
@@ -81,7 +84,7 @@ public class PreferenceResource {
         }
         tasks.claim(input.comparisonId(), me, input.eventId());
         PreferenceEvent event = new PreferenceEvent(input.eventId(), input.comparisonId(), me, input.choice(),
-                input.rationale(), input.timeSpentMs(), Instant.now(), null);
+                input.rationale(), input.timeSpentMs(), Instant.now(), null, input.strength(), input.criteria());
         String payload;
         try {
             payload = json.writeValueAsString(event);

@@ -39,6 +39,9 @@ public class TaskQueue {
 
     private final AtomicLong lastSweep = new AtomicLong();
 
+    @jakarta.inject.Inject
+    GoldItems gold;
+
     /** One response as placed on screen; {@code side} is its letter in the comparison's own order. */
     public record Shown(String side, String text) {
     }
@@ -47,8 +50,12 @@ public class TaskQueue {
     public record Task(long assignmentId, long comparisonId, List<ChatMessage> prompt, Shown left, Shown right) {
     }
 
-    public record Stats(long today, long total, long open) {
+    /** {@code dailyTarget}: how many judgments a day the project asks of each annotator (0: none). */
+    public record Stats(long today, long total, long open, int dailyTarget) {
     }
+
+    @ConfigProperty(name = "prefloop.annotation.daily-target")
+    int dailyTarget;
 
     /**
      * The annotator's oldest open assignment not in {@code pending} (judgments the page holds for
@@ -61,15 +68,20 @@ public class TaskQueue {
         if (now - last > 60_000 && lastSweep.compareAndSet(last, now)) releaseExpired(OffsetDateTime.now().minus(ttl));
         List<Assignment> open = Assignment.list("annotator = ?1 and answeredAt is null and skippedAt is null order by id", annotator);
         for (Assignment a : open) {
-            if (!pending.contains(a.id)) return Optional.of(task(a));
+            // an item someone flagged meanwhile is withheld from open assignments too (they stay open, unanswered)
+            if (!pending.contains(a.id) && !Flags.withheld(a.comparisonId)) return Optional.of(task(a));
         }
         EntityManager em = Assignment.getEntityManager();
+        // a gold item now and then, unannounced; it takes no slot of the overlap
+        Optional<Long> goldItem = gold.draw() ? gold.unseen(em, annotator) : Optional.empty();
+        if (goldItem.isPresent()) return Optional.of(task(assign(goldItem.get(), annotator)));
         for (int attempt = 0; attempt < 5; attempt++) {
             @SuppressWarnings("unchecked")
             List<Number> candidate = em.createNativeQuery("select c.id from comparisons c where c.assigned < ?1 "
                             + "and not exists (select 1 from assignments a where a.comparison_id = c.id and a.annotator = ?2) "
                             + "and not exists (select 1 from preferences p where p.comparison_id = c.id and p.annotator = ?2) "
                             + "and not exists (select 1 from judgment_claims j where j.comparison_id = c.id and j.annotator = ?2) "
+                            + "and not " + GoldItems.IS_GOLD.formatted("c.id") + " and not " + Flags.WITHHELD.formatted("c.id") + " "
                             + "order by c.assigned desc, c.id limit 1")
                     .setParameter(1, overlap).setParameter(2, annotator).getResultList();
             if (candidate.isEmpty()) return Optional.empty();
@@ -77,15 +89,19 @@ public class TaskQueue {
             int taken = em.createNativeQuery("update comparisons set assigned = assigned + 1 where id = ?1 and assigned < ?2")
                     .setParameter(1, comparisonId).setParameter(2, overlap).executeUpdate();
             if (taken == 0) continue; // another annotator took the last slot in between
-            Assignment a = new Assignment();
-            a.comparisonId = comparisonId;
-            a.annotator = annotator;
-            a.swapped = random.nextBoolean();
-            a.assignedAt = OffsetDateTime.now();
-            a.persist();
-            return Optional.of(task(a));
+            return Optional.of(task(assign(comparisonId, annotator)));
         }
         return Optional.empty();
+    }
+
+    private Assignment assign(long comparisonId, String annotator) {
+        Assignment a = new Assignment();
+        a.comparisonId = comparisonId;
+        a.annotator = annotator;
+        a.swapped = random.nextBoolean();
+        a.assignedAt = OffsetDateTime.now();
+        a.persist();
+        return a;
     }
 
     /**
@@ -164,7 +180,7 @@ public class TaskQueue {
         OffsetDateTime midnight = LocalDate.now().atStartOfDay(ZoneId.systemDefault()).toOffsetDateTime();
         return new Stats(Assignment.count("annotator = ?1 and answeredAt >= ?2", annotator, midnight),
                 Assignment.count("annotator = ?1 and answeredAt is not null", annotator),
-                Assignment.count("annotator = ?1 and answeredAt is null and skippedAt is null", annotator));
+                Assignment.count("annotator = ?1 and answeredAt is null and skippedAt is null", annotator), dailyTarget);
     }
 
     private static Task task(Assignment a) {

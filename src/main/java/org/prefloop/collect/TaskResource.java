@@ -34,13 +34,23 @@ public class TaskResource {
     @Inject
     SecurityIdentity identity;
 
+    @Inject
+    GoldItems gold;
+
+    @Inject
+    Flags flags;
+
     /**
      * The next comparison (204 when the queue has nothing left for you). {@code pending} lists
      * assignments whose judgment the page still holds back for undo, so they are not handed out again.
+     * 403 while the annotator is paused for low gold accuracy.
      */
     @GET
     @Path("/next")
     public Response next(@QueryParam("pending") String pending) {
+        gold.pause(me()).ifPresent(reason -> {
+            throw new ProblemException(403, null, "You are paused: " + reason + ". An admin can resume you.");
+        });
         return queue.next(me(), ids(pending)).map(t -> Response.ok(t).build()).orElseGet(() -> Response.noContent().build());
     }
 
@@ -48,6 +58,15 @@ public class TaskResource {
     @Path("/{assignmentId}/skip")
     public Response skip(@PathParam("assignmentId") long assignmentId) {
         queue.skip(assignmentId, me());
+        return Response.noContent().build();
+    }
+
+    /** Flag the comparison of my assignment as harmful or broken: it leaves every queue until an admin reviews it. */
+    @POST
+    @Path("/{assignmentId}/flag")
+    @jakarta.ws.rs.Consumes(MediaType.APPLICATION_JSON)
+    public Response flag(@PathParam("assignmentId") long assignmentId, com.fasterxml.jackson.databind.JsonNode body) {
+        flags.flag(assignmentId, body);
         return Response.noContent().build();
     }
 

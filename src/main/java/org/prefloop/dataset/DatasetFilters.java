@@ -16,10 +16,18 @@ import java.util.List;
  * @param judgeMinAgreement with includeJudges, only judges whose labels agree with people's at least
  *                          this often (on comparisons both judged) count; the others are left out
  * @param preferAdjudicated whether an admin's adjudication of a comparison replaces its vote (default: yes)
+ * @param criterion         the pairs by this criterion's verdicts instead of the overall one (only votes that judged it count)
+ * @param weightByStrength  whether each pair's weight is (also) multiplied by its margin, how much better by the
+ *                          votes' strengths; pairs whose margin is not positive are left out
  */
 public record DatasetFilters(Instant from, Instant to, List<String> annotators, Integer minVotes, Double minAgreement,
-                             Boolean includeJudges, Boolean weightByAgreement, Double judgeMinAgreement, Boolean preferAdjudicated) {
-    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null, null, null);
+                             Boolean includeJudges, Boolean weightByAgreement, Double judgeMinAgreement, Boolean preferAdjudicated,
+                             String criterion, Boolean weightByStrength) {
+    public static final DatasetFilters NONE = new DatasetFilters(null, null, null, null, null, null, null, null, null, null, null);
+
+    boolean strengthWeighted() {
+        return Boolean.TRUE.equals(weightByStrength);
+    }
 
     boolean adjudicationsPreferred() {
         return !Boolean.FALSE.equals(preferAdjudicated);

@@ -7,6 +7,8 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import org.prefloop.collect.GoldItems;
+import org.prefloop.collect.Strength;
 import org.prefloop.eval.Agreement;
 import org.prefloop.eval.JudgeAgreement;
 
@@ -44,7 +46,10 @@ public class DatasetFreezer {
 
     /** Counts of what the freeze considered and why comparisons were left out. */
     public record Summary(int comparisons, int judgments, int items, int noMajority, int tieOrBothBad,
-                          int tooFewVotes, int belowAgreement) {
+                          int tooFewVotes, int belowAgreement, int noPositiveMargin) {
+        public Summary(int comparisons, int judgments, int items, int noMajority, int tieOrBothBad, int tooFewVotes, int belowAgreement) {
+            this(comparisons, judgments, items, noMajority, tieOrBothBad, tooFewVotes, belowAgreement, 0);
+        }
     }
 
     record Frozen(List<DatasetItem> items, Summary summary) {
@@ -54,7 +59,8 @@ public class DatasetFreezer {
         Map<Long, List<Vote>> byComparison = new LinkedHashMap<>();
         Map<Long, String[]> comparisons = new LinkedHashMap<>();
         StringBuilder sql = new StringBuilder("select p.comparison_id, p.event_id, p.annotator, p.choice, p.judge, "
-                + "c.prompt, c.response_a, c.response_b from preferences p join comparisons c on c.id = p.comparison_id where 1 = 1");
+                + "c.prompt, c.response_a, c.response_b, p.strength, p.criteria from preferences p join comparisons c on c.id = p.comparison_id "
+                + "where not " + GoldItems.IS_GOLD.formatted("p.comparison_id"));  // gold items test people, they train nothing
         List<Object> args = new ArrayList<>();
         if (f.from() != null) {
             sql.append(" and p.submitted_at >= ?");
@@ -78,10 +84,12 @@ public class DatasetFreezer {
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     if (rs.getString(5) != null && untrusted.contains(rs.getString(5))) continue;
+                    String choice = f.criterion() == null ? rs.getString(4) : criterionVerdict(rs.getString(10), f.criterion());
+                    if (choice == null) continue; // a dataset of one criterion counts only the votes on it
                     judgments++;
                     long id = rs.getLong(1);
-                    byComparison.computeIfAbsent(id, k -> new ArrayList<>())
-                            .add(new Vote(rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5)));
+                    byComparison.computeIfAbsent(id, k -> new ArrayList<>()).add(new Vote(rs.getString(2), rs.getString(3), choice,
+                            rs.getString(5), f.criterion() == null ? rs.getString(9) : null, rs.getString(10)));
                     comparisons.putIfAbsent(id, new String[]{rs.getString(6), rs.getString(7), rs.getString(8)});
                 }
             }
@@ -89,7 +97,9 @@ public class DatasetFreezer {
             throw new IllegalStateException(e);
         }
         List<DatasetItem> items = new ArrayList<>();
-        int noMajority = 0, tieOrBad = 0, tooFew = 0, lowAgreement = 0;
+        int noMajority = 0, tieOrBad = 0, tooFew = 0, lowAgreement = 0, noMargin = 0;
+        // TRL reads a margin only if every example has one: all pairs get it once any vote says how much better
+        boolean graded = byComparison.values().stream().flatMap(List::stream).anyMatch(v -> v.strength() != null);
         for (Map.Entry<Long, List<Vote>> e : byComparison.entrySet()) {
             List<Vote> votes = e.getValue();
             List<Agreement.Label> labels = votes.stream()
@@ -106,11 +116,38 @@ public class DatasetFreezer {
                 tieOrBad++;
             } else if (consensus.agreement() < f.agreementNeeded()) {
                 lowAgreement++;
+            } else if (f.strengthWeighted() && margin(consensus.label(), votes) <= 0) {
+                noMargin++;
             } else {
-                items.add(item(kind, e.getKey(), comparisons.get(e.getKey()), consensus, votes, f));
+                items.add(item(kind, e.getKey(), comparisons.get(e.getKey()), consensus, votes, f, graded));
             }
         }
-        return new Frozen(items, new Summary(byComparison.size(), judgments, items.size(), noMajority, tieOrBad, tooFew, lowAgreement));
+        return new Frozen(items, new Summary(byComparison.size(), judgments, items.size(), noMajority, tieOrBad, tooFew, lowAgreement,
+                noMargin));
+    }
+
+    /**
+     * How much better the chosen response is, by the votes: the mean of each vote's strength score
+     * (see {@link Strength}), positive for the chosen side, negative for the other, 0 for tie or both bad.
+     */
+    static double margin(String chosen, List<Vote> votes) {
+        double sum = 0;
+        for (Vote v : votes) {
+            if (v.choice().equals("A") || v.choice().equals("B")) {
+                sum += (v.choice().equals(chosen) ? 1 : -1) * Strength.scoreOf(v.strength());
+            }
+        }
+        return sum / votes.size();
+    }
+
+    private String criterionVerdict(String criteriaJson, String criterion) {
+        if (criteriaJson == null) return null;
+        try {
+            JsonNode verdict = json.readTree(criteriaJson).get(criterion);
+            return verdict == null || verdict.isNull() ? null : verdict.asText();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The adjudicated verdict of each comparison an admin settled (console, disagreement review). */
@@ -143,11 +180,11 @@ public class DatasetFreezer {
         return below;
     }
 
-    private record Vote(String eventId, String annotator, String choice, String judge) {
+    record Vote(String eventId, String annotator, String choice, String judge, String strength, String criteria) {
     }
 
     private DatasetItem item(String kind, long comparisonId, String[] row, Agreement.Consensus consensus, List<Vote> votes,
-                             DatasetFilters f) {
+                             DatasetFilters f, boolean graded) {
         try {
             JsonNode prompt = json.readTree(row[0]);
             String chosen = consensus.label().equals("A") ? row[1] : row[2];
@@ -161,9 +198,13 @@ public class DatasetFreezer {
             for (Vote v : votes) {
                 var o = raw.addObject().put("eventId", v.eventId()).put("annotator", v.annotator()).put("choice", v.choice());
                 if (v.judge() != null) o.put("judge", v.judge());
+                if (v.strength() != null) o.put("strength", v.strength());
+                if (v.criteria() != null) o.set("criteria", json.readTree(v.criteria()));
             }
+            double margin = margin(consensus.label(), votes);
+            double weight = (f.weighted() ? consensus.agreement() : 1.0) * (f.strengthWeighted() ? margin : 1.0);
             return new DatasetItem(comparisonId, prompt, assistant(chosen), assistant(rejected), null, consensus.label(),
-                    consensus.agreement(), consensus.votes(), f.weighted() ? consensus.agreement() : 1.0, raw);
+                    consensus.agreement(), consensus.votes(), weight, raw, graded ? margin : null);
         } catch (java.io.IOException e) {
             throw new IllegalStateException(e);
         }
@@ -195,7 +236,7 @@ public class DatasetFreezer {
 
     private void insertItems(Connection conn, long datasetId, List<DatasetItem> items) throws SQLException {
         try (PreparedStatement ps = conn.prepareStatement("insert into dataset_items (dataset_id, position, comparison_id, prompt, "
-                + "chosen, rejected, messages, consensus, agreement, votes, weight, raw_votes) values (?,?,?,?,?,?,?,?,?,?,?,?)")) {
+                + "chosen, rejected, messages, consensus, agreement, votes, weight, raw_votes, margin) values (?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
             int position = 0;
             for (DatasetItem it : items) {
                 ps.setLong(1, datasetId);
@@ -210,6 +251,7 @@ public class DatasetFreezer {
                 ps.setObject(10, it.votes(), Types.INTEGER);
                 ps.setDouble(11, it.weight());
                 ps.setString(12, text(it.rawVotes()));
+                ps.setObject(13, it.margin(), Types.DOUBLE);
                 ps.addBatch();
                 if (position % 1000 == 0) ps.executeBatch();
             }

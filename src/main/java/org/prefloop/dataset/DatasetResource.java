@@ -55,6 +55,9 @@ public class DatasetResource {
     @Inject
     SecurityIdentity identity;
 
+    @Inject
+    org.prefloop.collect.Criteria criteria;
+
     public record FreezeRequest(String name, String kind, DatasetFilters filters) {
     }
 
@@ -89,6 +92,13 @@ public class DatasetResource {
         }
         if (filters.minVotes() != null && filters.minVotes() < 1) {
             throw ProblemException.invalid("filters.minVotes", "minVotes is a number of people, 1 or more");
+        }
+        if (filters.criterion() != null && !criteria.names().contains(filters.criterion())) {
+            throw ProblemException.invalid("filters.criterion", "'" + filters.criterion() + "' is not a criterion of this project"
+                    + (criteria.names().isEmpty() ? " (it asks for none)" : " (" + String.join(", ", criteria.names()) + ")"));
+        }
+        if (filters.criterion() != null && filters.strengthWeighted()) {
+            throw ProblemException.invalid("filters.weightByStrength", "strength is said of the overall verdict, not of a criterion");
         }
         DatasetFreezer.Frozen frozen = freezer.select(kind, filters);
         if (frozen.items().isEmpty()) {

@@ -38,7 +38,8 @@ import java.util.List;
 @RolesAllowed(User.ADMIN)
 public class PreferenceExport {
     private static final String ROWS = "select c.prompt, c.response_a, c.response_b, p.choice from preferences p "
-            + "join comparisons c on c.id = p.comparison_id where p.choice in ('A', 'B') order by p.id";
+            + "join comparisons c on c.id = p.comparison_id where p.choice in ('A', 'B') and not "
+            + org.prefloop.collect.GoldItems.IS_GOLD.formatted("p.comparison_id") + " order by p.id";
 
     @Inject
     AgroalDataSource db;
@@ -63,7 +64,8 @@ public class PreferenceExport {
     @Produces(MediaType.APPLICATION_JSON)
     public Summary summary() {
         try (Connection c = db.getConnection();
-             PreparedStatement ps = c.prepareStatement("select choice, count(*) from preferences group by choice");
+             PreparedStatement ps = c.prepareStatement("select choice, count(*) from preferences p where not "
+                     + org.prefloop.collect.GoldItems.IS_GOLD.formatted("p.comparison_id") + " group by choice");
              ResultSet rs = ps.executeQuery()) {
             long pairs = 0, ties = 0, bothBad = 0;
             while (rs.next()) {

@@ -33,8 +33,13 @@ public class QualityResource {
     public record Pair(String first, String second, int sharedItems, Double kappa) {
     }
 
-    /** {@code leftShare}: share of decisive verdicts that picked the response shown on the left. */
-    public record Annotator(String annotator, int judgments, Double agreementWithMajority, Double leftShare) {
+    /**
+     * One row of the annotators' leaderboard. {@code leftShare}: share of decisive verdicts that picked the
+     * response shown on the left; {@code medianTimeMs}: time per judgment; {@code goldAccuracy}: share of gold
+     * answers that matched the known answer (all time); {@code paused}: why the queue gives them nothing, or null.
+     */
+    public record Annotator(String annotator, int judgments, Double agreementWithMajority, Double leftShare, Long medianTimeMs,
+                            long goldAnswered, Double goldAccuracy, String paused) {
     }
 
     /** Comparisons with at least two votes whose majority is A or B with at least this share. */
@@ -71,8 +76,18 @@ public class QualityResource {
         Map<String, Double> withMajority = Agreement.agreementWithMajority(labels);
         Map<String, Integer> counts = new HashMap<>();
         labels.forEach(l -> counts.merge(l.annotator(), 1, Integer::sum));
-        List<Annotator> annotators = counts.keySet().stream().sorted()
-                .map(a -> new Annotator(a, counts.get(a), withMajority.get(a), finite(Agreement.shareOfLeftChoices(shownBy.getOrDefault(a, List.of())))))
+        Map<String, Long> medianTime = medianTimes();
+        Map<String, long[]> gold = goldAnswers();
+        Map<String, String> paused = paused();
+        // the leaderboard: most judgments first
+        List<Annotator> annotators = counts.keySet().stream()
+                .sorted(java.util.Comparator.comparing((String a) -> -counts.get(a)).thenComparing(a -> a))
+                .map(a -> {
+                    long[] g = gold.getOrDefault(a, new long[2]);
+                    return new Annotator(a, counts.get(a), withMajority.get(a),
+                            finite(Agreement.shareOfLeftChoices(shownBy.getOrDefault(a, List.of()))), medianTime.get(a), g[0],
+                            g[0] == 0 ? null : (double) g[1] / g[0], paused.get(a));
+                })
                 .toList();
         List<Pair> pairs = Agreement.pairwiseKappa(labels).stream()
                 .map(p -> new Pair(p.first(), p.second(), p.sharedItems(), finite(p.kappa()))).toList();
@@ -83,6 +98,44 @@ public class QualityResource {
         }
         return new Quality(labels.size(), overlapping, overlapping == 0 ? null : finite(Agreement.krippendorffAlpha(labels)),
                 finite(Agreement.shareOfLeftChoices(shownAll)), finite(Agreement.shareOfLeftChoices(ordered)), pairs, annotators, kept);
+    }
+
+    @SuppressWarnings("unchecked")
+    private Map<String, Long> medianTimes() {
+        Map<String, List<Long>> times = new HashMap<>();
+        for (Object[] r : (List<Object[]>) em.createNativeQuery("select annotator, time_spent_ms from preferences "
+                + "where judge is null and time_spent_ms is not null").getResultList()) {
+            times.computeIfAbsent((String) r[0], k -> new ArrayList<>()).add(((Number) r[1]).longValue());
+        }
+        Map<String, Long> out = new HashMap<>();
+        times.forEach((a, t) -> {
+            t.sort(null);
+            int n = t.size();
+            out.put(a, n % 2 == 1 ? t.get(n / 2) : (t.get(n / 2 - 1) + t.get(n / 2)) / 2);
+        });
+        return out;
+    }
+
+    /** Per annotator: gold answers given, and how many matched the known answer. */
+    @SuppressWarnings("unchecked")
+    private Map<String, long[]> goldAnswers() {
+        Map<String, long[]> out = new HashMap<>();
+        for (Object[] r : (List<Object[]>) em.createNativeQuery("select p.annotator, count(*), sum(case when p.choice = g.choice then 1 else 0 end) "
+                + "from preferences p join gold_answers g on g.comparison_id = p.comparison_id where p.judge is null group by p.annotator")
+                .getResultList()) {
+            out.put((String) r[0], new long[]{((Number) r[1]).longValue(), ((Number) r[2]).longValue()});
+        }
+        return out;
+    }
+
+    @SuppressWarnings("unchecked")
+    private Map<String, String> paused() {
+        Map<String, String> out = new HashMap<>();
+        for (Object[] r : (List<Object[]>) em.createNativeQuery("select annotator, reason from annotator_pauses where paused_at is not null")
+                .getResultList()) {
+            out.put((String) r[0], (String) r[1]);
+        }
+        return out;
     }
 
     public record JudgeView(String judge, int shared, Double agreement) {

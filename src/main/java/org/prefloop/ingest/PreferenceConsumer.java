@@ -99,12 +99,12 @@ public class PreferenceConsumer {
         return withRetry(() -> QuarkusTransaction.requiringNew().call(() -> insert(events)));
     }
 
-    private static int insert(List<PreferenceEvent> events) {
+    private int insert(List<PreferenceEvent> events) {
         int[] inserted = {0};
         Comparison.getEntityManager().unwrap(Session.class).doWork(conn -> {
             try (PreparedStatement ps = conn.prepareStatement(
-                    "insert into preferences (event_id, comparison_id, annotator, choice, rationale, time_spent_ms, submitted_at, judge) "
-                            + "values (?,?,?,?,?,?,?,?) on conflict do nothing")) {
+                    "insert into preferences (event_id, comparison_id, annotator, choice, rationale, time_spent_ms, submitted_at, judge, "
+                            + "strength, criteria) values (?,?,?,?,?,?,?,?,?,?) on conflict do nothing")) {
                 for (PreferenceEvent e : events) {
                     ps.setObject(1, e.eventId());
                     ps.setLong(2, e.comparisonId());
@@ -114,6 +114,8 @@ public class PreferenceConsumer {
                     if (e.timeSpentMs() == null) ps.setNull(6, Types.BIGINT); else ps.setLong(6, e.timeSpentMs());
                     ps.setTimestamp(7, Timestamp.from(e.submittedAt()));
                     ps.setString(8, e.judge());
+                    ps.setString(9, e.strength() == null ? null : e.strength().wire());
+                    ps.setString(10, criteriaJson(e));
                     ps.addBatch();
                 }
                 for (int n : ps.executeBatch()) {
@@ -123,6 +125,15 @@ public class PreferenceConsumer {
             }
         });
         return inserted[0];
+    }
+
+    private String criteriaJson(PreferenceEvent e) {
+        if (e.criteria() == null || e.criteria().isEmpty()) return null;
+        try {
+            return json.writeValueAsString(e.criteria());
+        } catch (com.fasterxml.jackson.core.JsonProcessingException ex) {
+            throw new IllegalStateException(ex);
+        }
     }
 
     private static <T> T withRetry(java.util.function.Supplier<T> work) {

@@ -26,17 +26,19 @@ class BrowserIT {
         assertTrue(Files.isExecutable(CHROMIUM), CHROMIUM + " is missing: .ci/run installs Debian's chromium");
         assertTrue(Files.isDirectory(Path.of("web/node_modules/playwright-core")), "playwright-core is missing: run npm install in web/");
         Files.createDirectories(ARTIFACTS);
-        // Production cookie settings (Secure): browsers accept them from http://localhost.
-        try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_UNDO_SECONDS", "3")).start()) {
+        // Production cookie settings (Secure): browsers accept them from http://localhost. The browser steps
+        // run with criteria, a daily target, and gold first whenever there is some (PREFLOOP_GOLD_RATE=1).
+        try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_UNDO_SECONDS", "3", "PREFLOOP_ANNOTATION_CRITERIA", "helpfulness,safety",
+                "PREFLOOP_GOLD_RATE", "1", "PREFLOOP_GOLD_MIN_ANSWERS", "2", "PREFLOOP_DAILY_TARGET", "40")).start()) {
             Path log = ARTIFACTS.resolve("browser-test.log");
             ProcessBuilder pb = new ProcessBuilder(List.of("node", "web/tests/browser.mjs")).redirectErrorStream(true)
                     .redirectOutput(log.toFile());
             pb.environment().putAll(Map.of("BASE_URL", "http://localhost:" + service.port(), "ADMIN_PASSWORD", ServiceProcess.ADMIN_PASSWORD,
                     "ARTIFACTS", ARTIFACTS.toString(), "UNDO_SECONDS", "3", "CHROMIUM", CHROMIUM.toString()));
             Process node = pb.start();
-            if (!node.waitFor(5, TimeUnit.MINUTES)) {
+            if (!node.waitFor(8, TimeUnit.MINUTES)) {
                 node.destroyForcibly();
-                throw new AssertionError("the browser test did not finish in 5 minutes");
+                throw new AssertionError("the browser test did not finish in 8 minutes");
             }
             String output = Files.readString(log);
             System.out.println(output);
