@@ -37,7 +37,7 @@ class PreflightScaleTest {
         MemoryEstimate m = estimate(RunSpec.parse(spec("")));
         assertTrue(String.valueOf(roomy.facts().get("sft memory")).startsWith(MemoryEstimate.gib(m.total()) + " total"), roomy.render());
         // room for the activations and a quarter of the weights, gradients and optimizer state: four shards fit, two do not
-        long perDevice = m.activations() + (m.weights() + m.gradients() + m.optimizer()) / 4 + 64;
+        long perDevice = m.runtime() + m.activations() + (m.weights() + m.gradients() + m.optimizer()) / 4 + 64;
         PreflightReport tight = Preflight.check(RunSpec.parse(spec("")), Path.of("."), perDevice);
         String text = tight.render();
         assertFalse(tight.ok(), text);
