@@ -76,6 +76,7 @@ public final class AlignmentRun {
                 Double forgettingBefore = prep.forgetting == null ? null : SftTrainer.evaluate(model, prep.forgetting.examples(), 8);
                 if (spec.sft != null) summary.put("sft", new SftStage(prep, model).run());
                 if (spec.dpo != null) summary.put("dpo", new DpoStage(prep, model).run());
+                if (spec.kto != null) summary.put("kto", new KtoStage(prep, model).run());
                 Path modelOut = out.resolve("model");
                 saveModel(model, prep.modelDir, modelOut);
                 summary.put("model", modelOut.toString());
@@ -207,8 +208,8 @@ public final class AlignmentRun {
                 optimizer.close();
             }
             applyResult(model, stageDir, s);
-            if (spec.dpo != null && s.usePeft) {
-                // the DPO adapter is trained on this merged model, so its adapter_config names it as its base
+            if ((spec.dpo != null || spec.kto != null) && s.usePeft) {
+                // the DPO (KTO) adapter is trained on this merged model, so its adapter_config names it as its base
                 saveModel(model, prep.modelDir, stageDir.resolve("model"));
                 summary.put("merged_model", stageDir.resolve("model").toString());
             }
@@ -307,6 +308,64 @@ public final class AlignmentRun {
             DpoTrainer.Likelihood ref = trainer.chosenLikelihood(eval, spec.dpo.evalBatchSize, false);
             write(file, ref);
             return ref;
+        }
+    }
+
+    /** KTO on unpaired examples with the model as it stands (the SFT result merged) as reference; its LoRA adapter merged in at the end. */
+    private final class KtoStage extends StageLoop<KtoTrainer.Example> {
+        private final PreparedRun prep;
+        private final LlamaModel model;
+
+        KtoStage(PreparedRun prep, LlamaModel model) {
+            super("kto", spec.kto, spec.seed, out, listener, cancelled);
+            this.prep = prep;
+            this.model = model;
+        }
+
+        Map<String, Object> run() throws IOException {
+            RunSpec.Stage s = spec.kto;
+            Path stageDir = out.resolve("kto");
+            Map<String, Object> summary = finished(stageDir);
+            if (summary != null) {
+                listener.message("kto: finished earlier, reusing " + stageDir);
+                applyResult(model, stageDir, s);
+                return summary;
+            }
+            KtoLoss.Objective objective = s.ktoObjective();
+            List<KtoTrainer.Example> train = prep.kto.train().examples();
+            List<KtoTrainer.Example> eval = prep.kto.eval() == null ? null : prep.kto.eval().examples();
+            Path base = spec.sft != null ? out.resolve("sft").resolve("model") : prep.modelDir;
+            LoraAdapter adapter = newAdapter(model, s, base.toString(), spec.seed + 1);
+            Trainable trainable = Trainable.lora(adapter);
+            AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
+            try (KtoTrainer trainer = new KtoTrainer(model, trainable, optimizer, objective, s.maxGradNorm)) {
+                summary = loop(train, List.of(), 0, trainable, optimizer,
+                        (batch, lr) -> new LinkedHashMap<>(trainer.step(batch, s.gradientAccumulationSteps, lr).asTrlMetrics()),
+                        eval == null ? null : () -> {
+                            Map<String, Double> m = new LinkedHashMap<>();
+                            trainer.evaluate(eval, s.evalBatchSize).asTrlMetrics().forEach((k, v) -> {
+                                if (!k.equals("learning_rate") && !k.equals("grad_norm") && !k.equals("tokens_per_second")) m.put("eval_" + k, v);
+                            });
+                            return m;
+                        });
+                summary.put("method", "lora");
+                summary.put("loss_type", objective.type().trlName());
+                summary.put("beta", objective.beta());
+                summary.put("desirable_weight", objective.desirableWeight());
+                summary.put("undesirable_weight", objective.undesirableWeight());
+                long up = train.stream().filter(KtoTrainer.Example::label).count();
+                summary.put("desirable_examples", up);
+                summary.put("undesirable_examples", train.size() - up);
+                summary.put("reference_model", (spec.sft != null ? "the SFT result (adapter merged into " + prep.modelDir + ")" : "the base model " + prep.modelDir)
+                        + ", i.e. the policy with the KTO adapter switched off; reference log-probs computed each step");
+                saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
+            } finally {
+                adapter.close();
+                optimizer.close();
+            }
+            write(stageDir.resolve("summary.json"), summary);
+            applyResult(model, stageDir, s);
+            return summary;
         }
     }
 

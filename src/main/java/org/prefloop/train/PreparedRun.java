@@ -25,6 +25,7 @@ final class PreparedRun implements AutoCloseable {
     final ChatTemplate template;
     final StageData<SequenceLogProbs.Sequence> sft;
     final StageData<DpoTrainer.Pair> dpo;
+    final StageData<KtoTrainer.Example> kto;
     final TrainingData.Loaded<SequenceLogProbs.Sequence> replay;
     final TrainingData.Loaded<SequenceLogProbs.Sequence> forgetting;
 
@@ -50,11 +51,12 @@ final class PreparedRun implements AutoCloseable {
         TrainingData data = new TrainingData(tokenizer, template);
         this.sft = spec.sft == null ? null : stage(spec, spec.sft, specDir, rows -> data.sft(rows, spec.sft.maxLength));
         this.dpo = spec.dpo == null ? null : stage(spec, spec.dpo, specDir, rows -> data.preferences(rows, spec.dpo.maxLength, spec.dpo.maxPromptLength));
+        this.kto = spec.kto == null ? null : stage(spec, spec.kto, specDir, rows -> data.unpaired(rows, spec.kto.maxLength));
         RunSpec.Stage withReplay = spec.sft != null && spec.sft.replayDataset != null ? spec.sft : null;
         this.replay = withReplay == null ? null
                 : data.sft(TrainingData.readLines(resolve(specDir, withReplay.replayDataset)), withReplay.maxLength);
         this.forgetting = spec.forgettingDataset == null ? null
-                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset)), spec.sft != null ? spec.sft.maxLength : spec.dpo.maxLength);
+                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset)), spec.sft != null ? spec.sft.maxLength : spec.dpo != null ? spec.dpo.maxLength : spec.kto.maxLength);
     }
 
     private static <T> StageData<T> stage(RunSpec spec, RunSpec.Stage s, Path specDir,

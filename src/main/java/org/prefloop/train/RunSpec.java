@@ -50,6 +50,8 @@ public final class RunSpec {
     public String executor;
     public Stage sft;
     public Stage dpo;
+    /** A KTO stage (TRL's KTOTrainer) on unpaired thumbs-up/down data, instead of a dpo stage. */
+    public Stage kto;
     /** General-domain examples (SFT formats) whose loss before and after the run is the forgetting report. */
     @JsonProperty("forgetting_dataset")
     public String forgettingDataset;
@@ -127,10 +129,13 @@ public final class RunSpec {
         public double replayRatio = 0.0;
         // DPO
         public double beta = 0.1;
-        /** TRL's loss_type: one name or a list, combined with loss_weights (see {@link DpoLoss}). */
+        /**
+         * TRL's loss_type: for dpo one name or a list, combined with loss_weights (see {@link DpoLoss}),
+         * unset meaning sigmoid; for kto {@code kto} (unset) or {@code apo_zero_unpaired} (see {@link KtoLoss}).
+         */
         @JsonProperty("loss_type")
         @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
-        public List<String> lossType = List.of("sigmoid");
+        public List<String> lossType;
         @JsonProperty("loss_weights")
         public List<Double> lossWeights;
         @JsonProperty("label_smoothing")
@@ -147,6 +152,11 @@ public final class RunSpec {
         /** PrefLoop's own: end the DPO stage at the evaluation where displacement passes the threshold. */
         @JsonProperty("stop_on_displacement")
         public boolean stopOnDisplacement = false;
+        /** KTOConfig's weights of the desirable (thumbs up) and undesirable (thumbs down) examples' losses. */
+        @JsonProperty("desirable_weight")
+        public Double desirableWeight;
+        @JsonProperty("undesirable_weight")
+        public Double undesirableWeight;
         @JsonProperty("precompute_ref_log_probs")
         public boolean precomputeRefLogProbs = false;
         @JsonIgnore
@@ -159,7 +169,12 @@ public final class RunSpec {
 
         /** The DPO objective these settings describe. */
         public DpoLoss.Objective objective() {
-            return DpoLoss.Objective.of(lossType == null ? List.of() : lossType, lossWeights, rpoAlpha, beta, labelSmoothing, simpoGamma);
+            return DpoLoss.Objective.of(lossType == null ? List.of("sigmoid") : lossType, lossWeights, rpoAlpha, beta, labelSmoothing, simpoGamma);
+        }
+
+        /** The KTO objective these settings describe (a kto stage). */
+        public KtoLoss.Objective ktoObjective() {
+            return KtoLoss.Objective.of(lossType, beta, desirableWeight == null ? 1.0 : desirableWeight, undesirableWeight == null ? 1.0 : undesirableWeight);
         }
     }
 
@@ -187,7 +202,8 @@ public final class RunSpec {
 
     void validate() {
         require(model != null && !model.isBlank(), "model_name_or_path is required");
-        require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
+        require(sft != null || dpo != null || kto != null, "a run needs an sft stage, a dpo or kto stage, or both");
+        require(dpo == null || kto == null, "a run has a dpo stage or a kto stage, not both");
         require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
         rejectUnknown("", unknown);
         if (sft != null) validate("sft", sft);
@@ -198,6 +214,19 @@ public final class RunSpec {
                 dpo.objective();
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("dpo." + e.getMessage());
+            }
+            require(dpo.desirableWeight == null && dpo.undesirableWeight == null, "dpo: desirable_weight and undesirable_weight are kto settings");
+        }
+        if (kto != null) {
+            validate("kto", kto);
+            require(kto.usePeft, "kto.use_peft must be true: the KTO stage trains a LoRA adapter, its reference is the model with the adapter off");
+            // TRL refuses it too: with one example per micro-batch the KL estimate is the example's own reward
+            require(kto.batchSize >= 2, "kto.per_device_train_batch_size must be at least 2: the KL reference point comes from the other examples of the batch");
+            require(kto.lossWeights == null && kto.rpoAlpha == 0 && kto.labelSmoothing == 0, "kto: loss_weights, rpo_alpha and label_smoothing are dpo settings");
+            try {
+                kto.ktoObjective();
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("kto." + e.getMessage());
             }
         }
     }
@@ -235,6 +264,7 @@ public final class RunSpec {
         List<String> out = new ArrayList<>(unknown.keySet());
         if (sft != null) sft.unknown.keySet().forEach(k -> out.add("sft." + k));
         if (dpo != null) dpo.unknown.keySet().forEach(k -> out.add("dpo." + k));
+        if (kto != null) kto.unknown.keySet().forEach(k -> out.add("kto." + k));
         return out;
     }
 
