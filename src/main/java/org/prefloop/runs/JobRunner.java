@@ -15,6 +15,7 @@ import org.jboss.logging.Logger;
 import org.prefloop.train.AlignmentRun;
 import org.prefloop.train.RunCancelledException;
 import org.prefloop.train.RunListener;
+import org.prefloop.train.RunSpec;
 
 import java.nio.file.Path;
 import java.time.OffsetDateTime;
@@ -132,14 +133,16 @@ public class JobRunner {
             v.name = run.name + "-r" + run.id;
             v.parentId = p.parentVersionId();
             v.runId = run.id;
-            boolean adapterOnly = p.spec().sft == null && p.spec().dpo != null && p.spec().dpo.usePeft;
+            RunSpec.Stage preference = p.spec().dpo != null ? p.spec().dpo : p.spec().kto;
+            String preferenceStage = p.spec().dpo != null ? "dpo" : "kto";
+            boolean adapterOnly = p.spec().sft == null && preference != null && preference.usePeft;
             Path out = Path.of(p.spec().outputDir);
             v.baseModel = adapterOnly ? Path.of(p.spec().model).toAbsolutePath().toString() : out.resolve("model").toAbsolutePath().toString();
-            v.adapterPath = adapterOnly ? out.resolve("dpo/adapter").toAbsolutePath().toString() : null;
+            v.adapterPath = adapterOnly ? out.resolve(preferenceStage + "/adapter").toAbsolutePath().toString() : null;
             v.datasetHashes = write(p.datasetHashes().values());
             v.runSpec = run.spec;
             Map<String, Object> metrics = new LinkedHashMap<>();
-            for (String stage : new String[]{"sft", "dpo"}) if (summary.get(stage) instanceof Map<?, ?> s) metrics.put(stage, s);
+            for (String stage : new String[]{"sft", "dpo", "kto"}) if (summary.get(stage) instanceof Map<?, ?> s) metrics.put(stage, s);
             v.metrics = write(metrics);
             v.forgetting = summary.containsKey("forgetting") ? write(summary.get("forgetting")) : null;
             v.persist();

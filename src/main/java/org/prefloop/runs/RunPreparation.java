@@ -89,6 +89,10 @@ public class RunPreparation {
             spec.dpo.evalDataset = dataset("dpo.eval_dataset", spec.dpo.evalDataset, runDir, hashes, given);
             spec.dpo.replayDataset = dataset("dpo.replay_dataset", spec.dpo.replayDataset, runDir, hashes, given);
         }
+        if (spec.kto != null) {
+            spec.kto.dataset = dataset("kto.dataset", spec.kto.dataset, runDir, hashes, given);
+            spec.kto.evalDataset = dataset("kto.eval_dataset", spec.kto.evalDataset, runDir, hashes, given);
+        }
         spec.forgettingDataset = dataset("forgetting_dataset", spec.forgettingDataset, runDir, hashes, given);
         spec.outputDir = runDir.resolve("out").toAbsolutePath().toString();
         return new Prepared(spec, runDir, parent, hashes, given);

@@ -91,6 +91,7 @@ public final class TrlExecutor {
 
     /** The spec as the script reads it: every path absolute. */
     static ObjectNode resolvedSpec(RunSpec spec, Path runDir) throws IOException {
+        if (spec.kto != null) throw new IllegalArgumentException("executor trl does not run a kto stage yet; use executor djl");
         ObjectNode json = (ObjectNode) JSON.readTree(spec.toJson());
         resolve(json, runDir, "model_name_or_path", "output_dir", "forgetting_dataset");
         for (String stage : List.of("sft", "dpo")) {

@@ -43,6 +43,9 @@ public class ChatCompletionsResource {
     ModelHost host;
 
     @Inject
+    CompletionLog completionLog;
+
+    @Inject
     BatchScheduler scheduler;
 
     @Inject
@@ -126,22 +129,24 @@ public class ChatCompletionsResource {
                     null, "queue_full"))).header("Retry-After", retry).build());
         }
         if (request.stream()) {
-            return CompletableFuture.completedFuture(Response.ok(stream(model, events, gone, id, created, request.includeUsage(), start))
+            return CompletableFuture.completedFuture(Response.ok(stream(model, request, events, gone, id, created, start))
                     .type("text/event-stream").header("Cache-Control", "no-cache").build());
         }
         CompletableFuture<Response> result = new CompletableFuture<>();
         result.whenComplete((r, e) -> {
             if (result.isCancelled()) gone.set(true); // RESTEasy Reactive cancels the answer of a closed connection
         });
-        done.handle((c, error) -> {
+        // off the scheduler's thread: the answer is remembered (a database write) before it is sent
+        done.handleAsync((c, error) -> {
             if (error != null) {
                 return openAiError(new OpenAiException(500, "generation failed: " + rootMessage(error), null, null));
             }
             tokens.increment(c.tokenIds().length);
+            completionLog.remember(id, model.name(), request.messages(), c.text());
             return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
                     List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
                     ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
-        }).thenAccept(result::complete);
+        }, io.smallrye.mutiny.infrastructure.Infrastructure.getDefaultWorkerPool()).thenAccept(result::complete);
         return result;
     }
 
@@ -152,8 +157,10 @@ public class ChatCompletionsResource {
         return e.getMessage();
     }
 
-    private StreamingOutput stream(ModelHost.Resolved model, LinkedBlockingQueue<Object> events, AtomicBoolean gone, String id,
-                                   long created, boolean includeUsage, long start) {
+    private StreamingOutput stream(ModelHost.Resolved model, ChatCompletionRequest request, LinkedBlockingQueue<Object> events, AtomicBoolean gone,
+                                   String id, long created, long start) {
+        boolean includeUsage = request.includeUsage();
+        List<ChatCompletionRequest.Message> messages = request.messages();
         return out -> {
             try {
                 write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
@@ -179,6 +186,7 @@ public class ChatCompletionsResource {
                         write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
                     } else if (e instanceof Generator.Completion c) {
                         tokens.increment(c.tokenIds().length);
+                        completionLog.remember(id, model.name(), messages, c.text());
                         write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
                         if (includeUsage) {
                             write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),

@@ -204,6 +204,7 @@ public final class RunSpec {
         require(model != null && !model.isBlank(), "model_name_or_path is required");
         require(sft != null || dpo != null || kto != null, "a run needs an sft stage, a dpo or kto stage, or both");
         require(dpo == null || kto == null, "a run has a dpo stage or a kto stage, not both");
+        require(kto == null || !"trl".equals(executor), "executor trl does not run a kto stage yet; use executor djl");
         require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
         rejectUnknown("", unknown);
         if (sft != null) validate("sft", sft);
