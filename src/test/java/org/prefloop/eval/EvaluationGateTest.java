@@ -77,7 +77,7 @@ class EvaluationGateTest {
 
         asAdmin().post("/api/models/" + ids[1] + "/promote?require=evaluation").then().statusCode(409)
                 .contentType("application/problem+json").body("detail", containsString("no held-out evaluation"));
-        asAdmin().post("/api/models/" + ids[1] + "/promote?require=judgement").then().statusCode(400)
+        asAdmin().post("/api/models/" + ids[1] + "/promote?require=judgement").then().statusCode(422)
                 .contentType("application/problem+json").body("detail", containsString("require must be among evaluation, head-to-head"));
 
         double good = evaluate(better, heldout);

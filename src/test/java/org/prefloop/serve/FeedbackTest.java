@@ -8,6 +8,7 @@ import io.restassured.specification.RequestSpecification;
 import org.junit.jupiter.api.Test;
 import org.prefloop.registry.ModelVersion;
 import org.prefloop.runs.DemoModelProfile;
+import org.prefloop.testing.Api;
 
 import java.time.Duration;
 import java.util.List;
@@ -52,9 +53,18 @@ class FeedbackTest {
         });
     }
 
+    /** A word of five letters no earlier run used (the store outlives a run), so its rows are this run's. */
+    private static String word() {
+        var r = new java.util.Random(System.nanoTime());
+        StringBuilder w = new StringBuilder();
+        for (int i = 0; i < 5; i++) w.append((char) ('a' + r.nextInt(26)));
+        return w.toString();
+    }
+
     @Test
     void anAppsThumbsOnACompletionAreStoredOnceWithItsPromptAnswerAndVersion() {
-        var answer = app().body(chat("hello", false)).post("/v1/chat/completions").then().statusCode(200).extract().jsonPath();
+        String hello = word(), world = word();
+        var answer = app().body(chat(hello, false)).post("/v1/chat/completions").then().statusCode(200).extract().jsonPath();
         String id = answer.getString("id");
         String text = answer.getString("choices[0].message.content");
         String model = answer.getString("model");
@@ -64,7 +74,7 @@ class FeedbackTest {
         await().atMost(Duration.ofSeconds(30)).until(() -> stored(id) != null);
         Object[] row = stored(id);
         assertEquals(false, row[0]);
-        assertTrue(((String) row[1]).contains("reverse: hello"), "the prompt is kept: " + row[1]);
+        assertTrue(((String) row[1]).contains("reverse: " + hello), "the prompt is kept: " + row[1]);
         assertEquals(text, row[2]);
         assertEquals(model, row[3]);
         assertEquals("v1", row[4]);
@@ -78,13 +88,27 @@ class FeedbackTest {
         assertEquals(1, rows);
 
         // a streamed answer is remembered too
-        String events = app().body(chat("world", true)).post("/v1/chat/completions").then().statusCode(200).extract().asString();
+        String events = app().body(chat(world, true)).post("/v1/chat/completions").then().statusCode(200).extract().asString();
         Matcher m = Pattern.compile("\"id\":\"(chatcmpl-[0-9a-f]+)\"").matcher(events);
         assertTrue(m.find(), events);
         String streamed = m.group(1);
         app().body(Map.of("completion_id", streamed, "label", true)).post("/v1/feedback").then().statusCode(202);
         await().atMost(Duration.ofSeconds(30)).until(() -> stored(streamed) != null);
-        assertTrue(((String) stored(streamed)[1]).contains("reverse: world"));
+        assertTrue(((String) stored(streamed)[1]).contains("reverse: " + world));
+
+        // frozen into a dataset of kind kto: TRL's unpaired rows, the latest verdict on each answer
+        String since = java.time.Instant.now().minusSeconds(600).toString();
+        long dataset = Api.asAdmin().contentType("application/json").body(Map.of("name", "thumbs-" + System.nanoTime(), "kind", "kto",
+                        "filters", Map.of("from", since, "annotators", List.of((String) stored(id)[5]))))
+                .post("/api/datasets").then().statusCode(201).body("kind", equalTo("kto")).extract().jsonPath().getLong("id");
+        String export = Api.asAdmin().get("/api/datasets/" + dataset + "/export").then().statusCode(200).extract().asString();
+        List<io.restassured.path.json.JsonPath> exported = export.lines().map(io.restassured.path.json.JsonPath::new).toList();
+        var first = exported.stream().filter(r -> r.getString("prompt[0].content").equals("reverse: " + hello)).toList();
+        assertEquals(1, first.size(), export);
+        assertEquals(true, first.get(0).getBoolean("label"));
+        assertEquals(text, first.get(0).getString("completion[0].content"));
+        assertEquals("assistant", first.get(0).getString("completion[0].role"));
+        assertTrue(exported.stream().anyMatch(r -> r.getString("prompt[0].content").equals("reverse: " + world) && r.getBoolean("label")), export);
     }
 
     @Test
