@@ -112,6 +112,36 @@ class FeedbackTest {
     }
 
     @Test
+    void anAnnotatorsThumbsOnOneAnswerOfAComparisonTravelTheSameWay() {
+        long comparison = Api.newComparison("reverse: " + word(), "first answer", "second answer");
+        String annotator = Api.newAnnotator();
+        String event = java.util.UUID.randomUUID().toString();
+        Api.asAnnotator(annotator).contentType("application/json").body(Map.of("eventId", event, "comparisonId", comparison, "side", "B", "label", false))
+                .post("/api/thumbs").then().statusCode(202);
+        // a retry with the same event id stores nothing twice
+        Api.asAnnotator(annotator).contentType("application/json").body(Map.of("eventId", event, "comparisonId", comparison, "side", "B", "label", false))
+                .post("/api/thumbs").then().statusCode(202);
+        String subject = "comparison:" + comparison + ":B:" + annotator;
+        await().atMost(Duration.ofSeconds(30)).until(() -> count(subject) == 1);
+        Object[] row = QuarkusTransaction.requiringNew().call(() -> (Object[]) ModelVersion.getEntityManager()
+                .createNativeQuery("select label, completion, source, author from thumbs where subject = ?1").setParameter(1, subject).getSingleResult());
+        assertEquals(false, row[0]);
+        assertEquals("second answer", row[1]);
+        assertEquals("annotator", row[2]);
+        assertEquals(annotator, row[3]);
+        Api.asAnnotator(annotator).contentType("application/json").body(Map.of("eventId", java.util.UUID.randomUUID().toString(),
+                "comparisonId", comparison, "side", "C", "label", true)).post("/api/thumbs").then().statusCode(422)
+                .contentType("application/problem+json").body("detail", containsString("side"));
+        Api.asAnnotator(annotator).contentType("application/json").body(Map.of("eventId", java.util.UUID.randomUUID().toString(),
+                "comparisonId", 987654321L, "side", "A", "label", true)).post("/api/thumbs").then().statusCode(404);
+    }
+
+    private static long count(String subject) {
+        return QuarkusTransaction.requiringNew().call(() -> ((Number) ModelVersion.getEntityManager()
+                .createNativeQuery("select count(*) from thumbs where subject = ?1").setParameter(1, subject).getSingleResult()).longValue());
+    }
+
+    @Test
     void badFeedbackIsRefusedInOpenAisShapeNamingTheParameter() {
         app().body(Map.of("completion_id", "chatcmpl-nothing-like-it", "label", true)).post("/v1/feedback").then().statusCode(404)
                 .body("error.param", equalTo("completion_id")).body("error.code", equalTo("completion_not_found"));
