@@ -120,19 +120,22 @@ class KtoLossTest {
     void theSpecTakesKtoConfigNamesAndRefusesWhatKtoCannotDo() {
         String base = "model_name_or_path: m\nkto:\n  dataset: d.jsonl\n";
         RunSpec spec = RunSpec.parse(base + "  desirable_weight: 1.33\n  undesirable_weight: 1.0\n  beta: 0.2\n");
-        KtoLoss.Objective o = spec.kto.ktoObjective();
+        KtoLoss.Objective o = spec.kto().objective();
         assertEquals(KtoLoss.Type.KTO, o.type());
         assertEquals(1.33, o.desirableWeight(), 0);
         assertEquals(0.2, o.beta(), 0);
-        assertEquals(KtoLoss.Type.APO_ZERO_UNPAIRED, RunSpec.parse(base + "  loss_type: apo_zero_unpaired\n").kto.ktoObjective().type());
+        assertEquals(KtoLoss.Type.APO_ZERO_UNPAIRED, RunSpec.parse(base + "  loss_type: apo_zero_unpaired\n").kto().objective().type());
         assertTrue(message(base + "  loss_type: sigmoid\n").contains("kto.loss_type"));
         assertTrue(message(base + "  undesirable_weight: -1\n").contains("kto.undesirable_weight"));
         assertTrue(message(base + "  per_device_train_batch_size: 1\n").contains("kto.per_device_train_batch_size"));
         assertTrue(message(base + "  use_peft: false\n").contains("kto.use_peft"));
         assertTrue(message(base + "dpo:\n  dataset: p.jsonl\n").contains("not both"));
-        assertTrue(message("model_name_or_path: m\ndpo:\n  dataset: p.jsonl\n  desirable_weight: 2\n").contains("kto settings"));
+        assertTrue(message("model_name_or_path: m\ndpo:\n  dataset: p.jsonl\n  desirable_weight: 2\n").contains("dpo.desirable_weight"));
+        assertTrue(message(base + "  loss_weights: [1.0]\n").contains("kto.loss_weights"));
+        assertTrue(message(base + "  packing: true\n").contains("kto.packing"));
+        assertTrue(message(base + "executor: trl\n").contains("executor trl"));
         // dpo's default objective is still sigmoid
-        assertEquals(List.of("sigmoid"), RunSpec.parse("model_name_or_path: m\ndpo:\n  dataset: p.jsonl\n").dpo.objective().names());
+        assertEquals(List.of("sigmoid"), RunSpec.parse("model_name_or_path: m\ndpo:\n  dataset: p.jsonl\n").dpo().objective().names());
     }
 
     private static String message(String yaml) {
