@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Parses every manifest in k8s/ into typed Kubernetes objects and checks what operators rely on. */
 class KubernetesManifestsTest {
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
-    private static final Set<String> TOPICS = Set.of("preferences", "preferences-dlq", "training-jobs", "training-events");
+    private static final Set<String> TOPICS = Set.of("preferences", "preferences-dlq", "training-jobs", "training-events", "feedback");
 
     private static List<HasMetadata> objects(String kustomization) {
         List<ObjectNode> raw = Kustomization.build(Path.of("k8s", kustomization));
