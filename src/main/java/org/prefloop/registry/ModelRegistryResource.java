@@ -31,6 +31,8 @@ public class ModelRegistryResource {
     ObjectMapper json;
     @Inject
     org.prefloop.platform.AuditLog audit;
+    @Inject
+    jakarta.enterprise.event.Event<VersionPromoted> promoting;
 
     public record VersionView(long id, String name, Long parentId, String baseModel, String adapterPath, Long runId,
                               JsonNode datasetHashes, JsonNode runSpec, JsonNode metrics, JsonNode forgetting,
@@ -65,7 +67,8 @@ public class ModelRegistryResource {
 
     /**
      * Serves this version from now on. With {@code require=head-to-head} only if it beat its parent
-     * head to head beyond chance ({@link PromotionGate}); otherwise 409 with the figures.
+     * head to head beyond chance ({@link PromotionGate}); otherwise 409 with the figures. With a
+     * serving backend, 502/503 when it cannot load the version's adapter, and nothing is promoted.
      */
     @POST
     @Path("/{id}/promote")
@@ -78,6 +81,8 @@ public class ModelRegistryResource {
             PromotionGate.Decision d = PromotionGate.decide(HeadToHead.matches("include"), v.name, find(v.parentId).name);
             if (!d.allowed()) throw ProblemException.conflict("require", d.reason());
         }
+        ModelVersion previous = ModelVersion.promoted().orElse(null);
+        promoting.fire(new VersionPromoted(v, previous)); // a serving backend that cannot load the version refuses here
         v.promotedAt = OffsetDateTime.now();
         audit.record("model.promote", "version " + v.id, v.name);
         return view(v, v.id);
