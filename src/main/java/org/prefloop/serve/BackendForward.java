@@ -76,6 +76,7 @@ public class BackendForward {
                     .onSuccess(body -> vertx.<Prepared>executeBlocking(() -> prepare(in, body), false)
                             .onSuccess(p -> send(rc, p, false))
                             .onFailure(e -> fail(rc, e)));
+            in.resume(); // Quarkus hands the request over paused
         }
 
         /** Authentication, the model's name, the adapter on the engine: all blocking (store, engine), off the event loop. */
