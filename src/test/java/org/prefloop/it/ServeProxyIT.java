@@ -31,7 +31,7 @@ class ServeProxyIT {
     void aWebOnlyProcessForwardsV1ToTheServeRole(@TempDir Path data) throws Exception {
         Path serveData = Files.createDirectories(data.resolve("serve"));
         Path webData = Files.createDirectories(data.resolve("web"));
-        String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: planet\"}],\"temperature\":0,\"max_tokens\":12}";
+        String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],\"temperature\":0,\"max_tokens\":12}";
         String sessionKey = "a-session-key-both-roles-share-0123456789";
         // one store for both roles, as the Deployments share PostgreSQL in Kubernetes: sessions live there
         String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
@@ -61,15 +61,15 @@ class ServeProxyIT {
             assertEquals(content(direct), content(playground));
 
             // generation for the console's /api runs on the serve role too: the next round, and a held-out evaluation
-            String round = "{\"prompts\":[[{\"role\":\"user\",\"content\":\"reverse: planet\"}],[{\"role\":\"user\",\"content\":\"reverse: stone\"}]],"
+            String round = "{\"prompts\":[[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],[{\"role\":\"user\",\"content\":\"reverse: fahba\"}]],"
                     + "\"mode\":\"samples\",\"max_tokens\":8,\"seed\":5}";
             HttpResponse<String> made = web.postJson("/api/rounds", round);
             assertEquals(201, made.statusCode(), made.body());
             JsonNode madeTree = json.readTree(made.body());
             assertEquals(2, madeTree.get("created").asInt() + madeTree.get("identicalSkipped").asInt(), made.body());
             Path heldout = Files.writeString(serveData.resolve("heldout.jsonl"),
-                    "{\"prompt\":[{\"role\":\"user\",\"content\":\"reverse: planet\"}],\"answer\":\"tenalp\"}\n"
-                            + "{\"prompt\":[{\"role\":\"user\",\"content\":\"reverse: stone\"}],\"answer\":\"enots\"}\n");
+                    "{\"prompt\":[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],\"answer\":\"cjjbi\"}\n"
+                            + "{\"prompt\":[{\"role\":\"user\",\"content\":\"reverse: fahba\"}],\"answer\":\"abhaf\"}\n");
             String evaluation = "{\"file\":\"" + heldout + "\",\"max_tokens\":8}";
             HttpResponse<String> evaluatedThroughWeb = web.postJson("/api/evaluations", evaluation);
             HttpResponse<String> evaluatedOnServe = serve.postJson("/api/evaluations", evaluation);
