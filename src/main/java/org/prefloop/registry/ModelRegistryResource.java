@@ -35,6 +35,8 @@ public class ModelRegistryResource {
     ObjectMapper json;
     @Inject
     org.prefloop.platform.AuditLog audit;
+    @Inject
+    jakarta.enterprise.event.Event<VersionPromoted> promoting;
 
     public record VersionView(long id, String name, Long parentId, String baseModel, String adapterPath, Long runId,
                               JsonNode datasetHashes, JsonNode runSpec, JsonNode metrics, JsonNode forgetting,
@@ -72,7 +74,8 @@ public class ModelRegistryResource {
      * head to head beyond chance ({@link PromotionGate}); with {@code require=evaluation} only if its
      * held-out evaluation beat its parent's beyond the interval ({@link EvaluationGate}); both
      * together as {@code require=evaluation,head-to-head} (or the parameter twice). Otherwise 409
-     * with the figures of every gate that refused.
+     * with the figures of every gate that refused. With a
+     * serving backend, 502/503 when it cannot load the version's adapter, and nothing is promoted.
      */
     @POST
     @Path("/{id}/promote")
@@ -100,6 +103,8 @@ public class ModelRegistryResource {
             }
             if (!refused.isEmpty()) throw ProblemException.conflict("require", String.join("; ", refused));
         }
+        ModelVersion previous = ModelVersion.promoted().orElse(null);
+        promoting.fire(new VersionPromoted(v, previous)); // a serving backend that cannot load the version refuses here
         v.promotedAt = OffsetDateTime.now();
         audit.record("model.promote", "version " + v.id, v.name);
         return view(v, v.id);

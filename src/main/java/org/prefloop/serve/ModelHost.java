@@ -39,6 +39,8 @@ public class ModelHost {
 
     private final Map<Path, Base> bases = new ConcurrentHashMap<>();
     private final Map<Long, Resolved> versions = new ConcurrentHashMap<>();
+    /** Adapters loaded at run time by name (vLLM's API, {@link RuntimeAdapterResource}); they come before registry names. */
+    private final Map<String, Resolved> runtimeAdapters = new ConcurrentHashMap<>();
 
     /** A loaded base checkpoint with its tokenizer, chat template and generator. */
     record Base(Path dir, LlamaModel model, TextTokenizer tokenizer, ChatTemplate template, Generator generator) {
@@ -54,14 +56,42 @@ public class ModelHost {
     /** Resolves a request's model name: the promoted alias, a registered version, or the configured base. */
     Resolved resolve(String requested) {
         String name = requested == null || requested.isBlank() ? ModelsResource.PROMOTED_ALIAS : requested;
+        Resolved runtime = runtimeAdapters.get(name);
+        if (runtime != null) return runtime;
+        // a base checkpoint's path also names it, as vLLM names its base model by its --model path
         Optional<ModelVersion> version = QuarkusTransaction.requiringNew().call(() ->
-                name.equals(ModelsResource.PROMOTED_ALIAS) ? ModelVersion.promoted() : ModelVersion.byName(name));
+                name.equals(ModelsResource.PROMOTED_ALIAS) ? ModelVersion.promoted() : ModelVersion.byName(name)
+                        .or(() -> ModelVersion.<ModelVersion>find("baseModel = ?1 and adapterPath is null order by id", name).firstResultOptional()));
         if (version.isPresent()) {
             ModelVersion v = version.get();
             return versions.computeIfAbsent(v.id, id -> load(v));
         }
         throw new ProblemException(404, "model", "model '" + name + "' is not registered"
                 + (name.equals(ModelsResource.PROMOTED_ALIAS) ? " (no version is promoted; set PREFLOOP_MODEL to a base checkpoint)" : ""));
+    }
+
+    /**
+     * Loads a PEFT adapter directory over the configured base (PREFLOOP_MODEL) under {@code name}.
+     * False when the name is taken; IllegalArgumentException (or UncheckedIOException) when the
+     * directory is not an adapter of that base.
+     */
+    boolean loadAdapter(String name, Path dir) {
+        if (runtimeAdapters.containsKey(name)) return false;
+        String baseDir = configuredBase.filter(d -> !d.isBlank())
+                .orElseThrow(() -> new IllegalStateException("no base model is configured (PREFLOOP_MODEL)"));
+        Base b = base(Path.of(baseDir));
+        Resolved r = new Resolved(name, b, LoraAdapter.load(dir, b.model()).hook());
+        if (runtimeAdapters.putIfAbsent(name, r) != null) return false;
+        LOG.infof("Loaded adapter '%s' from %s at run time", name, dir);
+        return true;
+    }
+
+    /**
+     * Unloads a run-time adapter; false when none has that name. Batches already running on it
+     * finish with it; its weights stay with the base model's arrays (they are small next to it).
+     */
+    boolean unloadAdapter(String name) {
+        return runtimeAdapters.remove(name) != null;
     }
 
     private Resolved load(ModelVersion v) {
@@ -113,5 +143,6 @@ public class ModelHost {
         });
         bases.clear();
         versions.clear();
+        runtimeAdapters.clear();
     }
 }
