@@ -29,8 +29,16 @@ import java.util.SplittableRandom;
 public final class DecodeBatch implements AutoCloseable {
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
-    /** One sequence to generate. {@code sample} separates the random streams of several samples with one seed. */
-    public record Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener) {
+    /**
+     * One sequence to generate. {@code sample} separates the random streams of several samples with
+     * one seed. {@code adapter} is the projection hook of the sequence's model version (a LoRA
+     * adapter over the batch's base; null: the base itself): rows with different adapters share
+     * one forward pass of the base, each getting its own adapter's delta ({@link RowHooks}).
+     */
+    public record Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener, ProjectionHook adapter) {
+        public Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener) {
+            this(prompt, params, sample, listener, null);
+        }
     }
 
     /** Receives one sequence's output; {@link #cancelled()} is read before every step. */
@@ -108,7 +116,8 @@ public final class DecodeBatch implements AutoCloseable {
             }
             float[] logits;
             try (NDScope scope = new NDScope()) {
-                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch);
+                ProjectionHook hook = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager);
+                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch, hook);
                 logits = lastLogits(hidden, k);
             }
             // the batch's columns: newcomers end at the current column, so a longer one widens the batch first
@@ -156,7 +165,8 @@ public final class DecodeBatch implements AutoCloseable {
         try (NDManager manager = model.manager().newSubManager()) {
             long[] next;
             try (NDScope scope = new NDScope()) {
-                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache);
+                ProjectionHook hook = RowHooks.of(rows.stream().map(r -> r.request.adapter()).toList(), manager);
+                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache, hook);
                 NDArray logits = model.logits(hidden.get(new NDIndex(":, -1:, :"))).reshape(n, -1);
                 next = pick(logits);
             }

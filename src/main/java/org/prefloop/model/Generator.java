@@ -142,6 +142,7 @@ public final class Generator {
         if (prompts.isEmpty()) return List.of();
         Completion[] out = new Completion[prompts.size()];
         List<DecodeBatch.Request> requests = new ArrayList<>();
+        ProjectionHook adapter = model.projectionHook(); // the batch's rows run on the hook the model has now
         for (int i = 0; i < prompts.size(); i++) {
             int index = i;
             requests.add(new DecodeBatch.Request(prompts.get(i), params, i, new DecodeBatch.Listener() {
@@ -152,7 +153,7 @@ public final class Generator {
                 public void onDone(Completion completion) {
                     out[index] = completion;
                 }
-            }));
+            }, adapter));
         }
         try (DecodeBatch batch = newBatch()) {
             batch.admit(requests);
