@@ -12,6 +12,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.model.DecodeBatch;
 import org.prefloop.model.Generator;
+import org.prefloop.model.ProjectionHook;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -31,8 +32,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * answer 429 instead of letting work pile up. The model is compute-bound, so one thread with
  * wide batches beats many threads with one sequence each.
  *
- * <p>A batch runs on one model version (a base and its adapter); requests for another version
- * wait, in arrival order, until the running batch drains.
+ * <p>A batch runs on one base model; its rows may run different versions of it (each a LoRA
+ * adapter over that base, or the base itself), sharing every forward pass of the base
+ * (S-LoRA/Punica style). Requests for another base wait, in arrival order, until the running
+ * batch drains.
  */
 @ApplicationScoped
 public class BatchScheduler {
@@ -70,6 +73,7 @@ public class BatchScheduler {
 
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;
+    private final DistributionSummary batchVersions;
     private final AtomicLong cancelled = new AtomicLong();
     private final AtomicLong generated = new AtomicLong();
     private volatile int running;
@@ -80,6 +84,8 @@ public class BatchScheduler {
     BatchScheduler(MeterRegistry registry) {
         batchSizes = DistributionSummary.builder("prefloop.serve.batch.size")
                 .description("sequences that shared one decode step").register(registry);
+        batchVersions = DistributionSummary.builder("prefloop.serve.batch.versions")
+                .description("model versions (adapters over one base, or the base) that shared one decode step").register(registry);
         FunctionCounter.builder("prefloop.serve.cancelled", cancelled, AtomicLong::get)
                 .description("requests dropped because their client went away").register(registry);
         Gauge.builder("prefloop.serve.queue", this, s -> s.load().waiting()).description("requests waiting for the batch").register(registry);
@@ -146,7 +152,7 @@ public class BatchScheduler {
     private void loop() {
         // Gradient mode is per thread and on in a new one: generation must not build graphs.
         JniUtils.setGradMode(false);
-        ModelHost.Resolved current = null;
+        ModelHost.Base current = null;
         DecodeBatch batch = null;
         List<Job> jobs = new ArrayList<>(); // the batch's jobs, by the listener that reports for them
         while (!stopped) {
@@ -161,31 +167,42 @@ public class BatchScheduler {
                 newcomers = take(current, batch);
                 if (newcomers.isEmpty() && batch == null) continue;
                 if (batch == null) {
-                    current = newcomers.get(0).model();
-                    batch = current.base().generator().newBatch();
+                    current = newcomers.get(0).model().base();
+                    batch = current.generator().newBatch();
                 }
             } catch (InterruptedException e) {
                 return;
             }
             try {
-                synchronized (current.base()) {
-                    // One thread runs batches, so the hook set here belongs to this batch alone.
-                    current.base().model().setProjectionHook(current.adapter());
+                synchronized (current) {
                     if (!newcomers.isEmpty()) {
                         List<DecodeBatch.Request> requests = new ArrayList<>();
-                        for (Job j : newcomers) requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs)));
-                        jobs.addAll(newcomers);
+                        for (Job j : newcomers) {
+                            ProjectionHook adapter;
+                            try {
+                                adapter = j.model().acquireAdapter();
+                            } catch (RuntimeException e) { // an adapter that no longer loads fails its own request only
+                                j.sink().failed(e);
+                                continue;
+                            }
+                            requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs), adapter));
+                            jobs.add(j);
+                        }
                         batch.admit(requests);
                     }
                     if (!batch.isEmpty()) {
                         batchSizes.record(batch.size());
+                        batchVersions.record(jobs.stream().map(j -> j.model().name()).distinct().count());
                         batch.step();
                     }
                     running = batch.size();
                 }
             } catch (RuntimeException e) {
                 LOG.warnf(e, "generation failed for a batch of %d", jobs.size());
-                for (Job j : jobs) j.sink().failed(e);
+                for (Job j : jobs) {
+                    j.model().releaseAdapter();
+                    j.sink().failed(e);
+                }
                 jobs.clear();
                 batch.close();
                 batch = null;
@@ -196,17 +213,15 @@ public class BatchScheduler {
 
     private DecodeBatch.Listener listener(Job job, List<Job> jobs) {
         return new DecodeBatch.Listener() {
-            boolean finished;
-
             public void onToken(long tokenId, String textDelta) {
                 generated.incrementAndGet();
                 if (!textDelta.isEmpty()) job.sink().delta(textDelta);
             }
 
             public void onDone(Generator.Completion completion) {
-                if (finished) return;
-                finished = true;
-                jobs.remove(job);
+                // a job leaves the list once: here, or when a failed batch already answered it
+                if (!jobs.remove(job)) return;
+                job.model().releaseAdapter();
                 if (completion.finishReason().equals("cancelled")) {
                     cancelled.incrementAndGet();
                     job.sink().failed(new CancellationException("the client went away"));
@@ -222,11 +237,11 @@ public class BatchScheduler {
     }
 
     /**
-     * The waiting jobs that join now, in arrival order: same version as the running batch, room
+     * The waiting jobs that join now, in arrival order: same base as the running batch, room
      * in the batch, and room in the KV cache budget for their prompt plus max tokens. Jobs whose
      * client went away are dropped. With nothing running and nothing waiting it waits a while.
      */
-    private List<Job> take(ModelHost.Resolved current, DecodeBatch batch) throws InterruptedException {
+    private List<Job> take(ModelHost.Base current, DecodeBatch batch) throws InterruptedException {
         List<Job> out = new ArrayList<>();
         synchronized (waiting) {
             for (Iterator<Job> it = waiting.iterator(); it.hasNext(); ) {
@@ -244,10 +259,10 @@ public class BatchScheduler {
             int size = batch == null ? 0 : batch.size();
             int longest = batch == null ? 0 : batch.longestReservation();
             long budget = kvCacheMb * 1024 * 1024;
-            ModelHost.Resolved model = current;
+            ModelHost.Base base = current;
             while (!waiting.isEmpty() && size + out.size() < maxBatch) {
                 Job j = waiting.peekFirst();
-                if (model != null && j.model() != model) break; // another version waits for this batch to drain
+                if (base != null && j.model().base() != base) break; // another base waits for this batch to drain
                 int reservation = j.prompt().length + j.params().maxTokens();
                 long bytesPerToken = j.model().base().generator().kvBytesPerToken();
                 long need = (long) (size + out.size() + 1) * Math.max(longest, reservation) * bytesPerToken;
@@ -255,7 +270,7 @@ public class BatchScheduler {
                 if (need > budget && size + out.size() > 0) break;
                 waiting.pollFirst();
                 out.add(j);
-                model = j.model();
+                base = j.model().base();
                 longest = Math.max(longest, reservation);
             }
             running = size + out.size(); // taken jobs count as running at once: load() never shows a job in transit as idle
