@@ -71,6 +71,10 @@ public class BatchScheduler {
     @ConfigProperty(name = "prefloop.serve.kv-cache-mb", defaultValue = "1024")
     long kvCacheMb;
 
+    /** Prompts longer than this are prefilled this many tokens per decode step (0: at once), so running streams keep going. */
+    @ConfigProperty(name = "prefloop.serve.prefill-chunk", defaultValue = "256")
+    int prefillChunk;
+
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;
     private final DistributionSummary batchVersions;
@@ -169,6 +173,7 @@ public class BatchScheduler {
                 if (batch == null) {
                     current = newcomers.get(0).model().base();
                     batch = current.generator().newBatch();
+                    batch.setPrefillChunk(prefillChunk);
                 }
             } catch (InterruptedException e) {
                 return;

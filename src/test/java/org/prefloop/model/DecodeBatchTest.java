@@ -184,6 +184,46 @@ class DecodeBatchTest {
     }
 
     @Test
+    void aLongPromptIsPrefilledInChunksBetweenDecodeStepsAndGivesWhatItGetsWholeAtOnce() {
+        String longPrompt = "the quick brown fox 12+7=19 jumps over the lazy dog; x=1+2\n".repeat(3); // well over 4 chunks of 16
+        int promptTokens = tokenizer.encode(longPrompt).length;
+        int chunks = (promptTokens + 15) / 16;
+        assertTrue(chunks >= 5, "prompt of " + promptTokens + " tokens");
+        GenerationParams seeded = params(20, 1.1f, 0.95f, 0, 1f, 17L, List.of(), 0f, 0f);
+        Completion greedyWhole = alone(longPrompt, fixedLength(20));
+        Completion seededWhole = alone(longPrompt, seeded);
+
+        Probe runner = new Probe();
+        Probe greedy = new Probe();
+        Probe sampled = new Probe();
+        try (DecodeBatch batch = generator.newBatch()) {
+            batch.setPrefillChunk(16);
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("hello"), fixedLength(60), 0, runner)));
+            batch.step();
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode(longPrompt), fixedLength(20), 0, greedy),
+                    new DecodeBatch.Request(tokenizer.encode(longPrompt), seeded, 0, sampled)));
+            assertEquals(3, batch.size(), "the long prompts count as in the batch while they are prefilled");
+            assertEquals(1, batch.decoding());
+            int stepsUntilFirstToken = 0;
+            int runnerBefore = runner.tokens.size();
+            while (greedy.tokens.isEmpty()) {
+                batch.step();
+                stepsUntilFirstToken++;
+            }
+            // one chunk per step: the first prompt's chunks, and the runner decoded once in each of those steps
+            assertEquals(chunks, stepsUntilFirstToken);
+            assertEquals(runnerBefore + chunks, runner.tokens.size(), "the running sequence got a token between every two chunks");
+            assertTrue(sampled.tokens.isEmpty(), "the second long prompt waits its turn");
+            assertEquals(chunks, batch.prefillChunks());
+            while (!batch.isEmpty()) batch.step();
+            assertEquals(2 * chunks, batch.prefillChunks());
+        }
+        assertArrayEquals(greedyWhole.tokenIds(), greedy.done.tokenIds(), "chunked prefill computes what a whole prefill does");
+        assertEquals(seededWhole.text(), sampled.done.text(), "seeded sampling too");
+        assertEquals(alone("hello", fixedLength(60)).text(), runner.done.text());
+    }
+
+    @Test
     void ignoreEosGeneratesTheFullLength() {
         GenerationParams p = fixedLength(50);
         Completion c = alone("ab", p);
