@@ -108,6 +108,7 @@ public final class DecodeBatch implements AutoCloseable {
         final Request request;
         final KvCache scratch;
         int done;
+        boolean chunked; // prefilled in more than one piece (counted in prefillChunks)
 
         Prefill(Request request, KvCache scratch) {
             this.request = request;
@@ -142,11 +143,24 @@ public final class DecodeBatch implements AutoCloseable {
             }
         }
         List<Request> now = new ArrayList<>();
+        PrefixCache prefixes = generator.prefixCache();
         for (Request r : newcomers) {
-            if (prefillChunk > 0 && r.prompt().length > prefillChunk) prefilling.addLast(new Prefill(r, model.newCache(1, r.prompt().length)));
-            else now.add(r);
+            int p = r.prompt().length;
+            boolean shortPrompt = prefillChunk == 0 || p <= prefillChunk;
+            if (shortPrompt && prefixes.cachedTokens(r.prompt(), r.adapter()) == 0) { // prefilled together below
+                now.add(r);
+                continue;
+            }
+            Prefill f = new Prefill(r, model.newCache(1, p));
+            f.done = prefixes.load(r.prompt(), r.adapter(), f.scratch);
+            if (prefillChunk == 0 || p - f.done <= prefillChunk) {
+                complete(f); // what remains fits one chunk: it joins now, as the short ones do
+            } else {
+                prefilling.addLast(f);
+            }
         }
         if (!now.isEmpty()) prefillTogether(now);
+        removeFinished();
     }
 
     private void prefillTogether(List<Request> newcomers) {
@@ -177,14 +191,18 @@ public final class DecodeBatch implements AutoCloseable {
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
-        removeFinished();
     }
 
     /** One chunk of the oldest chunked prefill; when its prompt is complete it joins the batch. */
     private void advancePrefill() {
-        Prefill f = prefilling.peekFirst();
+        if (complete(prefilling.peekFirst())) prefilling.pollFirst();
+    }
+
+    /** Prefills the next chunk of {@code f} (all of it without a chunk size); true when the prompt is done and joined. */
+    private boolean complete(Prefill f) {
         long[] prompt = f.request.prompt();
-        int t = Math.min(prefillChunk, prompt.length - f.done);
+        int remaining = prompt.length - f.done;
+        int t = prefillChunk > 0 ? Math.min(prefillChunk, remaining) : remaining;
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         threads(prefillThreads);
@@ -194,15 +212,17 @@ public final class DecodeBatch implements AutoCloseable {
                 NDArray ids = manager.create(Arrays.copyOfRange(prompt, f.done, f.done + t), new Shape(1, t));
                 NDArray hidden = model.hidden(ids, manager.ones(new Shape(1, t), DataType.INT64), f.scratch, f.request.adapter());
                 f.done += t;
-                prefillChunks++;
+                if (t < remaining || f.chunked) {
+                    f.chunked = true;
+                    prefillChunks++;
+                }
                 if (f.done == prompt.length) logits = lastLogits(hidden, 1);
             }
-            if (logits != null) {
-                prefilling.pollFirst();
-                try (KvCache scratch = f.scratch) {
-                    join(List.of(f.request), scratch, new int[] {0}, logits);
-                }
+            if (logits == null) return false;
+            try (KvCache scratch = f.scratch) {
+                join(List.of(f.request), scratch, new int[] {0}, logits);
             }
+            return true;
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
@@ -226,6 +246,7 @@ public final class DecodeBatch implements AutoCloseable {
         for (int i = 0; i < k; i++) {
             Request r = newcomers.get(i);
             int p = r.prompt().length;
+            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, i, from[i]);
             cache.copyRow(scratch, i, from[i], p, first + i, needed - p);
             Row row = new Row(r, needed - p);
             rows.add(row);

@@ -33,10 +33,17 @@ public final class Generator {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private int decodeThreads = DEFAULT_DECODE_THREADS;
+    private final PrefixCache prefixes;
 
     public Generator(LlamaModel model, TextTokenizer tokenizer) {
         this.model = Objects.requireNonNull(model, "model");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.prefixes = new PrefixCache(model);
+    }
+
+    /** Shared prompt prefixes of this generator's batches; empty (budget 0) until a budget is set. */
+    public PrefixCache prefixCache() {
+        return prefixes;
     }
 
     /**

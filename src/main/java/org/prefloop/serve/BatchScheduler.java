@@ -75,11 +75,16 @@ public class BatchScheduler {
     @ConfigProperty(name = "prefloop.serve.prefill-chunk", defaultValue = "256")
     int prefillChunk;
 
+    /** Keys and values of shared prompt prefixes kept for reuse, per base, counted within kv-cache-mb (0: off). */
+    @ConfigProperty(name = "prefloop.serve.prefix-cache-mb", defaultValue = "128")
+    long prefixCacheMb;
+
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;
     private final DistributionSummary batchVersions;
     private final AtomicLong cancelled = new AtomicLong();
     private final AtomicLong generated = new AtomicLong();
+    private final AtomicLong prefixReused = new AtomicLong();
     private volatile int running;
     private volatile Thread worker;
     private volatile boolean stopped;
@@ -92,6 +97,8 @@ public class BatchScheduler {
                 .description("model versions (adapters over one base, or the base) that shared one decode step").register(registry);
         FunctionCounter.builder("prefloop.serve.cancelled", cancelled, AtomicLong::get)
                 .description("requests dropped because their client went away").register(registry);
+        FunctionCounter.builder("prefloop.serve.prefix.reused", prefixReused, AtomicLong::get)
+                .description("prompt tokens whose keys and values came from the prefix cache").register(registry);
         Gauge.builder("prefloop.serve.queue", this, s -> s.load().waiting()).description("requests waiting for the batch").register(registry);
         Gauge.builder("prefloop.serve.running", this, s -> s.load().running()).description("sequences decoding").register(registry);
     }
@@ -174,6 +181,7 @@ public class BatchScheduler {
                     current = newcomers.get(0).model().base();
                     batch = current.generator().newBatch();
                     batch.setPrefillChunk(prefillChunk);
+                    current.generator().prefixCache().setBudgetBytes(Math.min(prefixCacheMb, kvCacheMb) * 1024 * 1024);
                 }
             } catch (InterruptedException e) {
                 return;
@@ -193,7 +201,9 @@ public class BatchScheduler {
                             requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs), adapter));
                             jobs.add(j);
                         }
+                        long reusedBefore = current.generator().prefixCache().tokensReused();
                         batch.admit(requests);
+                        prefixReused.addAndGet(current.generator().prefixCache().tokensReused() - reusedBefore);
                     }
                     if (!batch.isEmpty()) {
                         batchSizes.record(batch.size());
@@ -263,7 +273,7 @@ public class BatchScheduler {
             }
             int size = batch == null ? 0 : batch.size();
             int longest = batch == null ? 0 : batch.longestReservation();
-            long budget = kvCacheMb * 1024 * 1024;
+            long budget = kvCacheMb * 1024 * 1024 - (current == null ? 0 : current.generator().prefixCache().bytes());
             ModelHost.Base base = current;
             while (!waiting.isEmpty() && size + out.size() < maxBatch) {
                 Job j = waiting.peekFirst();
