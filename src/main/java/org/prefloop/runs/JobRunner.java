@@ -13,6 +13,8 @@ import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.train.AlignmentRun;
+import org.prefloop.train.Preflight;
+import org.prefloop.train.RunSpec;
 import org.prefloop.train.RunCancelledException;
 import org.prefloop.train.RunListener;
 
@@ -65,15 +67,15 @@ public class JobRunner {
         try {
             ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before the first native call on this thread
             JniUtils.setGradMode(false);
-            RunPreparation.Prepared p = preparation.prepare(run.spec, runDir(Path.of(runsDir), run));
+            RunPreparation.Prepared p = preparation.prepare(RunSpec.parse(run.spec), runDir(Path.of(runsDir), run));
             QuarkusTransaction.requiringNew().run(() -> {
                 TrainingRun r = TrainingRun.findById(runId);
                 r.parentVersionId = p.parentVersionId();
                 r.datasetHashes = write(p.datasetHashes());
             });
-            String executor = p.spec().executor != null ? p.spec().executor : defaultExecutor;
+            String executor = p.spec().executor() != null ? p.spec().executor() : defaultExecutor;
             Map<String, Object> summary = switch (executor) {
-                case "djl" -> new AlignmentRun(p.spec(), p.dir(), listener(runId), stop).run();
+                case "djl" -> train(p, listener(runId), stop);
                 case "trl" -> new TrlExecutor(trlPython).run(p.spec(), p.dir(), listener(runId), stop);
                 default -> throw new IllegalArgumentException("unknown executor '" + executor + "' (PREFLOOP_EXECUTOR is djl or trl)");
             };
@@ -106,6 +108,13 @@ public class JobRunner {
         }
     }
 
+    /** The DJL executor: the pre-flight on the resolved spec (the submit's ran on a check-only copy), then the run on what it read. */
+    private static Map<String, Object> train(RunPreparation.Prepared p, RunListener listener, BooleanSupplier stop) {
+        try (Preflight.Checked checked = Preflight.prepare(p.spec(), p.dir())) {
+            return new AlignmentRun(checked, listener, stop).run();
+        }
+    }
+
     /** The run's own directory; the creation time in its name keeps a reused id (a store reset, a data dir kept) from finding old files. */
     static Path runDir(Path runsDir, TrainingRun run) {
         return runsDir.resolve(run.id + "-" + run.createdAt.toEpochSecond());
@@ -132,10 +141,10 @@ public class JobRunner {
             v.name = run.name + "-r" + run.id;
             v.parentId = p.parentVersionId();
             v.runId = run.id;
-            boolean adapterOnly = p.spec().sft == null && p.spec().dpo != null && p.spec().dpo.usePeft;
-            Path out = Path.of(p.spec().outputDir);
-            v.baseModel = adapterOnly ? Path.of(p.spec().model).toAbsolutePath().toString() : out.resolve("model").toAbsolutePath().toString();
-            v.adapterPath = adapterOnly ? out.resolve("dpo/adapter").toAbsolutePath().toString() : null;
+            // the output layout is the executor's: read from the run's summary, not rebuilt here
+            boolean adapterOnly = p.spec().sft() == null && p.spec().dpo() != null && p.spec().dpo().training().usePeft();
+            v.baseModel = adapterOnly ? Path.of(p.spec().modelNameOrPath()).toAbsolutePath().toString() : absolute(summary.get("model"), "model");
+            v.adapterPath = adapterOnly ? absolute(summary.get("dpo") instanceof Map<?, ?> dpo ? dpo.get("adapter") : null, "dpo.adapter") : null;
             v.datasetHashes = write(p.datasetHashes().values());
             v.runSpec = run.spec;
             Map<String, Object> metrics = new LinkedHashMap<>();
@@ -145,6 +154,11 @@ public class JobRunner {
             v.persist();
             return v.id;
         });
+    }
+
+    private static String absolute(Object summaryPath, String key) {
+        if (!(summaryPath instanceof String path)) throw new IllegalStateException("the run's summary has no " + key);
+        return Path.of(path).toAbsolutePath().toString();
     }
 
     private RunListener listener(long runId) {

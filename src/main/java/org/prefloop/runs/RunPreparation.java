@@ -55,43 +55,35 @@ public class RunPreparation {
         }
     }
 
-    public Prepared prepare(String specJson, Path runDir) {
-        return prepare(specJson, runDir, false);
+    public Prepared prepare(RunSpec spec, Path runDir) {
+        return prepare(spec, runDir, false);
     }
 
-    /** With {@code checkOnly}, a version with an adapter stands for its base (same config and tokenizer): nothing is merged. */
-    public Prepared prepare(String specJson, Path runDir, boolean checkOnly) {
-        RunSpec spec = RunSpec.parse(specJson);
+    /**
+     * A new spec with every reference resolved (the given one is left as it was).
+     * With {@code checkOnly}, a version with an adapter stands for its base (same config and tokenizer): nothing is merged.
+     */
+    public Prepared prepare(RunSpec spec, Path runDir, boolean checkOnly) {
         try {
             Files.createDirectories(runDir);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create " + runDir, e);
         }
-        Long parent = null;
+        Long[] parent = {null};
         Map<String, String> given = new LinkedHashMap<>();
-        if (spec.model == null) throw new IllegalArgumentException("model_name_or_path is required");
-        if (spec.model.startsWith(VERSION)) {
-            ModelVersion v = QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>findById(id(spec.model, VERSION)));
-            if (v == null) throw new IllegalArgumentException("model_name_or_path names " + spec.model + ", which is not registered");
-            parent = v.id;
-            spec.model = (checkOnly ? Path.of(v.baseModel) : weightsOf(v, runDir)).toString();
-        } else {
-            spec.model = file("model_name_or_path", spec.model, given);
-        }
         Map<String, String> hashes = new LinkedHashMap<>();
-        if (spec.sft != null) {
-            spec.sft.dataset = dataset("sft.dataset", spec.sft.dataset, runDir, hashes, given);
-            spec.sft.evalDataset = dataset("sft.eval_dataset", spec.sft.evalDataset, runDir, hashes, given);
-            spec.sft.replayDataset = dataset("sft.replay_dataset", spec.sft.replayDataset, runDir, hashes, given);
-        }
-        if (spec.dpo != null) {
-            spec.dpo.dataset = dataset("dpo.dataset", spec.dpo.dataset, runDir, hashes, given);
-            spec.dpo.evalDataset = dataset("dpo.eval_dataset", spec.dpo.evalDataset, runDir, hashes, given);
-            spec.dpo.replayDataset = dataset("dpo.replay_dataset", spec.dpo.replayDataset, runDir, hashes, given);
-        }
-        spec.forgettingDataset = dataset("forgetting_dataset", spec.forgettingDataset, runDir, hashes, given);
-        spec.outputDir = runDir.resolve("out").toAbsolutePath().toString();
-        return new Prepared(spec, runDir, parent, hashes, given);
+        RunSpec resolved = spec.withPaths((key, ref) -> switch (key) {
+            case "output_dir" -> runDir.resolve("out").toAbsolutePath().toString();
+            case "model_name_or_path" -> {
+                if (!ref.startsWith(VERSION)) yield file(key, ref, given);
+                ModelVersion v = QuarkusTransaction.requiringNew().call(() -> ModelVersion.<ModelVersion>findById(id(ref, VERSION)));
+                if (v == null) throw new IllegalArgumentException("model_name_or_path names " + ref + ", which is not registered");
+                parent[0] = v.id;
+                yield (checkOnly ? Path.of(v.baseModel) : weightsOf(v, runDir)).toString();
+            }
+            default -> dataset(key, ref, runDir, hashes, given);
+        });
+        return new Prepared(resolved, runDir, parent[0], hashes, given);
     }
 
     /** A path the client named, confined to the file roots (a 422 naming the field otherwise). */

@@ -94,12 +94,12 @@ public class RunResource {
         String specJson = json.writeValueAsString(spec);
         RunSpec parsed;
         try {
-            parsed = RunSpec.parse(specJson);
+            parsed = RunSpec.of(spec);
         } catch (IllegalArgumentException e) {
             throw ProblemException.invalid(null, e.getMessage());
         }
-        checkName(parsed.name);
-        Checked report = preflight(specJson);
+        checkName(parsed.name());
+        Checked report = preflight(parsed);
         if (!report.ok()) {
             Map<String, Object> problem = new LinkedHashMap<>();
             problem.put("type", "about:blank");
@@ -113,13 +113,13 @@ public class RunResource {
         String reportJson = report.json();
         long id = QuarkusTransaction.requiringNew().call(() -> {
             TrainingRun run = new TrainingRun();
-            run.name = parsed.name;
+            run.name = parsed.name();
             run.status = TrainingRun.QUEUED;
             run.spec = specJson;
             run.preflight = reportJson;
             run.createdBy = user;
             run.persist();
-            audit.record("run.submit", "run " + run.id, parsed.name);
+            audit.record("run.submit", "run " + run.id, parsed.name());
             return run.id;
         });
         try {
@@ -138,13 +138,13 @@ public class RunResource {
     private record Checked(boolean ok, String json) {
     }
 
-    private Checked preflight(String specJson) throws IOException {
+    private Checked preflight(RunSpec spec) throws IOException {
         java.nio.file.Path scratch = Files.createDirectories(java.nio.file.Path.of(runsDir)).resolve(".preflight-" + java.util.UUID.randomUUID());
         RunPreparation.Prepared p = null;
         try {
-            p = preparation.prepare(specJson, scratch, true);
-            java.nio.file.Path model = java.nio.file.Path.of(p.spec().model);
-            if (!Files.isRegularFile(model.resolve("config.json")) && RunSpec.parse(specJson).model.startsWith(RunPreparation.VERSION)) {
+            p = preparation.prepare(spec, scratch, true);
+            java.nio.file.Path model = java.nio.file.Path.of(p.spec().modelNameOrPath());
+            if (!Files.isRegularFile(model.resolve("config.json")) && spec.modelNameOrPath().startsWith(RunPreparation.VERSION)) {
                 // a registered version whose files live on the model store, which this process does not mount
                 return checked(PreflightReport.deferred("the model store is not mounted here; the worker runs the checks before training"), p, scratch);
             }

@@ -89,25 +89,14 @@ public final class TrlExecutor {
         }
     }
 
-    /** The spec as the script reads it: every path absolute. */
-    static ObjectNode resolvedSpec(RunSpec spec, Path runDir) throws IOException {
-        ObjectNode json = (ObjectNode) JSON.readTree(spec.toJson());
-        resolve(json, runDir, "model_name_or_path", "output_dir", "forgetting_dataset");
+    /** The spec as the script reads it: every path absolute, stages flat as TRL's configs, with the TRL-only settings. */
+    static ObjectNode resolvedSpec(RunSpec spec, Path runDir) {
+        ObjectNode json = spec.withPaths((key, path) -> runDir.resolve(path).toAbsolutePath().normalize().toString()).toTree();
         for (String stage : List.of("sft", "dpo")) {
-            if (json.get(stage) instanceof ObjectNode s) {
-                resolve(s, runDir, "dataset", "eval_dataset", "replay_dataset");
-                // TRL settings the DJL trainer accepts without effect (bf16, gradient_checkpointing, optim, ...): TRL applies them
-                RunSpec.Stage st = stage.equals("sft") ? spec.sft : spec.dpo;
-                st.unknown.forEach((k, v) -> s.set(k, JSON.valueToTree(v)));
-            }
+            // TRL settings the DJL trainer accepts without effect (bf16, gradient_checkpointing, optim, ...): TRL applies them
+            if (json.get(stage) instanceof ObjectNode s) spec.trlOnly(stage).forEach(s::set);
         }
         return json;
-    }
-
-    private static void resolve(ObjectNode node, Path dir, String... keys) {
-        for (String k : keys) {
-            if (node.hasNonNull(k)) node.put(k, dir.resolve(node.get(k).asText()).toAbsolutePath().normalize().toString());
-        }
     }
 
     /** Copies the script out of the jar (or the class folder) into the run's directory, so the child runs this build's copy. */

@@ -46,13 +46,26 @@ public final class AlignmentRun {
     private final RunListener listener;
     private final BooleanSupplier cancelled;
     private final Path out;
+    /** The caller's pre-flight, with the data it read; null: this run checks the spec itself. */
+    private final Preflight.Checked checked;
 
+    /** A run of a spec nobody has checked yet: {@link #run} runs the pre-flight first. */
     public AlignmentRun(RunSpec spec, Path specDir, RunListener listener, BooleanSupplier cancelled) {
+        this(spec, specDir, null, listener, cancelled);
+    }
+
+    /** A run of a spec the caller has checked ({@link Preflight#prepare}); its report and data are used, not made again. */
+    public AlignmentRun(Preflight.Checked checked, RunListener listener, BooleanSupplier cancelled) {
+        this(checked.spec(), checked.specDir, checked, listener, cancelled);
+    }
+
+    private AlignmentRun(RunSpec spec, Path specDir, Preflight.Checked checked, RunListener listener, BooleanSupplier cancelled) {
         this.spec = spec;
         this.specDir = specDir;
+        this.checked = checked;
         this.listener = listener;
         this.cancelled = cancelled;
-        this.out = PreparedRun.resolve(specDir, spec.outputDir);
+        this.out = PreparedRun.resolve(specDir, spec.outputDir());
     }
 
     public Path outputDir() {
@@ -61,21 +74,29 @@ public final class AlignmentRun {
 
     /** Runs (or resumes) the whole pipeline and returns its summary, also written to summary.json. */
     public Map<String, Object> run() {
+        if (checked != null) return run(checked);
+        try (Preflight.Checked own = Preflight.prepare(spec, specDir)) {
+            return run(own);
+        }
+    }
+
+    private Map<String, Object> run(Preflight.Checked checked) {
         long start = System.nanoTime();
-        try (PreparedRun prep = new PreparedRun(spec, specDir)) {
-            PreflightReport report = Preflight.check(prep);
+        PreparedRun prep = checked.run;
+        PreflightReport report = checked.report();
+        try {
             write(out.resolve("preflight.json"), report.toMap());
-            write(out.resolve("spec.json"), JSON.readTree(spec.toJson()));
+            write(out.resolve("spec.json"), spec.toTree());
             if (!report.ok()) throw new PreflightFailedException(report);
             Map<String, Object> summary = new LinkedHashMap<>();
-            summary.put("name", spec.name);
+            summary.put("name", spec.name());
             summary.put("base_model", prep.modelDir.toString());
-            summary.put("seed", spec.seed);
-            Engine.getInstance().setRandomSeed((int) spec.seed);
+            summary.put("seed", spec.seed());
+            Engine.getInstance().setRandomSeed(spec.seed().intValue());
             try (LlamaModel model = LlamaModel.load(prep.modelDir)) {
                 Double forgettingBefore = prep.forgetting == null ? null : SftTrainer.evaluate(model, prep.forgetting.examples(), 8);
-                if (spec.sft != null) summary.put("sft", new SftStage(prep, model).run());
-                if (spec.dpo != null) summary.put("dpo", new DpoStage(prep, model).run());
+                if (spec.sft() != null) summary.put("sft", new SftStage(prep, model).run());
+                if (spec.dpo() != null) summary.put("dpo", new DpoStage(prep, model).run());
                 Path modelOut = out.resolve("model");
                 saveModel(model, prep.modelDir, modelOut);
                 summary.put("model", modelOut.toString());
@@ -158,134 +179,155 @@ public final class AlignmentRun {
         }
     }
 
-    private LoraAdapter newAdapter(LlamaModel model, RunSpec.Stage s, String base, long seed) {
-        LoraAdapter.Config c = new LoraAdapter.Config("LORA", "CAUSAL_LM", s.r, s.loraAlpha, s.loraDropout == null ? 0 : s.loraDropout,
-                List.copyOf(s.targetModules), false, "none", base, false);
+    private LoraAdapter newAdapter(LlamaModel model, TrainingArguments s, String base, long seed) {
+        LoraAdapter.Config c = new LoraAdapter.Config("LORA", "CAUSAL_LM", s.r(), s.loraAlpha(), s.loraDropout(),
+                List.copyOf(s.targetModules()), false, "none", base, false);
         return LoraAdapter.create(model, c, seed, false);
     }
 
-    /** SFT: a LoRA adapter (merged into the model afterwards) or the model's own weights. */
-    private final class SftStage extends StageLoop<SequenceLogProbs.Sequence> {
-        private final PreparedRun prep;
-        private final LlamaModel model;
+    /** A stage's training, given what it trains (adapter or weights) and its optimizer; returns the stage's summary. */
+    @FunctionalInterface
+    interface Training {
+        Map<String, Object> train(Trainable trainable, AdamW optimizer) throws IOException;
+    }
 
-        SftStage(PreparedRun prep, LlamaModel model) {
-            super("sft", spec.sft, spec.seed, out, listener, cancelled);
+    /** What a stage does after training, with its result applied to the model, before its summary.json marks it finished. */
+    @FunctionalInterface
+    interface Finish {
+        void accept(Map<String, Object> summary) throws IOException;
+    }
+
+    /**
+     * What SFT and DPO share around their loop: a stage finished earlier is reused (its result
+     * applied); otherwise a LoRA adapter on {@code adapterBase} (or the model's own weights) and
+     * AdamW are set up, {@code training} runs, the result is saved and applied to the model,
+     * {@code finish} adds to the summary, and summary.json marks the stage finished.
+     */
+    private abstract class Stage<T> extends StageLoop<T> {
+        final String name;
+        final TrainingArguments args;
+        final PreparedRun prep;
+        final LlamaModel model;
+        final Path stageDir;
+
+        Stage(String name, TrainingArguments args, PreparedRun prep, LlamaModel model) {
+            super(name, args, spec.seed(), out, listener, cancelled);
+            this.name = name;
+            this.args = args;
             this.prep = prep;
             this.model = model;
+            this.stageDir = out.resolve(name);
         }
 
-        Map<String, Object> run() throws IOException {
-            RunSpec.Stage s = spec.sft;
-            Path stageDir = out.resolve("sft");
+        Map<String, Object> run(Path adapterBase, long adapterSeed, Training training, Finish finish) throws IOException {
             Map<String, Object> summary = finished(stageDir);
             if (summary != null) {
-                listener.message("sft: finished earlier, reusing " + stageDir);
-                applyResult(model, stageDir, s);
+                listener.message(name + ": finished earlier, reusing " + stageDir);
+                applyResult(model, stageDir, args);
                 return summary;
             }
-            List<SequenceLogProbs.Sequence> train = prep.sft.train().examples();
-            if (s.packing) train = TrainingData.pack(shuffled(train, spec.seed), s.maxLength);
-            List<SequenceLogProbs.Sequence> eval = prep.sft.eval() == null ? null : prep.sft.eval().examples();
-            List<SequenceLogProbs.Sequence> replay = prep.replay == null ? List.of() : prep.replay.examples();
-            int replayPerBatch = (int) Math.round(s.replayRatio * s.batchSize * s.gradientAccumulationSteps);
-            LoraAdapter adapter = s.usePeft ? newAdapter(model, s, prep.modelDir.toString(), spec.seed) : null;
+            LoraAdapter adapter = args.usePeft() ? newAdapter(model, args, adapterBase.toString(), adapterSeed) : null;
             Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
-            AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
-            try (SftTrainer trainer = new SftTrainer(model, trainable, optimizer, s.maxGradNorm)) {
-                summary = loop(train, replay, replayPerBatch, trainable, optimizer,
-                        (batch, lr) -> {
-                            SftTrainer.Step st = trainer.step(batch, s.gradientAccumulationSteps, lr);
-                            return metrics("loss", st.loss(), "grad_norm", st.gradNorm(), "learning_rate", st.learningRate(),
-                                    "tokens_per_second", st.tokensPerSecond(), "num_tokens", st.tokens());
-                        },
-                        eval == null ? null : () -> metrics("eval_loss", trainer.evaluate(eval, s.evalBatchSize)));
+            AdamW optimizer = new AdamW(args.adamBeta1(), args.adamBeta2(), args.adamEpsilon(), args.weightDecay());
+            try {
+                summary = training.train(trainable, optimizer);
                 summary.put("method", adapter != null ? "lora" : "full");
                 saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
             } finally {
                 if (adapter != null) adapter.close();
                 optimizer.close();
             }
-            applyResult(model, stageDir, s);
-            if (spec.dpo != null && s.usePeft) {
-                // the DPO adapter is trained on this merged model, so its adapter_config names it as its base
-                saveModel(model, prep.modelDir, stageDir.resolve("model"));
-                summary.put("merged_model", stageDir.resolve("model").toString());
-            }
+            applyResult(model, stageDir, args);
+            finish.accept(summary);
             write(stageDir.resolve("summary.json"), summary);
             return summary;
+        }
+    }
+
+    /** SFT: a LoRA adapter (merged into the model afterwards) or the model's own weights. */
+    private final class SftStage extends Stage<SequenceLogProbs.Sequence> {
+        SftStage(PreparedRun prep, LlamaModel model) {
+            super("sft", spec.sft().training(), prep, model);
+        }
+
+        Map<String, Object> run() throws IOException {
+            SftConfig sft = spec.sft();
+            return run(prep.modelDir, spec.seed(), (trainable, optimizer) -> {
+                List<SequenceLogProbs.Sequence> train = prep.sft.train().examples();
+                if (sft.packing()) train = TrainingData.pack(shuffled(train, spec.seed()), args.maxLength());
+                List<SequenceLogProbs.Sequence> eval = prep.sft.eval() == null ? null : prep.sft.eval().examples();
+                List<SequenceLogProbs.Sequence> replay = prep.replay == null ? List.of() : prep.replay.examples();
+                int replayPerBatch = (int) Math.round(sft.replayRatio() * args.perDeviceTrainBatchSize() * args.gradientAccumulationSteps());
+                try (SftTrainer trainer = new SftTrainer(model, trainable, optimizer, args.maxGradNorm())) {
+                    return loop(train, replay, replayPerBatch, trainable, optimizer,
+                            (batch, lr) -> {
+                                SftTrainer.Step st = trainer.step(batch, args.gradientAccumulationSteps(), lr);
+                                return metrics("loss", st.loss(), "grad_norm", st.gradNorm(), "learning_rate", st.learningRate(),
+                                        "tokens_per_second", st.tokensPerSecond(), "num_tokens", st.tokens());
+                            },
+                            eval == null ? null : () -> metrics("eval_loss", trainer.evaluate(eval, args.perDeviceEvalBatchSize())));
+                }
+            }, summary -> {
+                if (spec.dpo() != null && args.usePeft()) {
+                    // the DPO adapter is trained on this merged model, so its adapter_config names it as its base
+                    saveModel(model, prep.modelDir, stageDir.resolve("model"));
+                    summary.put("merged_model", stageDir.resolve("model").toString());
+                }
+            });
         }
     }
 
     /** DPO with the model as it stands (the SFT result merged) as reference; a LoRA adapter merged in at the end. */
-    private final class DpoStage extends StageLoop<DpoTrainer.Pair> {
-        private final PreparedRun prep;
-        private final LlamaModel model;
+    private final class DpoStage extends Stage<DpoTrainer.Pair> {
         private DisplacementMonitor monitor;
 
         DpoStage(PreparedRun prep, LlamaModel model) {
-            super("dpo", spec.dpo, spec.seed, out, listener, cancelled);
-            this.prep = prep;
-            this.model = model;
+            super("dpo", spec.dpo().training(), prep, model);
         }
 
         Map<String, Object> run() throws IOException {
-            RunSpec.Stage s = spec.dpo;
-            Path stageDir = out.resolve("dpo");
-            Map<String, Object> summary = finished(stageDir);
-            if (summary != null) {
-                listener.message("dpo: finished earlier, reusing " + stageDir);
-                applyResult(model, stageDir, s);
-                return summary;
-            }
-            DpoLoss.Objective objective = s.objective();
-            boolean precompute = (s.precomputeRefLogProbs || !s.usePeft) && objective.usesReference();
-            List<DpoTrainer.Pair> train = prep.dpo.train().examples();
-            List<DpoTrainer.Pair> eval = prep.dpo.eval() == null ? null : prep.dpo.eval().examples();
-            if (precompute) {
-                listener.message("dpo: precomputing reference log-probs of " + train.size() + " pairs");
-                train = DpoTrainer.withReference(model, train, s.evalBatchSize);
-                if (eval != null) eval = DpoTrainer.withReference(model, eval, s.evalBatchSize);
-            }
+            DpoConfig dpo = spec.dpo();
+            DpoLoss.Objective objective = dpo.objective();
+            boolean precompute = (dpo.precomputeRefLogProbs() || !args.usePeft()) && objective.usesReference();
             String reference = !objective.usesReference()
                     ? "none: " + String.join(", ", objective.names()) + " compare the policy's own log-probs"
-                    : (spec.sft != null ? "the SFT result (" + (spec.sft.usePeft ? "adapter merged into " : "full weights from ")
+                    : (spec.sft() != null ? "the SFT result (" + (spec.sft().training().usePeft() ? "adapter merged into " : "full weights from ")
                     + prep.modelDir + ")" : "the base model " + prep.modelDir)
-                    + (s.usePeft ? ", i.e. the policy with the DPO adapter switched off" : ", frozen before DPO")
+                    + (args.usePeft() ? ", i.e. the policy with the DPO adapter switched off" : ", frozen before DPO")
                     + (precompute ? "; reference log-probs precomputed once" : "; reference log-probs computed each step");
             // the adapter's base is the model it was trained on: the SFT result when there was an SFT stage
-            Path base = spec.sft != null ? out.resolve("sft").resolve("model") : prep.modelDir;
-            LoraAdapter adapter = s.usePeft ? newAdapter(model, s, base.toString(), spec.seed + 1) : null;
-            Trainable trainable = adapter != null ? Trainable.lora(adapter) : Trainable.full(model);
-            AdamW optimizer = new AdamW(s.adamBeta1, s.adamBeta2, s.adamEpsilon, s.weightDecay);
-            DpoTrainer.Settings settings = new DpoTrainer.Settings(objective, s.maxGradNorm);
-            List<DpoTrainer.Pair> evalPairs = eval;
-            try (DpoTrainer trainer = new DpoTrainer(model, trainable, optimizer, settings)) {
-                if (evalPairs != null) monitor = new DisplacementMonitor(referenceLikelihood(trainer, evalPairs, stageDir), s.displacementThreshold);
-                summary = loop(train, List.of(), 0, trainable, optimizer,
-                        (batch, lr) -> new LinkedHashMap<>(trainer.step(batch, s.gradientAccumulationSteps, lr).asTrlMetrics()),
-                        evalPairs == null ? null : () -> {
-                            Map<String, Double> m = new LinkedHashMap<>();
-                            trainer.evaluate(evalPairs, s.evalBatchSize).asTrlMetrics().forEach((k, v) -> {
-                                if (!k.equals("learning_rate") && !k.equals("grad_norm") && !k.equals("tokens_per_second")) m.put("eval_" + k, v);
+            Path base = spec.sft() != null ? out.resolve("sft").resolve("model") : prep.modelDir;
+            return run(base, spec.seed() + 1, (trainable, optimizer) -> {
+                List<DpoTrainer.Pair> train = prep.dpo.train().examples();
+                List<DpoTrainer.Pair> eval = prep.dpo.eval() == null ? null : prep.dpo.eval().examples();
+                if (precompute) {
+                    listener.message("dpo: precomputing reference log-probs of " + train.size() + " pairs");
+                    train = DpoTrainer.withReference(model, train, args.perDeviceEvalBatchSize());
+                    if (eval != null) eval = DpoTrainer.withReference(model, eval, args.perDeviceEvalBatchSize());
+                }
+                List<DpoTrainer.Pair> evalPairs = eval;
+                DpoTrainer.Settings settings = new DpoTrainer.Settings(objective, args.maxGradNorm());
+                try (DpoTrainer trainer = new DpoTrainer(model, trainable, optimizer, settings)) {
+                    if (evalPairs != null) monitor = new DisplacementMonitor(referenceLikelihood(trainer, evalPairs), dpo.displacementThreshold());
+                    Map<String, Object> summary = loop(train, List.of(), 0, trainable, optimizer,
+                            (batch, lr) -> new LinkedHashMap<>(trainer.step(batch, args.gradientAccumulationSteps(), lr).asTrlMetrics()),
+                            evalPairs == null ? null : () -> {
+                                Map<String, Double> m = new LinkedHashMap<>();
+                                trainer.evaluate(evalPairs, args.perDeviceEvalBatchSize()).asTrlMetrics().forEach((k, v) -> {
+                                    if (!k.equals("learning_rate") && !k.equals("grad_norm") && !k.equals("tokens_per_second")) m.put("eval_" + k, v);
+                                });
+                                m.putAll(monitor.metrics(trainer.chosenLikelihood(evalPairs, args.perDeviceEvalBatchSize(), true)));
+                                return m;
                             });
-                            m.putAll(monitor.metrics(trainer.chosenLikelihood(evalPairs, s.evalBatchSize, true)));
-                            return m;
-                        });
-                if (monitor != null) summary.put("displacement", monitor.summary());
-                summary.put("method", adapter != null ? "lora" : "full");
-                summary.put("loss_type", objective.names());
-                summary.put("loss_weights", objective.weights());
-                summary.put("beta", s.beta);
-                summary.put("reference_model", reference);
-                saveResult(model, adapter, trainable, stageDir, summary, prep.modelDir);
-            } finally {
-                if (adapter != null) adapter.close();
-                optimizer.close();
-            }
-            write(stageDir.resolve("summary.json"), summary);
-            applyResult(model, stageDir, s);
-            return summary;
+                    if (monitor != null) summary.put("displacement", monitor.summary());
+                    summary.put("loss_type", objective.names());
+                    summary.put("loss_weights", objective.weights());
+                    summary.put("beta", dpo.beta());
+                    summary.put("reference_model", reference);
+                    return summary;
+                }
+            }, summary -> {
+            });
         }
 
         @Override
@@ -294,17 +336,17 @@ public final class AlignmentRun {
             String warning = monitor.check(step, eval);
             if (warning == null) return null;
             if (!before) listener.message("dpo: warning: " + warning);
-            return spec.dpo.stopOnDisplacement ? warning : null;
+            return spec.dpo().stopOnDisplacement() ? warning : null;
         }
 
         /**
          * The chosen answers' likelihood before DPO, measured once and kept beside the stage, so a
          * resumed run compares against the same numbers (full fine-tuning has moved the weights by then).
          */
-        private DpoTrainer.Likelihood referenceLikelihood(DpoTrainer trainer, List<DpoTrainer.Pair> eval, Path stageDir) throws IOException {
+        private DpoTrainer.Likelihood referenceLikelihood(DpoTrainer trainer, List<DpoTrainer.Pair> eval) throws IOException {
             Path file = stageDir.resolve("reference_likelihood.json");
             if (Files.exists(file)) return JSON.readValue(file.toFile(), DpoTrainer.Likelihood.class);
-            DpoTrainer.Likelihood ref = trainer.chosenLikelihood(eval, spec.dpo.evalBatchSize, false);
+            DpoTrainer.Likelihood ref = trainer.chosenLikelihood(eval, args.perDeviceEvalBatchSize(), false);
             write(file, ref);
             return ref;
         }
@@ -326,8 +368,8 @@ public final class AlignmentRun {
     }
 
     /** Leaves the model as a finished stage made it: its adapter merged in, or its full weights loaded. */
-    private static void applyResult(LlamaModel model, Path stageDir, RunSpec.Stage s) {
-        if (s.usePeft) {
+    private static void applyResult(LlamaModel model, Path stageDir, TrainingArguments s) {
+        if (s.usePeft()) {
             try (LoraAdapter a = LoraAdapter.load(stageDir.resolve("adapter"), model)) {
                 a.mergeInto(model);
             }

@@ -12,9 +12,9 @@ public record LrSchedule(String type, double peak, int warmupSteps, int totalSte
         }
     }
 
-    public static LrSchedule of(RunSpec.Stage s, int totalSteps) {
-        int warmup = s.warmupSteps > 0 ? s.warmupSteps : (int) Math.ceil(s.warmupRatio * totalSteps);
-        return new LrSchedule(s.lrSchedulerType, s.learningRate, warmup, totalSteps);
+    public static LrSchedule of(TrainingArguments s, int totalSteps) {
+        int warmup = s.warmupSteps() > 0 ? s.warmupSteps() : (int) Math.ceil(s.warmupRatio() * totalSteps);
+        return new LrSchedule(s.lrSchedulerType(), s.learningRate(), warmup, totalSteps);
     }
 
     /** The rate for the step about to be taken, {@code step} counted from 0. */

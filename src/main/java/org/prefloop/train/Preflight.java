@@ -25,8 +25,45 @@ public final class Preflight {
 
     /** Reads what the spec names (no weights) and checks it. A spec that cannot be read at all is an IllegalArgumentException. */
     public static PreflightReport check(RunSpec spec, Path specDir) {
-        try (PreparedRun run = new PreparedRun(spec, specDir)) {
-            return check(run);
+        try (Checked checked = prepare(spec, specDir)) {
+            return checked.report();
+        }
+    }
+
+    /** Reads what the spec names and checks it, keeping what was read for the run ({@link AlignmentRun} does not check again). */
+    public static Checked prepare(RunSpec spec, Path specDir) {
+        PreparedRun run = new PreparedRun(spec, specDir);
+        try {
+            return new Checked(run, specDir, check(run));
+        } catch (RuntimeException e) {
+            run.close();
+            throw e;
+        }
+    }
+
+    /** A spec with its data read and its pre-flight report; closing it frees the tokenizer. */
+    public static final class Checked implements AutoCloseable {
+        final PreparedRun run;
+        final Path specDir;
+        private final PreflightReport report;
+
+        private Checked(PreparedRun run, Path specDir, PreflightReport report) {
+            this.run = run;
+            this.specDir = specDir;
+            this.report = report;
+        }
+
+        public PreflightReport report() {
+            return report;
+        }
+
+        public RunSpec spec() {
+            return run.spec;
+        }
+
+        @Override
+        public void close() {
+            run.close();
         }
     }
 
@@ -38,19 +75,19 @@ public final class Preflight {
         if (!spec.ignoredSettings().isEmpty()) {
             report.warn("settings", "accepted from TRL but without effect here: " + String.join(", ", spec.ignoredSettings()));
         }
-        if (run.sft != null) stage(report, "sft", spec.sft, run.sft, run);
-        if (run.dpo != null) stage(report, "dpo", spec.dpo, run.dpo, run);
+        if (run.sft != null) stage(report, "sft", spec.sft().training(), run.sft, run);
+        if (run.dpo != null) stage(report, "dpo", spec.dpo().training(), run.dpo, run);
         if (run.replay != null && run.replay.examples().isEmpty()) report.error("sft.replay", "the replay dataset has no usable example");
         if (run.forgetting != null) report.fact("forgetting examples", run.forgetting.examples().size());
         return report;
     }
 
-    private static <T> void stage(PreflightReport report, String name, RunSpec.Stage s, PreparedRun.StageData<T> data, PreparedRun run) {
+    private static <T> void stage(PreflightReport report, String name, TrainingArguments s, PreparedRun.StageData<T> data, PreparedRun run) {
         TrainingData.Loaded<T> train = data.train();
         int n = train.examples().size();
         report.fact(name + " examples", n);
         if (n == 0) {
-            report.error(name + ".dataset", "no usable example in " + s.dataset + (train.problems().isEmpty() ? "" : " (" + train.problems().get(0) + ")"));
+            report.error(name + ".dataset", "no usable example in " + s.dataset() + (train.problems().isEmpty() ? "" : " (" + train.problems().get(0) + ")"));
         } else if (n < MIN_EXAMPLES) {
             report.warn(name + ".dataset", n + " examples; fewer than " + MIN_EXAMPLES + " rarely teach anything reliably");
         }
@@ -58,16 +95,16 @@ public final class Preflight {
             report.warn(name + ".format", train.unrenderable() + " examples cannot be used and will be left out, e.g. " + train.problems().get(0));
         }
         if (train.truncated() > 0) {
-            report.warn(name + ".max_length", train.truncated() + " of " + n + " examples exceed max_length " + s.maxLength + " and will be truncated");
+            report.warn(name + ".max_length", train.truncated() + " of " + n + " examples exceed max_length " + s.maxLength() + " and will be truncated");
         }
-        boolean lora = s.usePeft;
+        boolean lora = s.usePeft();
         double lo = lora ? 1e-4 : 1e-5, hi = lora ? 3e-4 : 5e-5;
-        if (s.learningRate < lo / 2 || s.learningRate > hi * 2) {
+        if (s.learningRate() < lo / 2 || s.learningRate() > hi * 2) {
             report.warn(name + ".learning_rate", String.format(Locale.ROOT, "%.1e is outside the usual range for %s (about %.0e..%.0e)",
-                    s.learningRate, lora ? "LoRA" : "full fine-tuning", lo, hi));
+                    s.learningRate(), lora ? "LoRA" : "full fine-tuning", lo, hi));
         }
-        if (s.numTrainEpochs > 3 && n < 10_000) {
-            report.warn(name + ".num_train_epochs", String.format(Locale.ROOT, "%.0f epochs over %d examples invites overfitting (3 or fewer is the usual advice)", s.numTrainEpochs, n));
+        if (s.numTrainEpochs() > 3 && n < 10_000) {
+            report.warn(name + ".num_train_epochs", String.format(Locale.ROOT, "%.0f epochs over %d examples invites overfitting (3 or fewer is the usual advice)", s.numTrainEpochs(), n));
         }
         if (data.eval() != null) {
             report.fact(name + " eval examples", data.eval().examples().size());
@@ -77,9 +114,9 @@ public final class Preflight {
                         + overlap[1] + " nearly (character 5-gram Jaccard >= " + NEAR_DUPLICATE_JACCARD + ")");
             }
         }
-        int maxLen = train.examples().isEmpty() ? s.maxLength : Math.min(s.maxLength, maxTokens(train.examples()));
-        int microBatch = s.batchSize; // TRL's meaning: the micro-batch; accumulation repeats it
-        long trainable = lora ? MemoryEstimate.loraParameters(run.config, s.r, s.targetModules) : MemoryEstimate.parameters(run.config);
+        int maxLen = train.examples().isEmpty() ? s.maxLength() : Math.min(s.maxLength(), maxTokens(train.examples()));
+        int microBatch = s.perDeviceTrainBatchSize(); // TRL's meaning: the micro-batch; accumulation repeats it
+        long trainable = lora ? MemoryEstimate.loraParameters(run.config, s.r(), s.targetModules()) : MemoryEstimate.parameters(run.config);
         int sequences = name.equals("dpo") ? 2 * microBatch : microBatch;
         MemoryEstimate m = MemoryEstimate.of(run.config, trainable, sequences, maxLen);
         report.fact(name + " trainable parameters", trainable);

@@ -34,9 +34,9 @@ final class PreparedRun implements AutoCloseable {
 
     PreparedRun(RunSpec spec, Path specDir) {
         this.spec = spec;
-        this.modelDir = resolve(specDir, spec.model);
+        this.modelDir = resolve(specDir, spec.modelNameOrPath());
         if (!Files.isRegularFile(modelDir.resolve("config.json"))) {
-            throw new IllegalArgumentException("model_name_or_path " + spec.model + " is not a Hugging Face directory (no config.json in " + modelDir + ")");
+            throw new IllegalArgumentException("model_name_or_path " + spec.modelNameOrPath() + " is not a Hugging Face directory (no config.json in " + modelDir + ")");
         }
         this.config = ModelConfig.read(modelDir.resolve("config.json"));
         this.tokenizer = TextTokenizer.load(modelDir);
@@ -48,25 +48,27 @@ final class PreparedRun implements AutoCloseable {
         }
         this.template = t;
         TrainingData data = new TrainingData(tokenizer, template);
-        this.sft = spec.sft == null ? null : stage(spec, spec.sft, specDir, rows -> data.sft(rows, spec.sft.maxLength));
-        this.dpo = spec.dpo == null ? null : stage(spec, spec.dpo, specDir, rows -> data.preferences(rows, spec.dpo.maxLength, spec.dpo.maxPromptLength));
-        RunSpec.Stage withReplay = spec.sft != null && spec.sft.replayDataset != null ? spec.sft : null;
-        this.replay = withReplay == null ? null
-                : data.sft(TrainingData.readLines(resolve(specDir, withReplay.replayDataset)), withReplay.maxLength);
-        this.forgetting = spec.forgettingDataset == null ? null
-                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset)), spec.sft != null ? spec.sft.maxLength : spec.dpo.maxLength);
+        TrainingArguments sftArgs = spec.sft() == null ? null : spec.sft().training();
+        TrainingArguments dpoArgs = spec.dpo() == null ? null : spec.dpo().training();
+        this.sft = sftArgs == null ? null : stage(spec.seed(), sftArgs, specDir, rows -> data.sft(rows, sftArgs.maxLength()));
+        this.dpo = dpoArgs == null ? null
+                : stage(spec.seed(), dpoArgs, specDir, rows -> data.preferences(rows, dpoArgs.maxLength(), spec.dpo().maxPromptLength()));
+        String replayDataset = spec.sft() == null ? null : spec.sft().replayDataset();
+        this.replay = replayDataset == null ? null : data.sft(TrainingData.readLines(resolve(specDir, replayDataset)), sftArgs.maxLength());
+        this.forgetting = spec.forgettingDataset() == null ? null
+                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset())), (sftArgs != null ? sftArgs : dpoArgs).maxLength());
     }
 
-    private static <T> StageData<T> stage(RunSpec spec, RunSpec.Stage s, Path specDir,
+    private static <T> StageData<T> stage(long seed, TrainingArguments s, Path specDir,
                                           java.util.function.Function<List<JsonNode>, TrainingData.Loaded<T>> load) {
-        List<JsonNode> rows = TrainingData.readLines(resolve(specDir, s.dataset));
+        List<JsonNode> rows = TrainingData.readLines(resolve(specDir, s.dataset()));
         List<JsonNode> eval = null;
-        if (s.evalDataset != null) {
-            eval = TrainingData.readLines(resolve(specDir, s.evalDataset));
-        } else if (s.evalSplit > 0) {
+        if (s.evalDataset() != null) {
+            eval = TrainingData.readLines(resolve(specDir, s.evalDataset()));
+        } else if (s.evalSplit() > 0) {
             List<JsonNode> shuffled = new ArrayList<>(rows);
-            Collections.shuffle(shuffled, new Random(spec.seed));
-            int n = Math.max(1, (int) Math.round(shuffled.size() * s.evalSplit));
+            Collections.shuffle(shuffled, new Random(seed));
+            int n = Math.max(1, (int) Math.round(shuffled.size() * s.evalSplit()));
             eval = shuffled.subList(shuffled.size() - n, shuffled.size());
             rows = shuffled.subList(0, shuffled.size() - n);
         }

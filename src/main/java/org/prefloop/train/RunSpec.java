@@ -1,166 +1,93 @@
 package org.prefloop.train;
 
-import com.fasterxml.jackson.annotation.JsonAnySetter;
-import com.fasterxml.jackson.annotation.JsonFormat;
-import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DatabindException;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.BinaryOperator;
+import java.util.stream.Collectors;
 
 /**
- * One alignment run, as YAML or JSON: the model, an optional SFT stage, an optional DPO stage,
- * and a seed. Hyperparameters carry the names of TRL's {@code SFTConfig}/{@code DPOConfig} and
- * PEFT's {@code LoraConfig}, so a team's settings carry over. Settings TRL knows but PrefLoop
- * does not apply (mixed precision, logging back-ends, ...) are accepted and listed by the
- * pre-flight report; anything else is an error naming the key (a typo must not pass silently).
+ * One alignment run, as YAML or JSON: the model, an optional SFT stage ({@link SftConfig}), an
+ * optional DPO stage ({@link DpoConfig}), both with the shared {@link TrainingArguments}, and a
+ * seed. Keys carry the names of TRL's {@code SFTConfig}/{@code DPOConfig} and PEFT's
+ * {@code LoraConfig}, so a team's settings carry over, and mean what they mean there.
+ *
+ * <p>Parsed once ({@link #parse}, {@link #of}) into an immutable value; a stage's keys are split
+ * between the shared arguments and the stage's own, so a key of the other stage
+ * ({@code sft: {beta: 1}}) is an error naming {@code sft.beta}. Settings TRL knows but the DJL
+ * trainer does not apply (mixed precision, logging back-ends, ...) are kept aside in
+ * {@link #trlOnly} (the pre-flight lists them, the TRL executor applies them); anything else is an
+ * error naming the key, so a typo cannot pass silently. Resolving paths ({@code version:ID},
+ * {@code dataset:ID}, relative files) makes a new spec through {@link #withPaths}.
+ *
+ * @param trlOnly TRL settings without effect in the DJL trainer, by their dotted key ({@code sft.bf16}, {@code report_to})
  */
+@JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public final class RunSpec {
-    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()).configure(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES, true);
-    static final ObjectMapper JSON = new ObjectMapper();
+public record RunSpec(
+        String name,
+        /* a Hugging Face directory (relative paths resolve against the spec's directory) */
+        String modelNameOrPath,
+        String outputDir,
+        Long seed,
+        /* PrefLoop's own: where the run executes, djl (the built-in trainer) or trl; unset: the worker's default */
+        String executor,
+        /* PrefLoop's own: general-domain examples (SFT formats) whose loss before and after the run is the forgetting report */
+        String forgettingDataset,
+        SftConfig sft,
+        DpoConfig dpo,
+        Map<String, JsonNode> trlOnly) {
 
     /** The executors a spec may name (see the README's Executors section). */
     public static final List<String> EXECUTORS = List.of("djl", "trl");
 
-    /** TRL/transformers settings that are accepted but have no effect here. */
+    /** TRL/transformers settings that are accepted but have no effect in the DJL trainer. */
     static final Set<String> IGNORED_TRL_KEYS = Set.of("bf16", "fp16", "tf32", "report_to", "logging_dir", "run_name",
             "push_to_hub", "hub_model_id", "dataloader_num_workers", "gradient_checkpointing", "optim", "save_total_limit",
             "eval_strategy", "evaluation_strategy", "save_strategy", "logging_strategy", "remove_unused_columns",
             "dataset_text_field", "model_init_kwargs", "ref_model_init_kwargs", "use_liger_kernel", "task_type", "bias");
 
-    public String name = "run";
-    /** A Hugging Face directory (relative paths resolve against the spec's directory). */
-    @JsonProperty("model_name_or_path")
-    public String model;
-    @JsonProperty("output_dir")
-    public String outputDir = "runs/run";
-    public long seed = 42;
-    /** PrefLoop's own: where the run executes, {@code djl} (the built-in trainer) or {@code trl}; unset: the worker's default. */
-    public String executor;
-    public Stage sft;
-    public Stage dpo;
-    /** General-domain examples (SFT formats) whose loss before and after the run is the forgetting report. */
-    @JsonProperty("forgetting_dataset")
-    public String forgettingDataset;
-    @JsonIgnore
-    public final Map<String, Object> unknown = new TreeMap<>();
+    /** The keys naming files: resolved by {@link #withPaths}, relative to the spec's directory. */
+    public static final List<String> PATH_KEYS = List.of("model_name_or_path", "sft.dataset", "sft.eval_dataset", "sft.replay_dataset",
+            "dpo.dataset", "dpo.eval_dataset", "forgetting_dataset", "output_dir");
 
-    @JsonAnySetter
-    void other(String key, Object value) {
-        unknown.put(key, value);
-    }
+    /** Binds the records; the naming strategy on each record spells the keys. */
+    static final ObjectMapper MAPPER = JsonMapper.builder()
+            .defaultPropertyInclusion(JsonInclude.Value.construct(JsonInclude.Include.NON_NULL, JsonInclude.Include.NON_NULL)).build();
+    private static final ObjectMapper YAML = new YAMLMapper();
+    static final TrainingArguments DEFAULT_TRAINING = MAPPER.convertValue(Map.of(), TrainingArguments.class);
 
-    /** One training stage, with TRL's names. */
-    @JsonInclude(JsonInclude.Include.NON_NULL)
-    public static final class Stage {
-        public String dataset;
-        @JsonProperty("eval_dataset")
-        public String evalDataset;
-        /** Share of the dataset held out for validation when no eval_dataset is given. */
-        @JsonProperty("eval_split")
-        public double evalSplit = 0.0;
-        @JsonProperty("use_peft")
-        public boolean usePeft = true;
-        public Integer r = 16;
-        @JsonProperty("lora_alpha")
-        public Double loraAlpha = 32.0;
-        @JsonProperty("lora_dropout")
-        public Double loraDropout = 0.0;
-        @JsonProperty("target_modules")
-        public List<String> targetModules = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
-        @JsonProperty("num_train_epochs")
-        public double numTrainEpochs = 1;
-        @JsonProperty("max_steps")
-        public int maxSteps = -1;
-        @JsonProperty("per_device_train_batch_size")
-        public int batchSize = 8;
-        @JsonProperty("per_device_eval_batch_size")
-        public int evalBatchSize = 8;
-        @JsonProperty("gradient_accumulation_steps")
-        public int gradientAccumulationSteps = 1;
-        @JsonProperty("learning_rate")
-        public double learningRate = 2e-4;
-        @JsonProperty("lr_scheduler_type")
-        public String lrSchedulerType = "cosine";
-        @JsonProperty("warmup_ratio")
-        public double warmupRatio = 0.0;
-        @JsonProperty("warmup_steps")
-        public int warmupSteps = 0;
-        @JsonProperty("weight_decay")
-        public double weightDecay = 0.0;
-        @JsonProperty("adam_beta1")
-        public double adamBeta1 = 0.9;
-        @JsonProperty("adam_beta2")
-        public double adamBeta2 = 0.999;
-        @JsonProperty("adam_epsilon")
-        public double adamEpsilon = 1e-8;
-        @JsonProperty("max_grad_norm")
-        public double maxGradNorm = 1.0;
-        @JsonProperty("max_length")
-        public int maxLength = 1024;
-        @JsonProperty("max_prompt_length")
-        public Integer maxPromptLength;
-        public boolean packing = false;
-        @JsonProperty("eval_steps")
-        public int evalSteps = 0;
-        @JsonProperty("save_steps")
-        public int saveSteps = 0;
-        @JsonProperty("logging_steps")
-        public int loggingSteps = 1;
-        @JsonProperty("early_stopping_patience")
-        public int earlyStoppingPatience = 0;
-        /** General examples mixed into each SFT batch against forgetting, and their share of the batch. */
-        @JsonProperty("replay_dataset")
-        public String replayDataset;
-        @JsonProperty("replay_ratio")
-        public double replayRatio = 0.0;
-        // DPO
-        public double beta = 0.1;
-        /** TRL's loss_type: one name or a list, combined with loss_weights (see {@link DpoLoss}). */
-        @JsonProperty("loss_type")
-        @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
-        public List<String> lossType = List.of("sigmoid");
-        @JsonProperty("loss_weights")
-        public List<Double> lossWeights;
-        @JsonProperty("label_smoothing")
-        public double labelSmoothing = 0.0;
-        /** SimPO's target margin γ (TRL's CPOConfig.simpo_gamma), used by loss_type simpo. */
-        @JsonProperty("simpo_gamma")
-        public double simpoGamma = 0.5;
-        /** The older spelling of an {@code sft} term in loss_type with this weight (RPO). */
-        @JsonProperty("rpo_alpha")
-        public double rpoAlpha = 0.0;
-        /** PrefLoop's own: nats the held-out chosen answers may lose, per token or at their end token, before a displacement warning. */
-        @JsonProperty("displacement_threshold")
-        public double displacementThreshold = 0.5;
-        /** PrefLoop's own: end the DPO stage at the evaluation where displacement passes the threshold. */
-        @JsonProperty("stop_on_displacement")
-        public boolean stopOnDisplacement = false;
-        @JsonProperty("precompute_ref_log_probs")
-        public boolean precomputeRefLogProbs = false;
-        @JsonIgnore
-        public final Map<String, Object> unknown = new TreeMap<>();
+    private static final String TRAINING = "training";
+    private static final PropertyNamingStrategies.SnakeCaseStrategy SNAKE = new PropertyNamingStrategies.SnakeCaseStrategy();
+    private static final Set<String> TOP_KEYS = keys(RunSpec.class, "sft", "dpo", "trl_only");
+    private static final Set<String> TRAINING_KEYS = keys(TrainingArguments.class);
+    private static final Set<String> SFT_KEYS = keys(SftConfig.class, TRAINING);
+    private static final Set<String> DPO_KEYS = keys(DpoConfig.class, TRAINING);
 
-        @JsonAnySetter
-        void other(String key, Object value) {
-            unknown.put(key, value);
-        }
-
-        /** The DPO objective these settings describe. */
-        public DpoLoss.Objective objective() {
-            return DpoLoss.Objective.of(lossType == null ? List.of() : lossType, lossWeights, rpoAlpha, beta, labelSmoothing, simpoGamma);
-        }
+    public RunSpec {
+        name = TrainingArguments.or(name, "run");
+        outputDir = TrainingArguments.or(outputDir, "runs/run");
+        seed = TrainingArguments.or(seed, 42L);
+        trlOnly = trlOnly == null ? Map.of() : Map.copyOf(trlOnly);
     }
 
     public static RunSpec read(Path file) {
@@ -173,76 +100,161 @@ public final class RunSpec {
 
     /** Parses YAML (JSON is YAML too) and checks it; a problem is an IllegalArgumentException naming the key. */
     public static RunSpec parse(String text) {
-        RunSpec spec;
+        JsonNode tree;
         try {
-            spec = YAML.readValue(text, RunSpec.class);
+            tree = YAML.readTree(text);
         } catch (IOException e) {
             String msg = e.getMessage();
             throw new IllegalArgumentException("the run spec is not valid: " + (msg == null ? e : msg.lines().findFirst().orElse(msg)));
         }
-        if (spec == null) throw new IllegalArgumentException("the run spec is empty");
+        return of(tree);
+    }
+
+    /** Binds a spec already read as a tree (flat stages, as written) and checks it. */
+    public static RunSpec of(JsonNode tree) {
+        if (tree == null || tree.isNull() || tree.isMissingNode()) throw new IllegalArgumentException("the run spec is empty");
+        if (!(tree instanceof ObjectNode flat)) throw new IllegalArgumentException("the run spec must be a mapping of settings");
+        Map<String, JsonNode> trlOnly = new TreeMap<>();
+        List<String> unknown = new ArrayList<>();
+        List<String> misplaced = new ArrayList<>();
+        ObjectNode nested = MAPPER.createObjectNode();
+        flat.properties().forEach(e -> {
+            String k = e.getKey();
+            if (k.equals("sft") || k.equals("dpo")) {
+                if (!e.getValue().isNull()) nested.set(k, nest(k, e.getValue(), trlOnly, unknown, misplaced));
+            } else if (TOP_KEYS.contains(k)) {
+                nested.set(k, e.getValue());
+            } else if (IGNORED_TRL_KEYS.contains(k)) {
+                trlOnly.put(k, e.getValue());
+            } else {
+                unknown.add(k);
+            }
+        });
+        if (!unknown.isEmpty()) throw new IllegalArgumentException("unknown setting " + String.join(", ", unknown) + " in the run spec");
+        if (!misplaced.isEmpty()) throw new IllegalArgumentException(String.join("; ", misplaced));
+        nested.set("trl_only", MAPPER.valueToTree(trlOnly));
+        RunSpec spec = bind(nested);
         spec.validate();
         return spec;
     }
 
-    void validate() {
-        require(model != null && !model.isBlank(), "model_name_or_path is required");
-        require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
-        require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
-        rejectUnknown("", unknown);
-        if (sft != null) validate("sft", sft);
-        if (dpo != null) {
-            validate("dpo", dpo);
-            require(dpo.displacementThreshold > 0, "dpo.displacement_threshold must be positive");
-            try {
-                dpo.objective();
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("dpo." + e.getMessage());
-            }
-        }
-    }
-
-    private static void validate(String name, Stage s) {
-        rejectUnknown(name + ".", s.unknown);
-        require(s.dataset != null && !s.dataset.isBlank(), name + ".dataset is required");
-        require(s.batchSize >= 1, name + ".per_device_train_batch_size must be at least 1");
-        require(s.gradientAccumulationSteps >= 1, name + ".gradient_accumulation_steps must be at least 1");
-        require(s.learningRate > 0 && Double.isFinite(s.learningRate), name + ".learning_rate must be positive");
-        require(s.numTrainEpochs > 0 || s.maxSteps > 0, name + ": num_train_epochs or max_steps must be positive");
-        require(s.warmupRatio >= 0 && s.warmupRatio < 1, name + ".warmup_ratio must be in [0, 1)");
-        require(s.evalSplit >= 0 && s.evalSplit < 1, name + ".eval_split must be in [0, 1)");
-        require(s.replayRatio >= 0 && s.replayRatio < 1, name + ".replay_ratio must be in [0, 1)");
-        require(s.replayRatio == 0 || s.replayDataset != null, name + ".replay_ratio needs a replay_dataset");
-        require(s.maxLength >= 2, name + ".max_length must be at least 2");
-        require(!s.usePeft || (s.r != null && s.r > 0), name + ".r must be positive");
-        require(!s.usePeft || (s.targetModules != null && !s.targetModules.isEmpty()), name + ".target_modules must not be empty");
-        require(s.loraDropout == null || (s.loraDropout >= 0 && s.loraDropout < 1), name + ".lora_dropout must be in [0, 1)");
-        LrSchedule.checkType(s.lrSchedulerType);
-    }
-
-    private static void rejectUnknown(String prefix, Map<String, Object> keys) {
-        List<String> bad = new ArrayList<>();
-        for (String k : keys.keySet()) if (!IGNORED_TRL_KEYS.contains(k)) bad.add(prefix + k);
-        if (!bad.isEmpty()) throw new IllegalArgumentException("unknown setting " + String.join(", ", bad) + " in the run spec");
-    }
-
-    private static void require(boolean ok, String message) {
-        if (!ok) throw new IllegalArgumentException(message);
-    }
-
-    /** Settings given but without effect here (listed by the pre-flight report). */
-    public List<String> ignoredSettings() {
-        List<String> out = new ArrayList<>(unknown.keySet());
-        if (sft != null) sft.unknown.keySet().forEach(k -> out.add("sft." + k));
-        if (dpo != null) dpo.unknown.keySet().forEach(k -> out.add("dpo." + k));
+    /** Splits a stage's flat keys into the shared arguments ({@code training}) and the stage's own. */
+    private static ObjectNode nest(String stage, JsonNode flat, Map<String, JsonNode> trlOnly, List<String> unknown, List<String> misplaced) {
+        if (!(flat instanceof ObjectNode settings)) throw new IllegalArgumentException(stage + " must be a mapping of settings");
+        Set<String> own = stage.equals("sft") ? SFT_KEYS : DPO_KEYS;
+        Set<String> other = stage.equals("sft") ? DPO_KEYS : SFT_KEYS;
+        String otherStage = stage.equals("sft") ? "dpo" : "sft";
+        ObjectNode out = MAPPER.createObjectNode();
+        ObjectNode training = out.putObject(TRAINING);
+        settings.properties().forEach(e -> {
+            String k = e.getKey();
+            if (own.contains(k)) out.set(k, e.getValue());
+            else if (TRAINING_KEYS.contains(k)) training.set(k, e.getValue());
+            else if (other.contains(k)) misplaced.add(stage + "." + k + " is a setting of the " + otherStage + " stage (TRL's "
+                    + (otherStage.equals("sft") ? "SFTConfig" : "DPOConfig") + "); the " + stage + " stage does not take it");
+            else if (IGNORED_TRL_KEYS.contains(k)) trlOnly.put(stage + "." + k, e.getValue());
+            else unknown.add(stage + "." + k);
+        });
         return out;
     }
 
-    public String toJson() {
+    private static RunSpec bind(ObjectNode nested) {
         try {
-            return JSON.writeValueAsString(this);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
+            return MAPPER.treeToValue(nested, RunSpec.class);
+        } catch (DatabindException e) {
+            String at = ((JsonMappingException) e).getPath().stream().map(JsonMappingException.Reference::getFieldName)
+                    .filter(f -> f != null && !f.equals(TRAINING)).collect(Collectors.joining("."));
+            String msg = e.getOriginalMessage() == null ? e.toString() : e.getOriginalMessage().lines().findFirst().orElse("");
+            throw new IllegalArgumentException("the run spec is not valid: " + (at.isEmpty() ? "" : at + ": ") + msg);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("the run spec is not valid: " + e.getOriginalMessage());
         }
+    }
+
+    void validate() {
+        require(modelNameOrPath != null && !modelNameOrPath.isBlank(), "model_name_or_path is required");
+        require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
+        require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
+        if (sft != null) sft.validate();
+        if (dpo != null) dpo.validate();
+    }
+
+    /**
+     * A copy with each file key ({@link #PATH_KEYS}) that is set replaced by {@code resolve(key, value)}
+     * (returning null leaves it unset); this spec is left as it was.
+     */
+    public RunSpec withPaths(BinaryOperator<String> resolve) {
+        ObjectNode tree = MAPPER.valueToTree(this);
+        for (String key : PATH_KEYS) {
+            String[] at = key.split("\\.");
+            ObjectNode holder = tree;
+            if (at.length == 2) {
+                if (!(tree.get(at[0]) instanceof ObjectNode stage)) continue;
+                holder = TRAINING_KEYS.contains(at[1]) ? (ObjectNode) stage.get(TRAINING) : stage;
+            }
+            String field = at[at.length - 1];
+            JsonNode value = holder.get(field);
+            if (value == null || value.isNull()) continue;
+            String resolved = resolve.apply(key, value.asText());
+            if (resolved == null) holder.remove(field);
+            else holder.put(field, resolved);
+        }
+        return bind(tree);
+    }
+
+    /** A copy with one file key ({@link #PATH_KEYS}) that is set replaced by {@code value}. */
+    public RunSpec withPath(String key, String value) {
+        require(PATH_KEYS.contains(key), key + " is not a file key of the run spec");
+        return withPaths((k, v) -> k.equals(key) ? value : v);
+    }
+
+    /** The settings given without effect here, by dotted key (listed by the pre-flight report). */
+    public List<String> ignoredSettings() {
+        return List.copyOf(trlOnly.keySet());
+    }
+
+    /** The spec as written: stages flat, as TRL's configs are, without the TRL-only settings. */
+    public ObjectNode toTree() {
+        ObjectNode tree = MAPPER.valueToTree(this);
+        tree.remove("trl_only");
+        for (String stage : List.of("sft", "dpo")) {
+            if (tree.get(stage) instanceof ObjectNode s && s.remove(TRAINING) instanceof ObjectNode training) {
+                ObjectNode flat = training.deepCopy();
+                flat.setAll(s);
+                tree.set(stage, flat);
+            }
+        }
+        return tree;
+    }
+
+    public String toJson() {
+        return toTree().toString();
+    }
+
+    /** The TRL-only settings given under one stage ({@code sft}, {@code dpo}), by their key there. */
+    public Map<String, JsonNode> trlOnly(String stage) {
+        Map<String, JsonNode> out = new LinkedHashMap<>();
+        trlOnly.forEach((k, v) -> {
+            if (k.startsWith(stage + ".")) out.put(k.substring(stage.length() + 1), v);
+        });
+        return out;
+    }
+
+    static void require(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException(message);
+    }
+
+    /** An unmodifiable copy; a null element (YAML's {@code [a, ~]}) is refused. */
+    static <T> List<T> immutable(List<T> list) {
+        if (list.stream().anyMatch(java.util.Objects::isNull)) throw new IllegalArgumentException("a list must not contain null");
+        return List.copyOf(list);
+    }
+
+    /** The keys a record binds: its components' names as the naming strategy spells them. */
+    private static Set<String> keys(Class<? extends Record> type, String... except) {
+        Set<String> out = new java.util.HashSet<>();
+        for (var c : type.getRecordComponents()) out.add(SNAKE.translate(c.getName()));
+        Arrays.asList(except).forEach(out::remove);
+        return Set.copyOf(out);
     }
 }

@@ -26,14 +26,14 @@ import java.util.function.Supplier;
  */
 abstract class StageLoop<T> {
     private final String name;
-    private final RunSpec.Stage s;
+    private final TrainingArguments s;
     private final long seed;
     private final Path stageDir;
     private final Path checkpoints;
     private final RunListener listener;
     private final BooleanSupplier cancelled;
 
-    StageLoop(String name, RunSpec.Stage s, long seed, Path out, RunListener listener, BooleanSupplier cancelled) {
+    StageLoop(String name, TrainingArguments s, long seed, Path out, RunListener listener, BooleanSupplier cancelled) {
         this.name = name;
         this.s = s;
         this.seed = seed;
@@ -48,10 +48,10 @@ abstract class StageLoop<T> {
         long start = System.nanoTime();
         // TRL's meaning: per_device_train_batch_size is the micro-batch, and an optimizer step sees
         // per_device_train_batch_size x gradient_accumulation_steps examples (replay included).
-        int stepBatch = s.batchSize * s.gradientAccumulationSteps;
+        int stepBatch = s.perDeviceTrainBatchSize() * s.gradientAccumulationSteps();
         int perBatch = Math.max(1, stepBatch - (replay.isEmpty() ? 0 : replayPerBatch));
         int stepsPerEpoch = (train.size() + perBatch - 1) / perBatch;
-        int total = s.maxSteps > 0 ? s.maxSteps : (int) Math.ceil(s.numTrainEpochs * stepsPerEpoch);
+        int total = s.maxSteps() > 0 ? s.maxSteps() : (int) Math.ceil(s.numTrainEpochs() * stepsPerEpoch);
         LrSchedule schedule = LrSchedule.of(s, total);
         Files.createDirectories(stageDir);
         Path metricsFile = stageDir.resolve("metrics.jsonl");
@@ -92,11 +92,11 @@ abstract class StageLoop<T> {
             tokens += m.getOrDefault("num_tokens", 0.0).longValue();
             m.put("epoch", epoch + (double) batch / stepsPerEpoch);
             last = m;
-            if (stepNo % Math.max(1, s.loggingSteps) == 0 || stepNo == total) {
+            if (stepNo % Math.max(1, s.loggingSteps()) == 0 || stepNo == total) {
                 append(metricsFile, stepNo, m);
                 listener.step(name, stepNo, total, m);
             }
-            boolean evalNow = evaluate != null && s.evalSteps > 0 && stepNo % s.evalSteps == 0;
+            boolean evalNow = evaluate != null && s.evalSteps() > 0 && stepNo % s.evalSteps() == 0;
             if (evalNow) {
                 lastEval = evaluate.get();
                 append(metricsFile, stepNo, lastEval);
@@ -115,17 +115,17 @@ abstract class StageLoop<T> {
                     break;
                 }
             }
-            if (s.saveSteps > 0 && stepNo % s.saveSteps == 0 && stepNo < total) {
+            if (s.saveSteps() > 0 && stepNo % s.saveSteps() == 0 && stepNo < total) {
                 Checkpoint.save(checkpoints, new Checkpoint.State(name, stepNo, epoch, batch, best, patience), trainable, optimizer);
                 listener.checkpointed(name, stepNo);
             }
-            if (s.earlyStoppingPatience > 0 && patience >= s.earlyStoppingPatience) {
+            if (s.earlyStoppingPatience() > 0 && patience >= s.earlyStoppingPatience()) {
                 stoppedEarly = true;
                 listener.message(name + ": eval_loss did not improve for " + patience + " evaluations; stopping early at step " + stepNo);
                 break;
             }
         }
-        if (evaluate != null && (lastEval == null || stepNo % Math.max(1, s.evalSteps) != 0 || s.evalSteps == 0)) {
+        if (evaluate != null && (lastEval == null || stepNo % Math.max(1, s.evalSteps()) != 0 || s.evalSteps() == 0)) {
             lastEval = evaluate.get();
             append(metricsFile, stepNo, lastEval);
             listener.evaluated(name, stepNo, lastEval);

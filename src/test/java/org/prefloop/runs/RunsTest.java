@@ -115,6 +115,9 @@ class RunsTest {
                 .post("/api/runs").then().statusCode(422).contentType("application/problem+json").body("detail", containsString("nowhere"));
         asAdmin().contentType("application/yaml").body(spec("runs-typo", 3, TASK + "/sft.jsonl", ", learnig_rate: 1").getBytes(java.nio.charset.StandardCharsets.UTF_8))
                 .post("/api/runs").then().statusCode(422).body("detail", containsString("sft.learnig_rate"));
+        asAdmin().contentType("application/yaml").body(spec("runs-misplaced", 3, TASK + "/sft.jsonl", ", beta: 1").getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                .post("/api/runs").then().statusCode(422).contentType("application/problem+json")
+                .body("detail", containsString("sft.beta is a setting of the dpo stage"));
         asAdmin().contentType(ContentType.JSON).body("{\"model_name_or_path\": \"version:999999\", \"dpo\": {\"dataset\": \"x\"}}")
                 .post("/api/runs").then().statusCode(422).body("detail", containsString("version:999999"));
         asAdmin().get("/api/runs/999999").then().statusCode(404);

@@ -81,18 +81,16 @@ class AlignmentProofTest {
         Path init = TinyModelRecipe.read(TASK.resolve("tiny-model.json")).write(tmp.resolve("init"));
         ExactMatch untrained = exactMatch(init);
 
-        RunSpec pretrain = RunSpec.read(TASK.resolve("pretrain.yaml"));
-        pretrain.model = init.toString();
-        pretrain.outputDir = tmp.resolve("pretrain").toString();
+        RunSpec pretrain = RunSpec.read(TASK.resolve("pretrain.yaml"))
+                .withPath("model_name_or_path", init.toString()).withPath("output_dir", tmp.resolve("pretrain").toString());
         long t0 = System.nanoTime();
         new AlignmentRun(pretrain, TASK, RunListener.NONE, () -> false).run();
         System.out.printf("pretrain %.1fs%n", (System.nanoTime() - t0) / 1e9);
         Path base = tmp.resolve("pretrain/model");
         ExactMatch pretrained = exactMatch(base);
 
-        RunSpec align = RunSpec.read(TASK.resolve("align.yaml"));
-        align.model = base.toString();
-        align.outputDir = tmp.resolve("align").toString();
+        RunSpec align = RunSpec.read(TASK.resolve("align.yaml"))
+                .withPath("model_name_or_path", base.toString()).withPath("output_dir", tmp.resolve("align").toString());
         t0 = System.nanoTime();
         Map<String, Object> summary = new AlignmentRun(align, TASK, RunListener.NONE, () -> false).run();
         System.out.printf("align %.1fs%n", (System.nanoTime() - t0) / 1e9);

@@ -56,5 +56,9 @@ class TrainCliTest {
         assertEquals(2, run("preflight", "--spec", spec.toString()));
         assertTrue(err.toString().startsWith("prefloop: unknown setting sft.learnig_rate, dpo.learnig_rate") || err.toString().contains("learnig_rate"), err.toString());
         assertEquals(1, err.toString().lines().count(), "one line: " + err);
+        Files.writeString(spec, Files.readString(spec).replace("learnig_rate", "learning_rate").replace("sft: {", "sft: {beta: 1, "));
+        assertEquals(2, run("train", "--spec", spec.toString()));
+        assertTrue(err.toString().startsWith("prefloop: sft.beta is a setting of the dpo stage"), err.toString());
+        assertEquals(1, err.toString().lines().count(), "one line: " + err);
     }
 }
