@@ -29,8 +29,11 @@ import java.util.Map;
 /**
  * Takes a judgment, checks it, and hands it to Kafka. The answer is 202 only after the broker
  * acknowledged the event to all in-sync replicas (acks=all, idempotent producer): from then on
- * the ingest consumer will store it, once, whatever crashes in between.
+ * the ingest consumer will store it, once, whatever crashes in between. Created at start, so its
+ * counter is exported (at 0) before the first judgment and a rate over it is defined from the start.
  */
+@jakarta.inject.Singleton
+@io.quarkus.runtime.Startup
 @Path("/api/preferences")
 public class PreferenceResource {
     static final int MAX_BODY = 256 * 1024;

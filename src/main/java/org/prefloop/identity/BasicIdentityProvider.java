@@ -43,7 +43,7 @@ public class BasicIdentityProvider implements IdentityProvider<UsernamePasswordA
         return context.runBlocking(() -> switch (credentials.check(username, password, address)) {
             case Credentials.Ok ok -> QuarkusSecurityIdentity.builder().setPrincipal(new QuarkusPrincipal(ok.user().username))
                     .addRole(ok.user().role).build();
-            case Credentials.Locked locked -> throw new AuthenticationFailedException("too many failed sign-ins");
+            case Credentials.Locked locked -> throw SignInLocked.refusal(locked.retryAfter());
             case Credentials.Refused refused -> throw new AuthenticationFailedException("wrong user name or password");
         });
     }

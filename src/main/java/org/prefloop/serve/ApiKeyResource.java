@@ -14,6 +14,7 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import org.prefloop.identity.User;
+import org.prefloop.platform.AuditLog;
 import org.prefloop.platform.ProblemException;
 
 import java.net.URI;
@@ -35,6 +36,9 @@ public class ApiKeyResource {
     @Inject
     ApiKeys keys;
 
+    @Inject
+    AuditLog audit;
+
     public record NewKey(String name) {
     }
 
@@ -55,7 +59,11 @@ public class ApiKeyResource {
         }
         String secret = ApiKey.newSecret();
         String creator = identity.getPrincipal().getName();
-        ApiKey k = QuarkusTransaction.requiringNew().call(() -> ApiKey.store(body.name(), secret, creator));
+        ApiKey k = QuarkusTransaction.requiringNew().call(() -> {
+            ApiKey stored = ApiKey.store(body.name(), secret, creator);
+            audit.record("key.create", "key " + stored.id, stored.name + " (" + stored.prefix + "…)");
+            return stored;
+        });
         keys.refresh();
         return Response.created(URI.create("/api/keys/" + k.id)).entity(new CreatedKey(k.id, k.name, secret)).build();
     }
@@ -71,7 +79,10 @@ public class ApiKeyResource {
         KeyView revoked = QuarkusTransaction.requiringNew().call(() -> {
             ApiKey k = ApiKey.findById(id);
             if (k == null) throw ProblemException.notFound("id", "API key " + id + " does not exist");
-            if (k.revokedAt == null) k.revokedAt = OffsetDateTime.now();
+            if (k.revokedAt == null) {
+                k.revokedAt = OffsetDateTime.now();
+                audit.record("key.revoke", "key " + k.id, k.name);
+            }
             return KeyView.of(k);
         });
         keys.refresh();

@@ -61,12 +61,27 @@ class KubernetesManifestsTest {
                 String where = d.getMetadata().getName() + "/" + c.getName();
                 assertEquals("/q/health/ready", c.getReadinessProbe().getHttpGet().getPath(), where);
                 assertEquals("/q/health/live", c.getLivenessProbe().getHttpGet().getPath(), where);
+                // probes reach the management interface, which no Service exposes
+                assertEquals("management", c.getReadinessProbe().getHttpGet().getPort().getStrVal(), where);
+                assertEquals("management", c.getLivenessProbe().getHttpGet().getPort().getStrVal(), where);
+                assertTrue(c.getPorts().stream().anyMatch(p -> "management".equals(p.getName()) && p.getContainerPort() == 9000), where);
                 Map<String, Quantity> requests = c.getResources().getRequests();
                 assertNotNull(requests.get("cpu"), where + " requests cpu");
                 assertNotNull(requests.get("memory"), where + " requests memory");
                 assertNotNull(c.getResources().getLimits().get("memory"), where + " limits memory");
                 assertFalse(c.getSecurityContext().getAllowPrivilegeEscalation(), where);
                 assertTrue(d.getSpec().getTemplate().getSpec().getSecurityContext().getRunAsNonRoot(), where + " runs as non-root");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    void noServiceExposesTheManagementPort(String kustomization) {
+        for (Service service : ofType(objects(kustomization), Service.class)) {
+            for (var port : service.getSpec().getPorts()) {
+                assertFalse(port.getTargetPort() != null && "management".equals(port.getTargetPort().getStrVal())
+                        || port.getPort() == 9000, service.getMetadata().getName() + " exposes health and metrics");
             }
         }
     }

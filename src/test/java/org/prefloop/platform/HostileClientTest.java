@@ -52,7 +52,7 @@ class HostileClientTest {
 
     @AfterEach
     void stillHealthy() {
-        RestAssured.get("/q/health/live").then().statusCode(200);
+        org.prefloop.testing.Api.management().get("/q/health/live").then().statusCode(200);
     }
 
     /** A file outside the roots holding a secret token, and a link to it from inside a root. */
@@ -204,12 +204,16 @@ class HostileClientTest {
         // the form locks a name: HTTP Basic is refused too, even with the right password
         String a = Api.newAnnotator();
         for (int i = 0; i < 5; i++) assertEquals(401, org.prefloop.testing.Browser.postSignIn(a, "guess-" + i, null).statusCode());
-        Api.asAnnotator(a).get("/api/users/me").then().statusCode(401);
+        // a locked name gets 429 with Retry-After over Basic too, so scripts wait instead of retrying
+        Response locked = Api.asAnnotator(a).get("/api/users/me");
+        assertEquals(429, locked.statusCode(), locked.asString());
+        assertTrue(Integer.parseInt(locked.header("Retry-After")) > 0);
+        assertTrue(locked.contentType().startsWith("application/problem+json"), locked.contentType());
         // Basic failures lock the form and Basic
         String b = Api.newAnnotator();
         Api.asAnnotator(b).get("/api/users/me").then().statusCode(200);
         for (int i = 0; i < 5; i++) Api.as(b, "guess-" + i).get("/api/users/me").then().statusCode(401);
-        Api.asAnnotator(b).get("/api/users/me").then().statusCode(401);
+        Api.asAnnotator(b).get("/api/users/me").then().statusCode(429);
         assertEquals(429, org.prefloop.testing.Browser.postSignIn(b, "password-" + b, null).statusCode());
         // unknown names are refused like known ones (and count against the name as well)
         Api.as("nobody-" + UUID.randomUUID().toString().substring(0, 8), "whatever-password").get("/api/users/me").then().statusCode(401);
@@ -275,6 +279,14 @@ class HostileClientTest {
         for (String[] expected : new String[][]{{"user.disable", b}, {"user.enable", b}, {"user.role", c}, {"user.password-reset", c}, {"user.create", d}}) {
             assertTrue(log.stream().anyMatch(e -> e.get("action").equals(expected[0]) && e.get("target").equals(expected[1])
                     && e.get("actor").equals("admin")), expected[0] + " " + expected[1] + " in " + log);
+        }
+        // API keys: creating and revoking are admin actions too
+        int key = asAdmin().contentType(ContentType.JSON).body(Map.of("name", "audited-app")).post("/api/keys")
+                .then().statusCode(201).extract().path("id");
+        asAdmin().delete("/api/keys/" + key).then().statusCode(200);
+        List<Map<String, Object>> keyLog = asAdmin().get("/api/audit?limit=50").then().statusCode(200).extract().jsonPath().getList("$");
+        for (String action : new String[]{"key.create", "key.revoke"}) {
+            assertTrue(keyLog.stream().anyMatch(e -> e.get("action").equals(action) && e.get("target").equals("key " + key)), action + " in " + keyLog);
         }
         Api.as(d, "another-password").get("/api/audit").then().statusCode(403);
         asAdmin().get("/api/audit?limit=0").then().statusCode(422);

@@ -87,7 +87,7 @@ class RunsTest {
         assertTrue(Files.exists(Path.of(version.getString("baseModel")).resolve("model.safetensors")));
 
         // the worker's gauges for the operator's dashboards
-        String prometheus = io.restassured.RestAssured.get("/q/metrics").then().statusCode(200).extract().asString();
+        String prometheus = org.prefloop.testing.Api.management().get("/q/metrics").then().statusCode(200).extract().asString();
         for (String gauge : List.of("prefloop_training_loss", "prefloop_training_tokens_per_second", "prefloop_training_reward_accuracy")) {
             assertTrue(prometheus.lines().anyMatch(l -> l.startsWith(gauge + "{") && l.contains("run=\"" + id + "\"")), gauge + " for run " + id);
         }

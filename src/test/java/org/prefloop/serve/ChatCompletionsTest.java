@@ -121,7 +121,7 @@ class ChatCompletionsTest {
         for (int i = 0; i < 6; i++) answers.add(pool.submit(() -> complete("prefloop", false).getString("choices[0].message.content")));
         for (Future<String> a : answers) assertEquals(expected, a.get(60, TimeUnit.SECONDS));
         pool.shutdown();
-        String metrics = RestAssured.get("/q/metrics").asString();
+        String metrics = org.prefloop.testing.Api.management().get("/q/metrics").asString();
         double max = metrics.lines().filter(l -> l.startsWith("prefloop_serve_batch_size_max"))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).max().orElse(0);
         assertTrue(max > 1, "concurrent requests were batched on the model, largest batch " + max);
@@ -162,7 +162,7 @@ class ChatCompletionsTest {
 
     /** The sum of the batch sizes of all decode steps so far: grows by more than the steps when steps are shared. */
     private static double batchSizeSum() {
-        return RestAssured.get("/q/metrics").asString().lines().filter(l -> l.startsWith("prefloop_serve_batch_size_sum"))
+        return org.prefloop.testing.Api.management().get("/q/metrics").asString().lines().filter(l -> l.startsWith("prefloop_serve_batch_size_sum"))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 

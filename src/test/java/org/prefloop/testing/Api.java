@@ -18,6 +18,15 @@ public final class Api {
     private Api() {
     }
 
+    /**
+     * Health and metrics, on the management interface's own port (a free one in tests), as a probe
+     * or Prometheus reaches them.
+     */
+    public static RequestSpecification management() {
+        int port = org.eclipse.microprofile.config.ConfigProvider.getConfig().getValue("quarkus.management.test-port", Integer.class);
+        return io.restassured.RestAssured.given().port(port);
+    }
+
     public static String adminPassword() {
         return ConfigProvider.getConfig().getValue("prefloop.admin-password", String.class);
     }
