@@ -74,7 +74,7 @@ class ServingVersionsTest {
     }
 
     private static double metric(String name) {
-        return RestAssured.get("/q/metrics").asString().lines().filter(l -> l.startsWith(name + " ") || l.startsWith(name + "{"))
+        return org.prefloop.testing.Api.management().get("/q/metrics").asString().lines().filter(l -> l.startsWith(name + " ") || l.startsWith(name + "{"))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).max().orElse(0);
     }
 
