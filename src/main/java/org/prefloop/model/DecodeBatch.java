@@ -52,6 +52,16 @@ public final class DecodeBatch implements AutoCloseable {
         default boolean cancelled() {
             return false;
         }
+
+        /** How many alternatives each token's {@link TokenLogprobs} lists; -1 (the default): no logprobs. */
+        default int topLogprobs() {
+            return -1;
+        }
+
+        /** {@link #onToken(long, String)} with the token's logprobs: null unless asked for, and for the eos/stop token that ends. */
+        default void onToken(long tokenId, String textDelta, TokenLogprobs logprobs) {
+            onToken(tokenId, textDelta);
+        }
     }
 
     private final Generator generator;
@@ -316,7 +326,7 @@ public final class DecodeBatch implements AutoCloseable {
     /** Greedy rows without penalties pick on the native side when the whole batch is such; otherwise rows copy their logits. */
     private long[] pick(NDArray logits) {
         boolean allGreedy = true;
-        for (Row r : rows) allGreedy &= r.params.isPlainGreedy();
+        for (Row r : rows) allGreedy &= r.params.isPlainGreedy() && r.request.listener().topLogprobs() < 0;
         if (allGreedy) return logits.argMax(1).toLongArray();
         int n = rows.size();
         int vocab = (int) logits.getShape().get(1);
@@ -327,7 +337,11 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     private static long choose(float[] row, Row r) {
-        return Sampling.choose(row, r.seen, r.counts, r.params, r.random);
+        int top = r.request.listener().topLogprobs();
+        float[] model = top >= 0 ? row.clone() : null; // the sampler edits its row; logprobs are of the model's own
+        long token = Sampling.choose(row, r.seen, r.counts, r.params, r.random);
+        r.logprobs = model == null ? null : Sampling.logprobs(model, token, top);
+        return token;
     }
 
     /** Grows the cache to hold {@code rowsNeeded} rows of {@code columns} columns, doubling to keep reallocations rare. */
@@ -417,6 +431,7 @@ public final class DecodeBatch implements AutoCloseable {
         int streamed;
         boolean done;
         String finishReason;
+        TokenLogprobs logprobs; // of the token being accepted, when the listener asked for them
 
         Row(Request request, int start) {
             this.request = request;
@@ -435,7 +450,7 @@ public final class DecodeBatch implements AutoCloseable {
             boolean last = generated.size() + 1 == params.maxTokens();
             for (long s : stopIds) {
                 if (s == token) {
-                    emit(token, text.length()); // nothing more can come: release what was held back
+                    emit(token, text.length(), null); // nothing more can come: release what was held back
                     finish("stop");
                     return;
                 }
@@ -447,11 +462,11 @@ public final class DecodeBatch implements AutoCloseable {
             int cut = firstStop(text);
             if (cut >= 0) {
                 text = text.substring(0, cut);
-                emit(token, text.length());
+                emit(token, text.length(), logprobs);
                 finish("stop");
                 return;
             }
-            emit(token, last ? text.length() : safeLength(text));
+            emit(token, last ? text.length() : safeLength(text), logprobs);
             if (last) finish("length");
         }
 
@@ -479,10 +494,10 @@ public final class DecodeBatch implements AutoCloseable {
             return best;
         }
 
-        private void emit(long token, int upTo) {
+        private void emit(long token, int upTo, TokenLogprobs tokenLogprobs) {
             String delta = upTo > streamed ? text.substring(streamed, upTo) : "";
             streamed = Math.max(streamed, upTo);
-            request.listener().onToken(token, delta);
+            request.listener().onToken(token, delta, tokenLogprobs);
         }
 
         void finish(String reason) {

@@ -86,6 +86,38 @@ final class Sampling {
         return argMax(logits);
     }
 
+    /**
+     * Log-softmax of {@code logits} (the model's own, before the edits {@link #choose} makes) at
+     * {@code chosen}, and the {@code top} most likely tokens with theirs. Double precision for the
+     * normaliser; one pass over the vocabulary plus an insertion into a list of {@code top}.
+     */
+    static TokenLogprobs logprobs(float[] logits, long chosen, int top) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double sum = 0;
+        for (float l : logits) sum += Math.exp(l - max);
+        double logZ = max + Math.log(sum);
+        int k = Math.min(Math.max(top, 0), logits.length);
+        int[] best = new int[k];
+        int filled = 0;
+        for (int i = 0; i < logits.length && k > 0; i++) {
+            if (filled == k && logits[i] <= logits[best[k - 1]]) continue; // not above the k-th (ties keep the lower id)
+            int at = filled < k ? filled++ : k - 1;
+            while (at > 0 && logits[best[at - 1]] < logits[i]) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = i;
+        }
+        long[] ids = new long[k];
+        float[] lps = new float[k];
+        for (int j = 0; j < k; j++) {
+            ids[j] = best[j];
+            lps[j] = (float) (logits[best[j]] - logZ);
+        }
+        return new TokenLogprobs(chosen, (float) (logits[(int) chosen] - logZ), ids, lps);
+    }
+
     static int argMax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;

@@ -13,6 +13,7 @@ import org.jboss.logging.Logger;
 import org.prefloop.model.DecodeBatch;
 import org.prefloop.model.Generator;
 import org.prefloop.model.ProjectionHook;
+import org.prefloop.model.TokenLogprobs;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -48,6 +49,16 @@ public class BatchScheduler {
         void done(Generator.Completion completion);
 
         void failed(Throwable error);
+
+        /** How many alternatives each token's logprobs list; -1 (the default): no logprobs. */
+        default int topLogprobs() {
+            return -1;
+        }
+
+        /** A generated token's text (possibly empty) and, when asked for, its logprobs. */
+        default void token(String textDelta, TokenLogprobs logprobs) {
+            if (!textDelta.isEmpty()) delta(textDelta);
+        }
 
         /** True once the client has gone: the request is dropped before its next step. */
         default boolean cancelled() {
@@ -229,8 +240,16 @@ public class BatchScheduler {
     private DecodeBatch.Listener listener(Job job, List<Job> jobs) {
         return new DecodeBatch.Listener() {
             public void onToken(long tokenId, String textDelta) {
+                onToken(tokenId, textDelta, null);
+            }
+
+            public void onToken(long tokenId, String textDelta, TokenLogprobs logprobs) {
                 generated.incrementAndGet();
-                if (!textDelta.isEmpty()) job.sink().delta(textDelta);
+                job.sink().token(textDelta, logprobs);
+            }
+
+            public int topLogprobs() {
+                return job.sink().topLogprobs();
             }
 
             public void onDone(Generator.Completion completion) {

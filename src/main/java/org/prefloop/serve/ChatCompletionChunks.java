@@ -18,7 +18,9 @@ final class ChatCompletionChunks {
     record AssistantMessage(String role, String content) {
     }
 
-    record Choice(int index, AssistantMessage message, String finish_reason) {
+    /** {@code logprobs} is null unless the request asked for them, and then sent as JSON null, as OpenAI does. */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Choice(int index, AssistantMessage message, Logprobs.Chat logprobs, String finish_reason) {
     }
 
     record Completion(String id, String object, long created, String model, List<Choice> choices, Usage usage) {
@@ -29,7 +31,7 @@ final class ChatCompletionChunks {
     }
 
     @JsonInclude(JsonInclude.Include.ALWAYS)
-    record ChunkChoice(int index, Delta delta, String finish_reason) {
+    record ChunkChoice(int index, Delta delta, Logprobs.Chat logprobs, String finish_reason) {
     }
 
     @JsonInclude(JsonInclude.Include.NON_NULL)

@@ -9,7 +9,8 @@ import java.util.List;
  * The body of OpenAI's {@code POST /v1/chat/completions} after {@link ChatRequests#parse} checked
  * it: every field PrefLoop honours, typed; null where the client left it out.
  * {@code top_k}, {@code repetition_penalty} and {@code ignore_eos} are vLLM's extensions, which
- * PrefLoop honours too.
+ * PrefLoop honours too. {@code n} is 1 unless asked; {@code topLogprobs} is 0 unless asked (and
+ * only with {@code logprobs}).
  */
 public record ChatCompletionRequest(
         String model,
@@ -25,7 +26,15 @@ public record ChatCompletionRequest(
         Long seed,
         boolean stream,
         boolean includeUsage,
-        boolean ignoreEos) {
+        boolean ignoreEos,
+        int n,
+        boolean logprobs,
+        int topLogprobs) {
+
+    /** Alternatives per token the sampler should report: -1 without {@code logprobs}. */
+    int logprobAlternatives() {
+        return logprobs ? topLogprobs : -1;
+    }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public record Message(String role, JsonNode content) {

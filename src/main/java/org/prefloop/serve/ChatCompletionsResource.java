@@ -11,24 +11,23 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import io.smallrye.common.annotation.Blocking;
 import io.vertx.core.http.HttpServerRequest;
-import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.HttpServerResponse;
 import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.StreamingOutput;
 import org.prefloop.model.Generator;
+import org.prefloop.model.TokenLogprobs;
 import org.prefloop.platform.ProblemException;
 
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -82,127 +81,107 @@ public class ChatCompletionsResource {
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
         // a client that goes away cancels its request: dropped from the queue, or out of the batch before the next step
-        AtomicBoolean gone = new AtomicBoolean();
-        LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
-        if (httpRequest.version() != HttpVersion.HTTP_2) {
-            // RESTEasy Reactive pauses reading an HTTP/1 connection; resumed, the hang-up (end of stream) is read and
-            // reported. (An HTTP/2 connection carries other streams: a reset stream closes the response, checked below.)
-            try {
-                httpRequest.resume();
-            } catch (IllegalStateException alreadyRead) {
-                // nothing left to read: the close is still reported when a write fails
-            }
-            httpRequest.connection().closeHandler(v -> {
-                gone.set(true);
-                events.add(GONE);
-            });
-        }
-        if (response.closed()) gone.set(true); // hung up before the handler was there
-        CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
-        BatchScheduler.Sink sink = new BatchScheduler.Sink() {
-            public void delta(String text) {
-                if (request.stream()) events.add(text);
-            }
-
-            public void done(Generator.Completion completion) {
-                events.add(completion);
-                done.complete(completion);
-            }
-
-            public void failed(Throwable error) {
-                events.add(error);
-                done.completeExceptionally(error);
-            }
-
-            public boolean cancelled() {
-                if (!gone.get() && response.closed()) gone.set(true); // noticed by a failed write, without the close handler
-                return gone.get();
-            }
-        };
-        if (!scheduler.offer(new BatchScheduler.Job(model, prompt, params, sink))) {
-            int retry = scheduler.retryAfterSeconds();
-            return CompletableFuture.completedFuture(Response.fromResponse(openAiError(new OpenAiException(429,
-                    "The server is busy: its queue of " + scheduler.maxQueue + " requests is full. Retry after " + retry + " s.",
-                    null, "queue_full"))).header("Retry-After", retry).build());
+        RequestJobs jobs = new RequestJobs(httpRequest, response);
+        Long seed = RequestJobs.seedOf(request.seed(), request.n());
+        List<RequestJobs.Sequence> sequences = new ArrayList<>();
+        for (int i = 0; i < request.n(); i++) sequences.add(new RequestJobs.Sequence(model, prompt, RequestJobs.choice(params, seed, i)));
+        if (!jobs.offer(scheduler, sequences, request.stream(), request.logprobAlternatives())) {
+            return CompletableFuture.completedFuture(busy(scheduler));
         }
         if (request.stream()) {
-            return CompletableFuture.completedFuture(Response.ok(stream(model, events, gone, id, created, request.includeUsage(), start))
+            return CompletableFuture.completedFuture(Response.ok(stream(model, jobs, request, id, created, prompt.length, start))
                     .type("text/event-stream").header("Cache-Control", "no-cache").build());
         }
         CompletableFuture<Response> result = new CompletableFuture<>();
         result.whenComplete((r, e) -> {
-            if (result.isCancelled()) gone.set(true); // RESTEasy Reactive cancels the answer of a closed connection
+            if (result.isCancelled()) jobs.gone.set(true); // RESTEasy Reactive cancels the answer of a closed connection
         });
-        done.handle((c, error) -> {
+        jobs.all().handle((finished, error) -> {
             if (error != null) {
-                return openAiError(new OpenAiException(500, "generation failed: " + rootMessage(error), null, null));
+                return openAiError(new OpenAiException(500, "generation failed: " + RequestJobs.rootMessage(error), null, null));
             }
-            tokens.increment(c.tokenIds().length);
-            return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(),
-                    List.of(new ChatCompletionChunks.Choice(0, new ChatCompletionChunks.AssistantMessage("assistant", c.text()), c.finishReason())),
-                    ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))).type(MediaType.APPLICATION_JSON).build();
+            List<ChatCompletionChunks.Choice> choices = new ArrayList<>();
+            int completionTokens = 0;
+            for (RequestJobs.Finished f : finished) {
+                Generator.Completion c = f.completion();
+                completionTokens += c.tokenIds().length;
+                choices.add(new ChatCompletionChunks.Choice(f.index(), new ChatCompletionChunks.AssistantMessage("assistant", c.text()),
+                        request.logprobs() ? Logprobs.chat(model.base().tokenizer(), f.all()) : null, c.finishReason()));
+            }
+            tokens.increment(completionTokens);
+            return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(), choices,
+                    ChatCompletionChunks.Usage.of(prompt.length, completionTokens))).type(MediaType.APPLICATION_JSON).build();
         }).thenAccept(result::complete);
         return result;
     }
 
-    private static final Object GONE = new Object();
-
-    private static String rootMessage(Throwable e) {
-        while (e.getCause() != null && e.getCause() != e) e = e.getCause();
-        return e.getMessage();
+    /** 429 with Retry-After, in OpenAI's shape: the queue has no room for the request's sequences. */
+    static Response busy(BatchScheduler scheduler) {
+        int retry = scheduler.retryAfterSeconds();
+        return Response.fromResponse(openAiError(new OpenAiException(429,
+                "The server is busy: its queue of " + scheduler.maxQueue + " requests is full. Retry after " + retry + " s.",
+                null, "queue_full"))).header("Retry-After", retry).build();
     }
 
-    private StreamingOutput stream(ModelHost.Resolved model, LinkedBlockingQueue<Object> events, AtomicBoolean gone, String id,
-                                   long created, boolean includeUsage, long start) {
+    /**
+     * The chunks of all choices as they are generated: each choice opens with its role, then its
+     * text pieces (with the logprobs of their tokens when asked), then its finish reason. After
+     * the last choice ends, the usage of all of them when asked, and {@code [DONE]}.
+     */
+    private StreamingOutput stream(ModelHost.Resolved model, RequestJobs jobs, ChatCompletionRequest request, String id,
+                                   long created, int promptTokens, long start) {
         return out -> {
             try {
-                write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta("assistant", ""), null, null));
+                for (int i = 0; i < request.n(); i++) {
+                    write(out, chunk(id, created, model.name(), i, new ChatCompletionChunks.Delta("assistant", ""), null, null));
+                }
                 boolean first = true;
+                int finished = 0;
+                int completionTokens = 0;
                 while (true) {
-                    Object e;
-                    try {
-                        e = events.poll(10, TimeUnit.MINUTES);
-                    } catch (InterruptedException ie) {
-                        Thread.currentThread().interrupt();
-                        gone.set(true);
-                        return;
-                    }
-                    if (e == null || e == GONE) {
-                        gone.set(true);
-                        return;
-                    }
-                    if (e instanceof String text) {
+                    Object e = jobs.next();
+                    if (e == RequestJobs.GONE) return;
+                    if (e instanceof RequestJobs.Piece piece) {
                         if (first) {
                             firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
                             first = false;
                         }
-                        write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, text), null, null));
-                    } else if (e instanceof Generator.Completion c) {
+                        write(out, chunk(id, created, model.name(), piece.index(), new ChatCompletionChunks.Delta(null, piece.text()),
+                                logprobs(model, request, piece.logprobs()), null));
+                    } else if (e instanceof RequestJobs.Finished f) {
+                        Generator.Completion c = f.completion();
                         tokens.increment(c.tokenIds().length);
-                        write(out, chunk(id, created, model.name(), new ChatCompletionChunks.Delta(null, null), c.finishReason(), null));
-                        if (includeUsage) {
+                        completionTokens += c.tokenIds().length;
+                        write(out, chunk(id, created, model.name(), f.index(), new ChatCompletionChunks.Delta(null, null),
+                                f.unsent().isEmpty() ? null : logprobs(model, request, f.unsent()), c.finishReason()));
+                        if (++finished < request.n()) continue;
+                        if (request.includeUsage()) {
                             write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
-                                    List.of(), ChatCompletionChunks.Usage.of(c.promptTokens(), c.tokenIds().length))));
+                                    List.of(), ChatCompletionChunks.Usage.of(promptTokens, completionTokens))));
                         }
                         write(out, "[DONE]");
                         return;
                     } else {
                         write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
-                                "generation failed: " + rootMessage((Throwable) e), "server_error", null)));
+                                "generation failed: " + RequestJobs.rootMessage((Throwable) e), "server_error", null)));
                         return;
                     }
                 }
             } catch (IOException writeFailed) {
-                gone.set(true); // the client went away mid-stream
+                jobs.gone.set(true); // the client went away mid-stream
                 throw writeFailed;
             }
         };
     }
 
-    private String chunk(String id, long created, String model, ChatCompletionChunks.Delta delta, String finish,
-                         ChatCompletionChunks.Usage usage) throws IOException {
+    private static Logprobs.Chat logprobs(ModelHost.Resolved model, ChatCompletionRequest request, List<TokenLogprobs> tokens) {
+        return request.logprobs() ? Logprobs.chat(model.base().tokenizer(), tokens) : null;
+    }
+
+    private String chunk(String id, long created, String model, int index, ChatCompletionChunks.Delta delta,
+                         Logprobs.Chat logprobs, String finish) throws IOException {
         return json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model,
-                List.of(new ChatCompletionChunks.ChunkChoice(0, delta, finish)), usage));
+                List.of(new ChatCompletionChunks.ChunkChoice(index, delta, logprobs, finish)), null));
     }
 
     private static void write(OutputStream out, String data) throws IOException {
@@ -216,14 +195,19 @@ public class ChatCompletionsResource {
      * use what remains of it.
      */
     static Generator.GenerationParams params(ChatCompletionRequest r, int promptTokens, int context) {
+        return params(r, promptTokens, context, "messages", "messages");
+    }
+
+    /** {@link #params(ChatCompletionRequest, int, int)} where the prompt came from {@code param}, called {@code what} in messages. */
+    static Generator.GenerationParams params(ChatCompletionRequest r, int promptTokens, int context, String param, String what) {
         if (r.maxTokens() == null ? promptTokens >= context : promptTokens + r.maxTokens() > context) {
             String message = r.maxTokens() == null
-                    ? "This model's maximum context length is " + context + " tokens. However, your messages resulted in "
-                            + promptTokens + " tokens, which leaves no room for a completion. Please reduce the length of the messages."
+                    ? "This model's maximum context length is " + context + " tokens. However, your " + what + " resulted in "
+                            + promptTokens + " tokens, which leaves no room for a completion. Please reduce the length of the " + what + "."
                     : "This model's maximum context length is " + context + " tokens. However, you requested "
-                            + (promptTokens + r.maxTokens()) + " tokens (" + promptTokens + " in the messages, " + r.maxTokens()
-                            + " in the completion). Please reduce the length of the messages or completion.";
-            throw OpenAiException.invalid("messages", "context_length_exceeded", message);
+                            + (promptTokens + r.maxTokens()) + " tokens (" + promptTokens + " in the " + what + ", " + r.maxTokens()
+                            + " in the completion). Please reduce the length of the " + what + " or completion.";
+            throw OpenAiException.invalid(param, "context_length_exceeded", message);
         }
         int maxTokens = r.maxTokens() == null ? context - promptTokens : r.maxTokens();
         float temperature = r.temperature() == null ? 1f : r.temperature();

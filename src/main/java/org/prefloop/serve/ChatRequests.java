@@ -18,6 +18,10 @@ import java.util.Set;
  */
 final class ChatRequests {
     static final int MAX_STOP_STRINGS = 4;
+    /** OpenAI's bound on top_logprobs. */
+    static final int MAX_TOP_LOGPROBS = 20;
+    /** Choices one request may ask for: each is a sequence in the batch, so more would starve other clients. */
+    static final int MAX_CHOICES = 16;
     private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant");
 
     /** Parameters OpenAI clients send that change nothing here (or only at their default value, checked below). */
@@ -31,8 +35,7 @@ final class ChatRequests {
             "function_call", "function calling is not supported",
             "audio", "audio output is not supported",
             "prediction", "predicted outputs are not supported",
-            "web_search_options", "web search is not supported",
-            "top_logprobs", "logprobs are not supported yet");
+            "web_search_options", "web search is not supported");
 
     private ChatRequests() {
     }
@@ -63,10 +66,15 @@ final class ChatRequests {
         if (toolChoice != null && !toolChoice.isNull() && !(toolChoice.isTextual() && toolChoice.asText().equals("none"))) {
             throw unsupported("tool_choice", "tool calling is not supported");
         }
-        if (Boolean.TRUE.equals(bool(root, "logprobs"))) throw unsupported("logprobs", "logprobs are not supported yet");
-        Integer n = integer(root, "n");
-        if (n != null && n < 1) throw OpenAiException.invalid("n", "invalid_value", "'n' must be at least 1, got " + n);
-        if (n != null && n > 1) throw unsupported("n", "only n=1 is supported");
+        boolean logprobs = Boolean.TRUE.equals(bool(root, "logprobs"));
+        Integer top = integer(root, "top_logprobs");
+        if (top != null && (top < 0 || top > MAX_TOP_LOGPROBS)) {
+            throw OpenAiException.invalid("top_logprobs", "invalid_value", "'top_logprobs' must be between 0 and " + MAX_TOP_LOGPROBS + ", got " + top);
+        }
+        if (top != null && top > 0 && !logprobs) {
+            throw OpenAiException.invalid("top_logprobs", "invalid_value", "'top_logprobs' needs 'logprobs' set to true.");
+        }
+        int n = choices(root);
         JsonNode format = root.get("response_format");
         if (format != null && !format.isNull() && !(format.isObject() && format.path("type").asText().equals("text"))) {
             throw unsupported("response_format", "only response_format {\"type\": \"text\"} is supported");
@@ -111,12 +119,22 @@ final class ChatRequests {
         }
         return new ChatCompletionRequest(model == null || model.isNull() ? null : model.asText(), messages(root.get("messages")),
                 temperature, topP, topK == null || topK == -1 ? null : topK, repetition, frequency, presence, maxTokens,
-                stop(root.get("stop")), seed, Boolean.TRUE.equals(stream), includeUsage, Boolean.TRUE.equals(ignoreEos));
+                stop(root.get("stop")), seed, Boolean.TRUE.equals(stream), includeUsage, Boolean.TRUE.equals(ignoreEos),
+                n, logprobs, top == null ? 0 : top);
     }
 
     private static final Set<String> KNOWN = Set.of("model", "messages", "temperature", "top_p", "top_k", "repetition_penalty",
             "frequency_penalty", "presence_penalty", "max_tokens", "max_completion_tokens", "stop", "seed", "stream", "n",
-            "logprobs", "response_format", "logit_bias", "tool_choice", "ignore_eos");
+            "logprobs", "top_logprobs", "response_format", "logit_bias", "tool_choice", "ignore_eos");
+
+    /** {@code n}: 1 by default, at most {@link #MAX_CHOICES} (each choice is a sequence in the batch). */
+    static int choices(JsonNode root) {
+        Integer n = integer(root, "n");
+        if (n != null && (n < 1 || n > MAX_CHOICES)) {
+            throw OpenAiException.invalid("n", "invalid_value", "'n' must be between 1 and " + MAX_CHOICES + ", got " + n);
+        }
+        return n == null ? 1 : n;
+    }
 
     private static List<ChatCompletionRequest.Message> messages(JsonNode messages) {
         if (messages == null || messages.isNull()) {
@@ -160,7 +178,7 @@ final class ChatRequests {
         return out;
     }
 
-    private static List<String> stop(JsonNode stop) {
+    static List<String> stop(JsonNode stop) {
         if (stop == null || stop.isNull()) return List.of();
         List<String> out = new ArrayList<>();
         if (stop.isTextual()) out.add(stop.asText());
@@ -175,7 +193,7 @@ final class ChatRequests {
         return out;
     }
 
-    private static Float number(JsonNode root, String name, double min, double max) {
+    static Float number(JsonNode root, String name, double min, double max) {
         JsonNode v = root.get(name);
         if (v == null || v.isNull()) return null;
         if (!v.isNumber()) throw type(name, "a number");
@@ -186,7 +204,7 @@ final class ChatRequests {
         return (float) d;
     }
 
-    private static Integer integer(JsonNode root, String name) {
+    static Integer integer(JsonNode root, String name) {
         JsonNode v = root.get(name);
         if (v == null || v.isNull()) return null;
         if (!v.isIntegralNumber()) throw type(name, "an integer");
@@ -194,11 +212,11 @@ final class ChatRequests {
         return v.asInt();
     }
 
-    private static Boolean bool(JsonNode root, String name) {
+    static Boolean bool(JsonNode root, String name) {
         return bool(root, name, name);
     }
 
-    private static Boolean bool(JsonNode root, String name, String param) {
+    static Boolean bool(JsonNode root, String name, String param) {
         JsonNode v = root.get(name);
         if (v == null || v.isNull()) return null;
         if (!v.isBoolean()) throw type(param, "a boolean");
@@ -209,11 +227,11 @@ final class ChatRequests {
         return d == Math.rint(d) ? String.valueOf((long) d) : String.valueOf(d);
     }
 
-    private static OpenAiException type(String param, String expected) {
+    static OpenAiException type(String param, String expected) {
         return OpenAiException.invalid(param, "invalid_type", "Invalid type for '" + param + "': expected " + expected + ".");
     }
 
-    private static OpenAiException unsupported(String param, String why) {
+    static OpenAiException unsupported(String param, String why) {
         return OpenAiException.invalid(param, "unsupported_parameter", "Unsupported parameter: '" + param + "': " + why + " by this server.");
     }
 }

@@ -165,4 +165,30 @@ class BusyServingTest {
         assertEquals(MAX_BATCH + 2, scheduler.cancelledCount() - cancelledBefore, "running and waiting requests were cancelled");
         answersNormally();
     }
+
+    /** n choices are n sequences: queued all or none, and a client that hangs up cancels every one of them. */
+    @Test
+    void aRequestsChoicesAreQueuedTogetherOrNotAtAllAndCancelledTogether() throws Exception {
+        long cancelledBefore = scheduler.cancelledCount();
+        List<Socket> held = new ArrayList<>();
+        try {
+            for (int i = 0; i < MAX_BATCH; i++) held.add(open(body(true, 2000)));
+            awaitLoad(l -> l.running() == MAX_BATCH);
+            RestAssured.given().header("Authorization", "Bearer " + ChatCompletionsTest.KEY).contentType(ContentType.JSON)
+                    .body(body(false, 4).replaceFirst("\\}$", ",\"n\":" + (MAX_QUEUE + 1) + "}")).post("/v1/chat/completions").then()
+                    .statusCode(429).body("error.code", equalTo("queue_full"));
+            awaitLoad(l -> l.waiting() == 0); // the choices that found room left the queue unrun
+            assertEquals(MAX_QUEUE, scheduler.cancelledCount() - cancelledBefore);
+        } finally {
+            for (Socket s : held) s.close();
+        }
+        awaitIdle(5_000);
+        long before = scheduler.cancelledCount();
+        try (Socket s = open(body(true, 2000).replaceFirst("\\}$", ",\"n\":3}"))) {
+            awaitFirstToken(s);
+        }
+        awaitIdle(5_000);
+        assertEquals(3, scheduler.cancelledCount() - before, "all three choices of the dropped stream were cancelled");
+        answersNormally();
+    }
 }

@@ -3,7 +3,12 @@ package org.prefloop.serve;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
+import dev.langchain4j.model.openai.LogProb;
+import dev.langchain4j.model.openai.OpenAiChatResponseMetadata;
+import dev.langchain4j.model.openai.OpenAiLanguageModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
+import dev.langchain4j.model.openai.internal.OpenAiClient;
+import dev.langchain4j.model.openai.internal.chat.ChatCompletionResponse;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -228,5 +233,42 @@ class ChatCompletionsTest {
         ChatResponse streamed = done.get(60, TimeUnit.SECONDS);
         assertEquals(expected, pieces.toString());
         assertEquals(expected, streamed.aiMessage().text());
+    }
+
+    /** What the client exposes beyond one answer: logprobs on its chat model, n on its request, the legacy completions model. */
+    @Test
+    void langChain4jReadsLogprobsChoicesAndLegacyCompletions() {
+        String expected = direct(null, null, 12);
+        OpenAiChatModel chat = OpenAiChatModel.builder().baseUrl(v1.toString()).apiKey(KEY).modelName("prefloop")
+                .temperature(0.0).maxTokens(12).logprobs(true).topLogprobs(3).build();
+        ChatResponse answer = chat.chat(dev.langchain4j.data.message.UserMessage.from(QUESTION));
+        assertEquals(expected, answer.aiMessage().text());
+        List<LogProb> logProbs = ((OpenAiChatResponseMetadata) answer.metadata()).logProbs();
+        assertEquals(answer.tokenUsage().outputTokenCount(), logProbs.size(), "one logprob per generated token");
+        StringBuilder joined = new StringBuilder();
+        for (LogProb lp : logProbs) {
+            joined.append(lp.token());
+            assertTrue(lp.logprob() <= 0, "a log-probability: " + lp.logprob());
+            assertEquals(3, lp.topLogprobs().size());
+            assertEquals(lp.token(), lp.topLogprobs().get(0).token(), "greedy picks the most likely token");
+            assertEquals(lp.logprob(), lp.topLogprobs().get(0).logprob(), 1e-6);
+        }
+        assertEquals(expected, joined.toString(), "the tokens spell the answer");
+
+        OpenAiClient client = OpenAiClient.builder().baseUrl(v1.toString()).apiKey(KEY).build();
+        ChatCompletionResponse three = client.chatCompletion(dev.langchain4j.model.openai.internal.chat.ChatCompletionRequest.builder()
+                .model("prefloop").addUserMessage(QUESTION).temperature(1.0).seed(7).n(3).maxTokens(12).build()).execute();
+        assertEquals(3, three.choices().size());
+        assertEquals(List.of(0, 1, 2), three.choices().stream().map(c -> c.index()).toList());
+        assertTrue(three.choices().stream().map(c -> c.message().content()).distinct().count() > 1, "three independent samples");
+
+        String prompt = "what is 2+2?";
+        OpenAiLanguageModel legacy = OpenAiLanguageModel.builder().baseUrl(v1.toString()).apiKey(KEY).modelName("prefloop").temperature(0.0).build();
+        Path dir = TinyModelProfile.CHECKPOINT;
+        String plain;
+        try (LlamaModel model = LlamaModel.load(dir); TextTokenizer tok = TextTokenizer.load(dir)) {
+            plain = new Generator(model, tok).generate(tok.encode(prompt), Generator.GenerationParams.greedy(16)).text();
+        }
+        assertEquals(plain, legacy.generate(prompt).content(), "/v1/completions continues the plain prompt (16 tokens by default)");
     }
 }

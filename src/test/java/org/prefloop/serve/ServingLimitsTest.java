@@ -112,8 +112,8 @@ class ServingLimitsTest {
         refused(post(chat("x", Map.of("stream", "yes"))), "stream", "invalid_type");
         refused(post(chat("x", Map.of("tools", List.of(Map.of("type", "function", "function", Map.of("name", "f")))))), "tools", "unsupported_parameter");
         refused(post(chat("x", Map.of("tool_choice", "auto"))), "tool_choice", "unsupported_parameter");
-        refused(post(chat("x", Map.of("n", 2))), "n", "unsupported_parameter");
-        refused(post(chat("x", Map.of("logprobs", true))), "logprobs", "unsupported_parameter");
+        refused(post(chat("x", Map.of("n", 0))), "n", "invalid_value");
+        refused(post(chat("x", Map.of("logprobs", "yes"))), "logprobs", "invalid_type");
         refused(post(chat("x", Map.of("response_format", Map.of("type", "json_object")))), "response_format", "unsupported_parameter");
         refused(post(chat("x", Map.of("frobnicate", 1))), "frobnicate", "unknown_parameter");
         stillServes();
