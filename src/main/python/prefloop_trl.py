@@ -14,8 +14,15 @@ Same output layout under output_dir:
 
 stdout carries one JSON object per line for the worker (everything else the libraries print is
 sent to stderr): {"event": "stage" | "step" | "eval" | "checkpoint" | "message" | "failed", ...}.
-A failure exits 1 after a "failed" event with the reason. Killing the process at any point
-leaves no model/ that looks finished: it is written as model.writing/ and renamed at the end.
+With PREFLOOP_EVENTS set (the kubeflow executor, whose worker cannot read a pod's stdout) each
+event is also appended to that file. A failure exits 1 after a "failed" event with the reason.
+Killing the process at any point leaves no model/ that looks finished: it is written as
+model.writing/ and renamed at the end.
+
+Under `accelerate launch` (the spec's accelerate section) every process runs this program; the
+first (RANK 0) alone reports and writes files, the others train their share and wait for it.
+After a stage each process reloads the model from what was saved, so a sharded (FSDP, ZeRO-3)
+stage hands the next one a whole model.
 """
 import json
 import math
@@ -47,14 +54,31 @@ def exit_with_parent():
 
 
 _said = set()
+RANK = int(os.environ.get("RANK", "0"))
+WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
+MAIN = RANK == 0
+_events_file = os.environ.get("PREFLOOP_EVENTS")
 
 
 def emit(event, **fields):
+    if not MAIN:
+        return
     if event == "message" and fields["text"] in _said:  # the data is read twice: checked first, then trained on
         return
     _said.add(fields.get("text"))
-    _events.write(json.dumps({"event": event, **fields}, allow_nan=True) + "\n")
+    line = json.dumps({"event": event, **fields}, allow_nan=True) + "\n"
+    _events.write(line)
     _events.flush()
+    if _events_file:
+        with open(_events_file, "a", encoding="utf-8") as f:
+            f.write(line)
+
+
+def barrier():
+    """Every process waits here until all arrive (a no-op in one process)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 class RunError(Exception):
@@ -187,7 +211,14 @@ def training_args(s, stage, out, seed):
         # PrefLoop trains in float32 like the DJL executor; TRL would default to bf16 and checkpointing
         bf16=False, fp16=False, gradient_checkpointing=False,
         report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+        # several processes without a GPU (accelerate's DDP launch on a CPU machine): gloo instead of NCCL
+        use_cpu=WORLD_SIZE > 1 and not cuda_available(),
     ) | {k: s[k] for k in APPLIED_TRL_KEYS if k in s}
+
+
+def cuda_available():
+    import torch
+    return torch.cuda.is_available()
 
 
 def lora_config(s):
@@ -242,6 +273,8 @@ def progress(stage, metrics_file, patience):
             emit("checkpoint", stage=stage, step=state.global_step)
 
         def _write(self, step, logs):
+            if not MAIN:
+                return
             with open(metrics_file, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": step, **logs}) + "\n")
 
@@ -293,9 +326,11 @@ def run_stage(name, spec, model, tokenizer, out):
     resume = get_last_checkpoint(args["output_dir"]) if os.path.isdir(args["output_dir"]) else None
     if resume:
         emit("message", text=f"{name}: resuming from {os.path.basename(resume)}")
-        keep_metrics_up_to(metrics_file, int(resume.rsplit("-", 1)[1]))
-    elif os.path.exists(metrics_file):
+        if MAIN:
+            keep_metrics_up_to(metrics_file, int(resume.rsplit("-", 1)[1]))
+    elif MAIN and os.path.exists(metrics_file):
         os.remove(metrics_file)
+    barrier()
     started = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     if eval_ds is not None and callback.eval_step != trainer.state.global_step:
@@ -315,13 +350,20 @@ def run_stage(name, spec, model, tokenizer, out):
         summary.update(loss_type=objective[0], loss_weights=objective[1], beta=s.get("beta", 0.1),
                        reference_model=("the SFT result merged into the base" if spec.get("sft") else "the base model")
                        + (", i.e. the policy with the DPO adapter switched off" if peft else ", reference log-probs precomputed once"))
+    saved = os.path.join(stage_dir, "adapter" if peft else "model")
+    summary["adapter" if peft else "weights"] = saved
+    if WORLD_SIZE > 1:
+        # every process takes part: FSDP and ZeRO-3 gather the shards into one full state dict, RANK 0 writes it
+        trainer.save_model(saved)
+        barrier()
+        if MAIN:
+            write_json(os.path.join(stage_dir, "summary.json"), summary)
+            shutil.rmtree(args["output_dir"], ignore_errors=True)
+        barrier()
+        return None, summary  # the caller reloads the model from what was saved
+    trained.save_pretrained(saved)
     if peft:
-        trained.save_pretrained(os.path.join(stage_dir, "adapter"))
-        summary["adapter"] = os.path.join(stage_dir, "adapter")
         trained = trained.merge_and_unload()
-    else:
-        trained.save_pretrained(os.path.join(stage_dir, "model"))
-        summary["weights"] = os.path.join(stage_dir, "model")
     for p in trained.parameters():
         p.requires_grad_(False)
     write_json(os.path.join(stage_dir, "summary.json"), summary)
@@ -337,13 +379,21 @@ def finished_stage(name, spec, model, out):
     emit("message", text=f"{name}: finished earlier, reusing {stage_dir}")
     with open(os.path.join(stage_dir, "summary.json"), encoding="utf-8") as f:
         summary = json.load(f)
+    return apply_stage(name, spec, model, out), summary
+
+
+def apply_stage(name, spec, model, out):
+    """The model with a saved stage's result applied: its adapter merged in, or its full weights."""
+    stage_dir = os.path.join(out, name)
     if spec[name].get("use_peft", True):
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, os.path.join(stage_dir, "adapter")).merge_and_unload()
     else:
         from transformers import AutoModelForCausalLM
         model = AutoModelForCausalLM.from_pretrained(os.path.join(stage_dir, "model"), dtype="float32")
-    return model, summary
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def keep_metrics_up_to(path, step):
@@ -388,7 +438,7 @@ def main(spec_file):
         if spec.get(name):
             stage_data(spec, name, convert)  # bad data fails here, in a second, before torch is even imported
     os.makedirs(out, exist_ok=True)
-    for stale in ("summary.json", "model.writing"):  # a finished run is never half re-registered
+    for stale in ("summary.json", "model.writing") if MAIN else ():  # a finished run is never half re-registered
         p = os.path.join(out, stale)
         shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else (os.path.exists(p) and os.remove(p))
     if spec.get("forgetting_dataset"):
@@ -399,15 +449,26 @@ def main(spec_file):
     torch.manual_seed(spec.get("seed", 42))
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    summary = {"name": spec.get("name", "run"), "executor": "trl", "base_model": base, "seed": spec.get("seed", 42)}
+    summary = {"name": spec.get("name", "run"), "executor": "trl", "base_model": base, "seed": spec.get("seed", 42),
+               "processes": WORLD_SIZE}
+    if spec.get("accelerate"):
+        summary["accelerate"] = spec["accelerate"]
+    done_stages = []
     for name in ("sft", "dpo"):
         if spec.get(name):
             done = finished_stage(name, spec, model, out)
             model, summary[name] = done if done else run_stage(name, spec, model, tokenizer, out)
-    summary["model"] = save_model(model, base, out)
-    summary["seconds"] = time.time() - started
-    summary["status"] = "succeeded"
-    write_json(os.path.join(out, "summary.json"), summary)
+            done_stages.append(name)
+            if model is None:  # trained by several processes: every one reloads what RANK 0 saved
+                model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+                for earlier in done_stages:
+                    model = apply_stage(earlier, spec, model, out)
+    if MAIN:
+        summary["model"] = save_model(model, base, out)
+        summary["seconds"] = time.time() - started
+        summary["status"] = "succeeded"
+        write_json(os.path.join(out, "summary.json"), summary)
+    barrier()
 
 
 if __name__ == "__main__":

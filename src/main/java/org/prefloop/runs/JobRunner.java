@@ -43,9 +43,11 @@ public class JobRunner {
     ObjectMapper json;
     @Inject
     MeterRegistry registry;
+    @Inject
+    Kubeflow kubeflow;
     @ConfigProperty(name = "prefloop.runs-dir")
     String runsDir;
-    /** The executor of a spec that names none: djl or trl. */
+    /** The executor of a spec that names none: djl, trl or kubeflow. */
     @ConfigProperty(name = "prefloop.executor", defaultValue = "djl")
     String defaultExecutor;
     @ConfigProperty(name = "prefloop.trl.python", defaultValue = "python3")
@@ -74,10 +76,14 @@ public class JobRunner {
                 r.datasetHashes = write(p.datasetHashes());
             });
             String executor = p.spec().executor() != null ? p.spec().executor() : defaultExecutor;
+            if (executor.equals("djl") && p.spec().accelerate() != null) {
+                throw new IllegalArgumentException("accelerate: the djl executor trains in one process; use executor: trl or kubeflow");
+            }
             Map<String, Object> summary = switch (executor) {
                 case "djl" -> train(p, listener(runId), stop);
                 case "trl" -> new TrlExecutor(trlPython).run(p.spec(), p.dir(), listener(runId), stop);
-                default -> throw new IllegalArgumentException("unknown executor '" + executor + "' (PREFLOOP_EXECUTOR is djl or trl)");
+                case "kubeflow" -> kubeflow.executor().run(p.spec(), p.dir(), listener(runId), stop, cancelRequested);
+                default -> throw new IllegalArgumentException("unknown executor '" + executor + "' (PREFLOOP_EXECUTOR is djl, trl or kubeflow)");
             };
             summary.put("executor", executor);
             long versionId = register(run, p, summary);

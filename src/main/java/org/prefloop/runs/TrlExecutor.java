@@ -46,17 +46,12 @@ public final class TrlExecutor {
 
     /** Runs the spec (relative paths resolve against {@code runDir}, as for the DJL executor) and returns its summary. */
     public Map<String, Object> run(RunSpec spec, Path dir, RunListener listener, BooleanSupplier stop) {
-        Path runDir = dir.toAbsolutePath().normalize(); // the child runs in it: every path it is given must be absolute
         try {
-            Files.createDirectories(runDir);
-            Path specFile = runDir.resolve("trl-spec.json");
-            ObjectNode resolved = resolvedSpec(spec, runDir);
-            JSON.writerWithDefaultPrettyPrinter().writeValue(specFile.toFile(), resolved);
-            Path script = unpackScript(runDir);
-            Path log = runDir.resolve("trl.log");
+            RunFiles prepared = prepare(spec, dir);
+            Path log = prepared.runDir().resolve("trl.log");
             Process child;
             try {
-                child = new ProcessBuilder(python, script.toString(), specFile.toString()).directory(runDir.toFile())
+                child = new ProcessBuilder(command(prepared)).directory(prepared.runDir().toFile())
                         .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
             } catch (IOException e) {
                 throw new IllegalStateException("the TRL executor cannot start " + python + ": " + e.getMessage()
@@ -72,21 +67,59 @@ public final class TrlExecutor {
                 }
             }
             reader.join(5000);
-            Path out = Path.of(resolved.get("output_dir").asText());
             if (child.exitValue() != 0) throw new IllegalStateException(reason(events, child.exitValue(), log));
-            Path summary = out.resolve("summary.json");
-            if (!Files.exists(summary) || !Files.exists(out.resolve("model").resolve("model.safetensors"))) {
-                throw new IllegalStateException("the TRL process ended without writing " + summary + " and model/");
-            }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> result = JSON.readValue(summary.toFile(), LinkedHashMap.class);
-            return result;
+            return summary(prepared.outputDir(), "the TRL process");
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RunCancelledException("trl", 0);
         }
+    }
+
+    /** What a run through TRL needs in its directory: the resolved spec, this build's script and, with an accelerate section, its config file. */
+    record RunFiles(Path runDir, Path spec, Path script, Path accelerateConfig, Path outputDir) {
+    }
+
+    static RunFiles prepare(RunSpec spec, Path dir) throws IOException {
+        return prepare(spec, dir, spec.accelerate());
+    }
+
+    /** @param accelerate written as accelerate.yaml when not null (the kubeflow executor always launches through accelerate) */
+    static RunFiles prepare(RunSpec spec, Path dir, org.prefloop.train.Accelerate accelerate) throws IOException {
+        Path runDir = dir.toAbsolutePath().normalize(); // the child runs in it: every path it is given must be absolute
+        Files.createDirectories(runDir);
+        Path specFile = runDir.resolve("trl-spec.json");
+        ObjectNode resolved = resolvedSpec(spec, runDir);
+        JSON.writerWithDefaultPrettyPrinter().writeValue(specFile.toFile(), resolved);
+        Path config = null;
+        if (accelerate != null) {
+            config = runDir.resolve("accelerate.yaml");
+            Files.writeString(config, accelerate.configYaml());
+        }
+        return new RunFiles(runDir, specFile, unpackScript(runDir), config, Path.of(resolved.get("output_dir").asText()));
+    }
+
+    /**
+     * {@code python3 prefloop_trl.py spec}, or with an accelerate section
+     * {@code python3 -m accelerate.commands.launch --config_file accelerate.yaml prefloop_trl.py spec}
+     * (the module, not the {@code accelerate} script, so that PREFLOOP_TRL_PYTHON picks the installation).
+     */
+    List<String> command(RunFiles f) {
+        if (f.accelerateConfig() == null) return List.of(python, f.script().toString(), f.spec().toString());
+        return List.of(python, "-m", "accelerate.commands.launch", "--config_file", f.accelerateConfig().toString(),
+                f.script().toString(), f.spec().toString());
+    }
+
+    /** The summary of a finished run under {@code out}; only a run whose summary.json and model/ exist succeeded. */
+    static Map<String, Object> summary(Path out, String who) throws IOException {
+        Path summary = out.resolve("summary.json");
+        if (!Files.exists(summary) || !Files.exists(out.resolve("model").resolve("model.safetensors"))) {
+            throw new IllegalStateException(who + " ended without writing " + summary + " and model/");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> result = JSON.readValue(summary.toFile(), LinkedHashMap.class);
+        return result;
     }
 
     /** The spec as the script reads it: every path absolute, stages flat as TRL's configs, with the TRL-only settings. */
@@ -130,7 +163,7 @@ public final class TrlExecutor {
     }
 
     /** Turns the child's JSON lines into listener calls; other lines are ignored. */
-    private static final class Events {
+    static final class Events {
         final RunListener listener;
         final AtomicReference<String> stage = new AtomicReference<>("trl");
         final AtomicInteger step = new AtomicInteger();
@@ -150,7 +183,7 @@ public final class TrlExecutor {
             }
         }
 
-        private void handle(String line) {
+        void handle(String line) {
             JsonNode e;
             try {
                 e = JSON.readTree(line);

@@ -38,6 +38,25 @@ public record MemoryEstimate(long weights, long gradients, long optimizer, long 
         return new MemoryEstimate(weights, gradients, optimizer, activations);
     }
 
+    /**
+     * The share of one of {@code processes} data-parallel processes under accelerate's
+     * {@code config}: DDP keeps everything on every process; ZeRO-2 splits gradients and
+     * optimizer state; FSDP and ZeRO-3 split the weights too. Activations stay per process
+     * (each has its own micro-batch).
+     */
+    public MemoryEstimate perProcess(String config, int processes) {
+        long n = Math.max(1, processes);
+        return switch (config) {
+            case "fsdp", "deepspeed_zero3" -> new MemoryEstimate(ceil(weights, n), ceil(gradients, n), ceil(optimizer, n), activations);
+            case "deepspeed_zero2" -> new MemoryEstimate(weights, ceil(gradients, n), ceil(optimizer, n), activations);
+            default -> this;
+        };
+    }
+
+    private static long ceil(long bytes, long n) {
+        return (bytes + n - 1) / n;
+    }
+
     public static long parameters(ModelConfig c) {
         long h = c.hiddenSize(), q = (long) c.numAttentionHeads() * c.headDim(), kv = (long) c.numKeyValueHeads() * c.headDim();
         long layer = h * q + 2 * h * kv + q * h + 3 * h * c.intermediateSize() + 2 * h;

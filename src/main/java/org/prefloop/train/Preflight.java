@@ -30,6 +30,13 @@ public final class Preflight {
         }
     }
 
+    /** As {@link #check(RunSpec, Path)}, against {@code available} bytes for the DJL executor (0: unknown, no memory check). */
+    static PreflightReport check(RunSpec spec, Path specDir, long available) {
+        try (PreparedRun run = new PreparedRun(spec, specDir)) {
+            return check(run, available);
+        }
+    }
+
     /** Reads what the spec names and checks it, keeping what was read for the run ({@link AlignmentRun} does not check again). */
     public static Checked prepare(RunSpec spec, Path specDir) {
         PreparedRun run = new PreparedRun(spec, specDir);
@@ -68,6 +75,10 @@ public final class Preflight {
     }
 
     static PreflightReport check(PreparedRun run) {
+        return check(run, availableMemory());
+    }
+
+    static PreflightReport check(PreparedRun run, long available) {
         PreflightReport report = new PreflightReport();
         RunSpec spec = run.spec;
         report.fact("model", run.modelDir.toString());
@@ -75,14 +86,14 @@ public final class Preflight {
         if (!spec.ignoredSettings().isEmpty()) {
             report.warn("settings", "accepted from TRL but without effect here: " + String.join(", ", spec.ignoredSettings()));
         }
-        if (run.sft != null) stage(report, "sft", spec.sft().training(), run.sft, run);
-        if (run.dpo != null) stage(report, "dpo", spec.dpo().training(), run.dpo, run);
+        if (run.sft != null) stage(report, "sft", spec.sft().training(), run.sft, run, available);
+        if (run.dpo != null) stage(report, "dpo", spec.dpo().training(), run.dpo, run, available);
         if (run.replay != null && run.replay.examples().isEmpty()) report.error("sft.replay", "the replay dataset has no usable example");
         if (run.forgetting != null) report.fact("forgetting examples", run.forgetting.examples().size());
         return report;
     }
 
-    private static <T> void stage(PreflightReport report, String name, TrainingArguments s, PreparedRun.StageData<T> data, PreparedRun run) {
+    private static <T> void stage(PreflightReport report, String name, TrainingArguments s, PreparedRun.StageData<T> data, PreparedRun run, long available) {
         TrainingData.Loaded<T> train = data.train();
         int n = train.examples().size();
         report.fact(name + " examples", n);
@@ -123,11 +134,33 @@ public final class Preflight {
         report.fact(name + " memory", String.format("%s total: weights %s, gradients %s, optimizer %s, activations %s (micro-batch %d x %d tokens)",
                 MemoryEstimate.gib(m.total()), MemoryEstimate.gib(m.weights()), MemoryEstimate.gib(m.gradients()),
                 MemoryEstimate.gib(m.optimizer()), MemoryEstimate.gib(m.activations()), sequences, maxLen));
-        long available = availableMemory();
-        if (available > 0 && m.total() > available) {
-            report.error(name + ".memory", "needs about " + MemoryEstimate.gib(m.total()) + " but " + MemoryEstimate.gib(available)
-                    + " is available; lower per_device_train_batch_size (raise gradient_accumulation_steps), max_length, or use LoRA");
+        Accelerate a = run.spec.accelerate();
+        if (a != null) {
+            MemoryEstimate share = m.perProcess(a.config, a.numProcesses);
+            report.fact(name + " memory per process", String.format("%s with accelerate %s over %d process(es) on %d machine(s): weights %s, gradients %s, optimizer %s",
+                    MemoryEstimate.gib(share.total()), a.config, a.numProcesses, a.numMachines, MemoryEstimate.gib(share.weights()),
+                    MemoryEstimate.gib(share.gradients()), MemoryEstimate.gib(share.optimizer())));
         }
+        // only the DJL executor trains in this process; trl and kubeflow runs are sized by their accelerate section
+        boolean here = run.spec.executor() == null || run.spec.executor().equals("djl");
+        if (here && available > 0 && m.total() > available) {
+            report.error(name + ".memory", "needs about " + MemoryEstimate.gib(m.total()) + " but " + MemoryEstimate.gib(available)
+                    + " is available; lower per_device_train_batch_size (raise gradient_accumulation_steps), max_length, or use LoRA"
+                    + distributedProposal(m, available));
+        }
+    }
+
+    /** The smallest sharded set-up whose share fits the same memory per device, as spec text the user can paste. */
+    static String distributedProposal(MemoryEstimate m, long perDevice) {
+        for (int n = 2; n <= 256; n *= 2) {
+            MemoryEstimate share = m.perProcess("fsdp", n);
+            if (share.total() <= perDevice) {
+                return String.format("; or shard it over %d GPUs with the TRL executor: executor: trl (one machine) or kubeflow (a TrainJob), "
+                        + "accelerate: {config: fsdp, num_processes: %d} (about %s per GPU; deepspeed_zero3 divides the same way)",
+                        n, n, MemoryEstimate.gib(share.total()));
+            }
+        }
+        return "; even sharded over 256 GPUs its activations alone exceed that: shorten max_length or the micro-batch";
     }
 
     private static int maxTokens(List<?> examples) {

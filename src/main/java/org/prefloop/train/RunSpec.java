@@ -49,8 +49,10 @@ public record RunSpec(
         String modelNameOrPath,
         String outputDir,
         Long seed,
-        /* PrefLoop's own: where the run executes, djl (the built-in trainer) or trl; unset: the worker's default */
+        /* PrefLoop's own: where the run executes, djl (the built-in trainer), trl or kubeflow; unset: the worker's default */
         String executor,
+        /* accelerate's distributed set-up for the trl and kubeflow executors (processes, machines, DDP/FSDP/DeepSpeed) */
+        Accelerate accelerate,
         /* PrefLoop's own: general-domain examples (SFT formats) whose loss before and after the run is the forgetting report */
         String forgettingDataset,
         SftConfig sft,
@@ -58,7 +60,7 @@ public record RunSpec(
         Map<String, JsonNode> trlOnly) {
 
     /** The executors a spec may name (see the README's Executors section). */
-    public static final List<String> EXECUTORS = List.of("djl", "trl");
+    public static final List<String> EXECUTORS = List.of("djl", "trl", "kubeflow");
 
     /** TRL/transformers settings that are accepted but have no effect in the DJL trainer. */
     static final Set<String> IGNORED_TRL_KEYS = Set.of("bf16", "fp16", "tf32", "report_to", "logging_dir", "run_name",
@@ -175,6 +177,10 @@ public record RunSpec(
         require(modelNameOrPath != null && !modelNameOrPath.isBlank(), "model_name_or_path is required");
         require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
         require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
+        if (accelerate != null) {
+            accelerate.validate();
+            require(!"djl".equals(executor), "accelerate: the djl executor trains in one process; use executor: trl or kubeflow");
+        }
         if (sft != null) sft.validate();
         if (dpo != null) dpo.validate();
     }

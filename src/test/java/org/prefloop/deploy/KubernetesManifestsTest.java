@@ -208,4 +208,112 @@ class KubernetesManifestsTest {
                 () -> Kustomization.build(Path.of("src/test/resources/k8s-broken")));
         assertTrue(e.getMessage().contains("/spec/template/spec/nodeSelector"), e.getMessage());
     }
+
+    /** The Kubeflow overlay passes every check the other overlays pass. */
+    @Test
+    void theKubeflowOverlayPassesTheCommonChecks() {
+        String k = "overlays/kubeflow";
+        everyContainerHasHealthProbesAndResources(k);
+        noSecretIsWrittenIntoTheManifests(k);
+        everyReferencedSecretIsGeneratedOrProvidedByAnOperator(k);
+        onlyTheWebRoleIsReachableFromOutside(k);
+        kafkaTopicsStatePartitionsReplicationAndRetention(k);
+        autoscalersAndVolumesPointAtThingsThatExist(k);
+    }
+
+    @Test
+    void onlyTheWorkerMayCreateAndDeleteTrainJobsAndOnlyInItsNamespace() {
+        List<HasMetadata> objects = objects("overlays/kubeflow");
+        assertEquals(List.of(), ofType(objects, io.fabric8.kubernetes.api.model.rbac.ClusterRole.class), "no cluster-wide rights");
+        assertEquals(List.of(), ofType(objects, io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding.class), "no cluster-wide rights");
+        List<io.fabric8.kubernetes.api.model.rbac.Role> roles = ofType(objects, io.fabric8.kubernetes.api.model.rbac.Role.class);
+        List<io.fabric8.kubernetes.api.model.rbac.Role> trainJobRoles = roles.stream()
+                .filter(r -> r.getRules().stream().anyMatch(rule -> rule.getResources().contains("trainjobs"))).toList();
+        assertEquals(1, trainJobRoles.size());
+        io.fabric8.kubernetes.api.model.rbac.Role role = trainJobRoles.get(0);
+        for (var rule : role.getRules()) {
+            assertEquals(List.of("trainer.kubeflow.org"), rule.getApiGroups());
+            assertEquals(List.of("trainjobs"), rule.getResources(), "not the status, not pods, not the runtimes");
+            assertFalse(rule.getVerbs().contains("*"));
+            assertTrue(Set.of("create", "delete", "get", "list", "watch").containsAll(rule.getVerbs()), rule.getVerbs().toString());
+        }
+        assertTrue(role.getRules().get(0).getVerbs().containsAll(List.of("create", "delete", "get")));
+        var bindings = ofType(objects, io.fabric8.kubernetes.api.model.rbac.RoleBinding.class).stream()
+                .filter(b -> b.getRoleRef().getName().equals(role.getMetadata().getName())).toList();
+        assertEquals(1, bindings.size());
+        assertEquals("Role", bindings.get(0).getRoleRef().getKind());
+        assertEquals(List.of("ServiceAccount/prefloop-worker"),
+                bindings.get(0).getSubjects().stream().map(s -> s.getKind() + "/" + s.getName()).toList());
+        assertEquals("prefloop", role.getMetadata().getNamespace());
+        assertEquals("prefloop", bindings.get(0).getMetadata().getNamespace());
+
+        for (Deployment d : ofType(objects, Deployment.class)) {
+            var pod = d.getSpec().getTemplate().getSpec();
+            boolean worker = d.getMetadata().getName().equals("prefloop-worker");
+            assertEquals(worker, "prefloop-worker".equals(pod.getServiceAccountName()), d.getMetadata().getName() + " runs as " + pod.getServiceAccountName());
+            assertEquals(worker, Boolean.TRUE.equals(pod.getAutomountServiceAccountToken()), d.getMetadata().getName() + ": only the worker holds an API token");
+        }
+        var account = ofType(objects, io.fabric8.kubernetes.api.model.ServiceAccount.class).stream()
+                .filter(a -> a.getMetadata().getName().equals("prefloop-worker")).findFirst().orElseThrow();
+        assertFalse(account.getAutomountServiceAccountToken(), "the token is mounted by the worker's pod spec alone");
+    }
+
+    @Test
+    void theTrainingRuntimeLaunchesAccelerateOnGpusWithTheRunsFilesOnTheModelStore() {
+        List<HasMetadata> objects = objects("overlays/kubeflow");
+        GenericKubernetesResource runtime = ofType(objects, GenericKubernetesResource.class).stream()
+                .filter(r -> r.getKind().equals("ClusterTrainingRuntime")).findFirst().orElseThrow();
+        assertEquals("trainer.kubeflow.org/v1alpha1", runtime.getApiVersion());
+        List<Object> replicatedJobs = runtime.get("spec", "template", "spec", "replicatedJobs");
+        assertEquals(1, replicatedJobs.size(), "one node group");
+        assertEquals("trainer", runtime.get("spec", "template", "spec", "replicatedJobs", 0, "template", "metadata", "labels",
+                "trainer.kubeflow.org/trainjob-ancestor-step"), "the Trainer applies the TrainJob's trainer settings to this job");
+        io.fabric8.kubernetes.api.model.PodSpec pod = SERIALIZATION.convertValue(
+                runtime.get("spec", "template", "spec", "replicatedJobs", 0, "template", "spec", "template", "spec"), io.fabric8.kubernetes.api.model.PodSpec.class);
+        Map<String, String> podLabels = runtime.get("spec", "template", "spec", "replicatedJobs", 0, "template", "spec", "template", "metadata", "labels");
+        Container node = pod.getContainers().get(0);
+        assertEquals("node", node.getName(), "the Trainer puts the TrainJob's settings into the container named node");
+        String command = String.join(" ", node.getCommand()) + " " + String.join(" ", node.getArgs());
+        for (String part : List.of("accelerate launch", "--config_file \"$PREFLOOP_ACCELERATE_CONFIG\"", "--machine_rank \"$PET_NODE_RANK\"",
+                "--main_process_ip \"$PET_MASTER_ADDR\"", "\"$PREFLOOP_SCRIPT\" \"$PREFLOOP_SPEC\"")) {
+            assertTrue(command.contains(part), command + " lacks " + part);
+        }
+        assertEquals(new Quantity("1"), node.getResources().getLimits().get("nvidia.com/gpu"));
+        assertTrue(pod.getSecurityContext().getRunAsNonRoot());
+        assertFalse(node.getSecurityContext().getAllowPrivilegeEscalation());
+        assertEquals("true", pod.getNodeSelector().get("nvidia.com/gpu.present"));
+
+        // the run's files have one path for worker and TrainJob: the same claim at the same mount
+        Deployment worker = deployment(objects, "prefloop-worker");
+        String claim = pod.getVolumes().stream().filter(v -> v.getPersistentVolumeClaim() != null).findFirst().orElseThrow()
+                .getPersistentVolumeClaim().getClaimName();
+        String mount = node.getVolumeMounts().stream().filter(m -> pod.getVolumes().stream()
+                .anyMatch(v -> v.getName().equals(m.getName()) && v.getPersistentVolumeClaim() != null)).findFirst().orElseThrow().getMountPath();
+        var workerPod = worker.getSpec().getTemplate().getSpec();
+        String workerVolume = workerPod.getVolumes().stream().filter(v -> v.getPersistentVolumeClaim() != null
+                && v.getPersistentVolumeClaim().getClaimName().equals(claim)).findFirst().orElseThrow().getName();
+        assertEquals(mount, workerPod.getContainers().get(0).getVolumeMounts().stream()
+                .filter(m -> m.getName().equals(workerVolume)).findFirst().orElseThrow().getMountPath());
+        var config = ofType(objects, io.fabric8.kubernetes.api.model.ConfigMap.class).stream()
+                .filter(c -> c.getMetadata().getName().equals("prefloop-config")).findFirst().orElseThrow();
+        assertTrue(config.getData().get("PREFLOOP_RUNS_DIR").startsWith(mount + "/"), "runs live on the model store");
+
+        // the worker names this runtime and the LocalQueue that exists; the pods are reachable by their peers only
+        Map<String, String> env = workerPod.getContainers().get(0).getEnv().stream().filter(e -> e.getValue() != null)
+                .collect(Collectors.toMap(e -> e.getName(), e -> e.getValue()));
+        assertEquals("kubeflow", env.get("PREFLOOP_EXECUTOR"));
+        assertEquals(runtime.getMetadata().getName(), env.get("PREFLOOP_KUBEFLOW_RUNTIME"));
+        assertTrue(ofType(objects, GenericKubernetesResource.class).stream()
+                .anyMatch(r -> r.getKind().equals("LocalQueue") && r.getMetadata().getName().equals(env.get("PREFLOOP_KUBEFLOW_QUEUE"))));
+        assertEquals("metadata.namespace", workerPod.getContainers().get(0).getEnv().stream()
+                .filter(e -> e.getName().equals("PREFLOOP_KUBEFLOW_NAMESPACE")).findFirst().orElseThrow().getValueFrom().getFieldRef().getFieldPath());
+        List<NetworkPolicy> peers = ofType(objects, NetworkPolicy.class).stream().filter(p -> selects(p, podLabels)).toList();
+        assertEquals(1, peers.size(), "one policy covers the TrainJob's pods");
+        for (NetworkPolicyIngressRule rule : peers.get(0).getSpec().getIngress()) {
+            assertTrue(rule.getFrom().stream().allMatch(f -> f.getPodSelector() != null && f.getNamespaceSelector() == null
+                    && "trainjob".equals(f.getPodSelector().getMatchLabels().get("app.kubernetes.io/component"))), "only peers may connect");
+        }
+        assertFalse(worker.getSpec().getTemplate().getSpec().getContainers().get(0).getResources().getLimits().containsKey("nvidia.com/gpu"),
+                "the worker only submits; the TrainJob holds the GPUs");
+    }
 }

@@ -82,7 +82,7 @@ class TrlExecutorTest {
 
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
                 () -> RunSpec.parse("model_name_or_path: m\nexecutor: deepspeed\ndpo: {dataset: d}\n"));
-        assertTrue(unknown.getMessage().contains("executor must be one of djl, trl"), unknown.getMessage());
+        assertTrue(unknown.getMessage().contains("executor must be one of djl, trl, kubeflow"), unknown.getMessage());
     }
 
     @Test
