@@ -242,6 +242,15 @@ public final class LlamaModel implements AutoCloseable {
      * a hook keeps what it caches outside the call (or unregisters it from the scope).
      */
     public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache) {
+        return hidden(inputIds, attentionMask, cache, hook);
+    }
+
+    /**
+     * As {@link #hidden(NDArray, NDArray, KvCache)}, with {@code projectionHook} (null: none) in
+     * place of the model's own hook for this call only: a batch whose rows run different adapters
+     * passes its per-row hook here without touching the model's shared state.
+     */
+    public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache, ProjectionHook projectionHook) {
         long[] dims = inputIds.getShape().getShape();
         if (dims.length != 2) throw new IllegalArgumentException("inputIds must be [batch, tokens], got " + inputIds.getShape());
         int b = (int) dims[0];
@@ -284,11 +293,11 @@ public final class LlamaModel implements AutoCloseable {
             NDArray layerInput = x;
             String p = "model.layers." + i + ".";
             NDArray h = rmsNorm(x, parameters.get(p + "input_layernorm.weight"));
-            x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s));
+            x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s, projectionHook));
             h = rmsNorm(x, parameters.get(p + "post_attention_layernorm.weight"));
-            NDArray gate = project(p + "mlp.gate_proj", h);
-            NDArray up = project(p + "mlp.up_proj", h);
-            x = x.add(project(p + "mlp.down_proj", silu(gate).mul(up)));
+            NDArray gate = project(p + "mlp.gate_proj", h, projectionHook);
+            NDArray up = project(p + "mlp.up_proj", h, projectionHook);
+            x = x.add(project(p + "mlp.down_proj", silu(gate).mul(up), projectionHook));
             if (layerScope != null) {
                 NDScope.unregister(x);
                 layerScope.close();
@@ -307,14 +316,14 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     private NDArray attention(int layer, String p, NDArray h, NDArray cos, NDArray sin, NDArray additive,
-                              KvCache cache, int b, int t, int s) {
+                              KvCache cache, int b, int t, int s, ProjectionHook hook) {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int hd = config.headDim();
         int rep = heads / kvHeads;
-        NDArray q = project(p + "self_attn.q_proj", h).reshape(b, t, heads, hd);
-        NDArray k = project(p + "self_attn.k_proj", h).reshape(b, t, kvHeads, hd);
-        NDArray v = project(p + "self_attn.v_proj", h).reshape(b, t, kvHeads, hd);
+        NDArray q = project(p + "self_attn.q_proj", h, hook).reshape(b, t, heads, hd);
+        NDArray k = project(p + "self_attn.k_proj", h, hook).reshape(b, t, kvHeads, hd);
+        NDArray v = project(p + "self_attn.v_proj", h, hook).reshape(b, t, kvHeads, hd);
         if (config.qkNorm()) {
             q = rmsNorm(q, parameters.get(p + "self_attn.q_norm.weight"));
             k = rmsNorm(k, parameters.get(p + "self_attn.k_norm.weight"));
@@ -332,15 +341,14 @@ public final class LlamaModel implements AutoCloseable {
         NDArray scores = grouped.matMul(k.transpose(0, 1, 3, 2)).mul(attentionScale).reshape(b, kvHeads, rep, t, s);
         NDArray probs = softmax(scores.add(additive)).reshape(b, kvHeads, rep * t, s);
         NDArray out = probs.matMul(v).reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, heads * hd);
-        return project(p + "self_attn.o_proj", out);
+        return project(p + "self_attn.o_proj", out, hook);
     }
 
     /** The single place every linear projection goes through: {@code x Wᵀ (+ b)} plus the hook's delta. */
-    private NDArray project(String module, NDArray x) {
+    private NDArray project(String module, NDArray x, ProjectionHook current) {
         NDArray w = parameters.get(module + ".weight");
         NDArray bias = parameters.get(module + ".bias");
         NDArray y = Linear.linear(x, w, bias).singletonOrThrow();
-        ProjectionHook current = hook;
         if (current != null) {
             NDArray delta = current.delta(module, x);
             if (delta != null) y = y.add(delta);
