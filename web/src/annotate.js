@@ -7,6 +7,7 @@ import { api, ApiError, uuid } from './api.js';
 import { el, replace } from './dom.js';
 import { renderMarkdown } from './markdown.js';
 import { clearDifferences, markDifferences } from './diff.js';
+import { showThumbs } from './thumbs.js';
 
 const $ = (id) => document.getElementById(id);
 // Per person: a judgment left by one annotator must never be sent under another's session.
@@ -145,6 +146,8 @@ function render(t) {
   replace($('conversation'), conversation(t.prompt));
   replace($('left'), renderMarkdown(t.left.text));
   replace($('right'), renderMarkdown(t.right.text));
+  showThumbs($('left'), t.comparisonId, t.left.side);
+  showThumbs($('right'), t.comparisonId, t.right.side);
   showDifferences();
   $('verdict').reset();
   strengthFollowsVerdict();

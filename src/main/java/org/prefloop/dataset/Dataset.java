@@ -16,6 +16,8 @@ import java.time.OffsetDateTime;
 public class Dataset extends PanacheEntityBase {
     public static final String PREFERENCE = "preference";
     public static final String SFT = "sft";
+    /** Thumbs up/down on single answers, for KTO (TRL's unpaired format). */
+    public static final String KTO = "kto";
 
     @Id
     @GeneratedValue(strategy = GenerationType.IDENTITY)

@@ -25,14 +25,15 @@ public class DatasetExporter {
     public void write(long datasetId, Writer w) throws IOException {
         try (Connection c = db.getConnection()) {
             c.setAutoCommit(false);
-            try (PreparedStatement ps = c.prepareStatement("select prompt, chosen, rejected, messages, weight, margin from dataset_items "
+            try (PreparedStatement ps = c.prepareStatement("select prompt, chosen, rejected, messages, weight, margin, completion, label from dataset_items "
                     + "where dataset_id = ? order by position")) {
                 ps.setFetchSize(500);
                 ps.setLong(1, datasetId);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         DatasetItem it = new DatasetItem(null, tree(rs.getString(1)), tree(rs.getString(2)), tree(rs.getString(3)),
-                                tree(rs.getString(4)), null, null, null, rs.getDouble(5), null, (Double) rs.getObject(6, Double.class));
+                                tree(rs.getString(4)), null, null, null, rs.getDouble(5), null, (Double) rs.getObject(6, Double.class),
+                                tree(rs.getString(7)), (Boolean) rs.getObject(8));
                         w.write(it.exportLine(json));
                         w.write('\n');
                     }

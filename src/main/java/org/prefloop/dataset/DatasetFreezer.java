@@ -56,6 +56,7 @@ public class DatasetFreezer {
     }
 
     Frozen select(String kind, DatasetFilters f) {
+        if (kind.equals(Dataset.KTO)) return thumbs(f);
         Map<Long, List<Vote>> byComparison = new LinkedHashMap<>();
         Map<Long, String[]> comparisons = new LinkedHashMap<>();
         StringBuilder sql = new StringBuilder("select p.comparison_id, p.event_id, p.annotator, p.choice, p.judge, "
@@ -150,6 +151,39 @@ public class DatasetFreezer {
         }
     }
 
+    /**
+     * Thumbs (the latest verdict on each answer) as unpaired examples, in the order they were
+     * given; {@code from}/{@code to} bound the time they were given, {@code annotators} names
+     * their authors (an API key as {@code key:<name>}, or a person).
+     */
+    private Frozen thumbs(DatasetFilters f) {
+        StringBuilder sql = new StringBuilder("select prompt, completion, label from thumbs where 1 = 1");
+        List<Object> args = new ArrayList<>();
+        if (f.from() != null) {
+            sql.append(" and submitted_at >= ?");
+            args.add(Timestamp.from(f.from()));
+        }
+        if (f.to() != null) {
+            sql.append(" and submitted_at < ?");
+            args.add(Timestamp.from(f.to()));
+        }
+        if (f.annotators() != null && !f.annotators().isEmpty()) {
+            sql.append(" and author in (").append("?,".repeat(f.annotators().size() - 1)).append("?)");
+            args.addAll(f.annotators());
+        }
+        sql.append(" order by submitted_at, subject");
+        List<DatasetItem> items = new ArrayList<>();
+        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement(sql.toString())) {
+            for (int i = 0; i < args.size(); i++) ps.setObject(i + 1, args.get(i));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) items.add(DatasetItem.unpaired(json.readTree(rs.getString(1)), assistant(rs.getString(2)), rs.getBoolean(3)));
+            }
+        } catch (SQLException | java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return new Frozen(items, new Summary(0, items.size(), items.size(), 0, 0, 0, 0, 0));
+    }
+
     /** The adjudicated verdict of each comparison an admin settled (console, disagreement review). */
     private Map<Long, String> adjudications() {
         Map<Long, String> out = new java.util.HashMap<>();
@@ -236,7 +270,7 @@ public class DatasetFreezer {
 
     private void insertItems(Connection conn, long datasetId, List<DatasetItem> items) throws SQLException {
         try (PreparedStatement ps = conn.prepareStatement("insert into dataset_items (dataset_id, position, comparison_id, prompt, "
-                + "chosen, rejected, messages, consensus, agreement, votes, weight, raw_votes, margin) values (?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
+                + "chosen, rejected, messages, consensus, agreement, votes, weight, raw_votes, margin, completion, label) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
             int position = 0;
             for (DatasetItem it : items) {
                 ps.setLong(1, datasetId);
@@ -252,6 +286,8 @@ public class DatasetFreezer {
                 ps.setDouble(11, it.weight());
                 ps.setString(12, text(it.rawVotes()));
                 ps.setObject(13, it.margin(), Types.DOUBLE);
+                ps.setString(14, text(it.completion()));
+                ps.setObject(15, it.label(), Types.BOOLEAN);
                 ps.addBatch();
                 if (position % 1000 == 0) ps.executeBatch();
             }

@@ -80,8 +80,8 @@ public class DatasetResource {
         if (body == null) throw ProblemException.badRequest(null, "a JSON body is required");
         String name = requireName(body.name());
         String kind = body.kind() == null ? Dataset.PREFERENCE : body.kind();
-        if (!kind.equals(Dataset.PREFERENCE) && !kind.equals(Dataset.SFT)) {
-            throw ProblemException.invalid("kind", "kind must be 'preference' or 'sft'");
+        if (!kind.equals(Dataset.PREFERENCE) && !kind.equals(Dataset.SFT) && !kind.equals(Dataset.KTO)) {
+            throw ProblemException.invalid("kind", "kind must be 'preference', 'sft' or 'kto'");
         }
         DatasetFilters filters = body.filters() == null ? DatasetFilters.NONE : body.filters();
         if (filters.minAgreement() != null && (filters.minAgreement() < 0 || filters.minAgreement() > 1)) {

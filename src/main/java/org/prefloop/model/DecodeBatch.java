@@ -29,8 +29,16 @@ import java.util.SplittableRandom;
 public final class DecodeBatch implements AutoCloseable {
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;
 
-    /** One sequence to generate. {@code sample} separates the random streams of several samples with one seed. */
-    public record Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener) {
+    /**
+     * One sequence to generate. {@code sample} separates the random streams of several samples with
+     * one seed. {@code adapter} is the projection hook of the sequence's model version (a LoRA
+     * adapter over the batch's base; null: the base itself): rows with different adapters share
+     * one forward pass of the base, each getting its own adapter's delta ({@link RowHooks}).
+     */
+    public record Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener, ProjectionHook adapter) {
+        public Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener) {
+            this(prompt, params, sample, listener, null);
+        }
     }
 
     /** Receives one sequence's output; {@link #cancelled()} is read before every step. */
@@ -61,6 +69,9 @@ public final class DecodeBatch implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final List<Row> rows = new ArrayList<>();
     private final int prefillThreads;
+    private final java.util.ArrayDeque<Prefill> prefilling = new java.util.ArrayDeque<>();
+    private int prefillChunk;
+    private long prefillChunks;
     private KvCache cache; // null while the batch is empty
 
     DecodeBatch(Generator generator, LlamaModel model, TextTokenizer tokenizer) {
@@ -70,38 +81,101 @@ public final class DecodeBatch implements AutoCloseable {
         this.prefillThreads = JniUtils.getNumThreads();
     }
 
-    /** Sequences decoding now. */
+    /** Sequences in the batch: decoding now, or still having their prompt prefilled in chunks. */
     public int size() {
+        return rows.size() + prefilling.size();
+    }
+
+    /** Sequences decoding now. */
+    public int decoding() {
         return rows.size();
     }
 
     public boolean isEmpty() {
-        return rows.isEmpty();
+        return rows.isEmpty() && prefilling.isEmpty();
     }
 
-    /** The longest prompt-plus-max-tokens among the running sequences: the columns a compacted cache needs. */
+    /** The longest prompt-plus-max-tokens among the batch's sequences: the columns a compacted cache needs. */
     public int longestReservation() {
         int m = 0;
         for (Row r : rows) m = Math.max(m, r.promptTokens + r.params.maxTokens());
+        for (Prefill f : prefilling) m = Math.max(m, f.request.prompt().length + f.request.params().maxTokens());
         return m;
     }
 
+    private void dropCancelledPrefills() {
+        for (var it = prefilling.iterator(); it.hasNext(); ) {
+            Prefill f = it.next();
+            if (!f.request.listener().cancelled()) continue;
+            it.remove();
+            f.scratch.close();
+            f.request.listener().onDone(new Generator.Completion(new long[0], "", "cancelled", f.request.prompt().length));
+        }
+    }
+
+    /** A prompt being prefilled chunk by chunk into its own one-row cache. */
+    private static final class Prefill {
+        final Request request;
+        final KvCache scratch;
+        int done;
+        boolean chunked; // prefilled in more than one piece (counted in prefillChunks)
+
+        Prefill(Request request, KvCache scratch) {
+            this.request = request;
+            this.scratch = scratch;
+        }
+    }
+
     /**
-     * Prefills the newcomers together and adds them to the batch; each gets its first token now.
-     * All are checked before any work: a bad prompt throws and leaves the batch as it was.
+     * Prompts longer than this many tokens are prefilled in chunks of it, one chunk per
+     * {@link #step()}, so the sequences already decoding get a token between two chunks instead
+     * of waiting for the whole prompt (0: every prompt at once).
+     */
+    public void setPrefillChunk(int tokens) {
+        if (tokens < 0) throw new IllegalArgumentException("prefill chunk must be >= 0, got " + tokens);
+        this.prefillChunk = tokens;
+    }
+
+    /**
+     * Adds the newcomers to the batch. Prompts within the prefill chunk are prefilled together now
+     * and get their first token at once; longer ones are prefilled a chunk per {@link #step()} and
+     * join when done. All are checked before any work: a bad prompt throws and leaves the batch as
+     * it was.
      */
     public void admit(List<Request> newcomers) {
         if (newcomers.isEmpty()) return;
         int vocab = model.config().vocabSize();
-        int longest = 0;
         for (int i = 0; i < newcomers.size(); i++) {
             long[] p = newcomers.get(i).prompt();
             if (p.length == 0) throw new IllegalArgumentException("prompt " + i + " is empty");
             for (long id : p) {
                 if (id < 0 || id >= vocab) throw new IllegalArgumentException("prompt " + i + " has token id " + id + " outside the vocabulary");
             }
-            longest = Math.max(longest, p.length);
         }
+        List<Request> now = new ArrayList<>();
+        PrefixCache prefixes = generator.prefixCache();
+        for (Request r : newcomers) {
+            int p = r.prompt().length;
+            boolean shortPrompt = prefillChunk == 0 || p <= prefillChunk;
+            if (shortPrompt && prefixes.cachedTokens(r.prompt(), r.adapter()) == 0) { // prefilled together below
+                now.add(r);
+                continue;
+            }
+            Prefill f = new Prefill(r, model.newCache(1, p));
+            f.done = prefixes.load(r.prompt(), r.adapter(), f.scratch);
+            if (prefillChunk == 0 || p - f.done <= prefillChunk) {
+                complete(f); // what remains fits one chunk: it joins now, as the short ones do
+            } else {
+                prefilling.addLast(f);
+            }
+        }
+        if (!now.isEmpty()) prefillTogether(now);
+        removeFinished();
+    }
+
+    private void prefillTogether(List<Request> newcomers) {
+        int longest = 0;
+        for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
         int k = newcomers.size();
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
@@ -110,48 +184,106 @@ public final class DecodeBatch implements AutoCloseable {
              KvCache scratch = model.newCache(k, longest)) {
             long[][] ids = new long[k][longest];
             long[][] mask = new long[k][longest];
+            int[] from = new int[k];
             for (int i = 0; i < k; i++) {
                 long[] p = newcomers.get(i).prompt();
-                int pad = longest - p.length;
-                System.arraycopy(p, 0, ids[i], pad, p.length);
-                Arrays.fill(mask[i], pad, longest, 1);
+                from[i] = longest - p.length;
+                System.arraycopy(p, 0, ids[i], from[i], p.length);
+                Arrays.fill(mask[i], from[i], longest, 1);
             }
             float[] logits;
             try (NDScope scope = new NDScope()) {
-                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch);
+                ProjectionHook hook = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager);
+                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch, hook);
                 logits = lastLogits(hidden, k);
             }
-            // the batch's columns: newcomers end at the current column, so a longer one widens the batch first
-            int first = rows.size();
-            int length = cache == null ? 0 : cache.length();
-            int needed = Math.max(length, longest);
-            ensure(first + k, needed + 1);
-            if (needed > cache.length()) cache.pad(needed - cache.length());
-            List<Row> joined = new ArrayList<>();
-            for (int i = 0; i < k; i++) {
-                Request r = newcomers.get(i);
-                int p = r.prompt().length;
-                cache.copyRow(scratch, i, longest - p, p, first + i, needed - p);
-                Row row = new Row(r, needed - p);
-                rows.add(row);
-                joined.add(row);
-            }
-            cache.setActive(rows.size());
-            int vocabSize = logits.length / k;
-            for (int i = 0; i < k; i++) {
-                Row row = joined.get(i);
-                row.accept(choose(Arrays.copyOfRange(logits, i * vocabSize, (i + 1) * vocabSize), row));
-            }
+            join(newcomers, scratch, from, logits);
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
-        removeFinished();
+    }
+
+    /** One chunk of the oldest chunked prefill; when its prompt is complete it joins the batch. */
+    private void advancePrefill() {
+        if (complete(prefilling.peekFirst())) prefilling.pollFirst();
+    }
+
+    /** Prefills the next chunk of {@code f} (all of it without a chunk size); true when the prompt is done and joined. */
+    private boolean complete(Prefill f) {
+        long[] prompt = f.request.prompt();
+        int remaining = prompt.length - f.done;
+        int t = prefillChunk > 0 ? Math.min(prefillChunk, remaining) : remaining;
+        boolean wasGrad = JniUtils.isGradMode();
+        JniUtils.setGradMode(false);
+        threads(prefillThreads);
+        try (NDManager manager = model.manager().newSubManager()) {
+            float[] logits = null;
+            try (NDScope scope = new NDScope()) {
+                NDArray ids = manager.create(Arrays.copyOfRange(prompt, f.done, f.done + t), new Shape(1, t));
+                NDArray hidden = model.hidden(ids, manager.ones(new Shape(1, t), DataType.INT64), f.scratch, f.request.adapter());
+                f.done += t;
+                if (t < remaining || f.chunked) {
+                    f.chunked = true;
+                    prefillChunks++;
+                }
+                if (f.done == prompt.length) logits = lastLogits(hidden, 1);
+            }
+            if (logits == null) return false;
+            try (KvCache scratch = f.scratch) {
+                join(List.of(f.request), scratch, new int[] {0}, logits);
+            }
+            return true;
+        } finally {
+            JniUtils.setGradMode(wasGrad);
+        }
+    }
+
+    /**
+     * Copies prefilled sequences (row i of {@code scratch}, its prompt from column {@code from[i]})
+     * into free rows of the batch, right-aligned to the batch's current column (a longer one widens
+     * the batch first), and gives each its first token from its prompt's last {@code logits}.
+     */
+    private void join(List<Request> newcomers, KvCache scratch, int[] from, float[] logits) {
+        int k = newcomers.size();
+        int longest = 0;
+        for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
+        int first = rows.size();
+        int length = cache == null ? 0 : cache.length();
+        int needed = Math.max(length, longest);
+        ensure(first + k, needed + 1);
+        if (needed > cache.length()) cache.pad(needed - cache.length());
+        List<Row> joined = new ArrayList<>();
+        for (int i = 0; i < k; i++) {
+            Request r = newcomers.get(i);
+            int p = r.prompt().length;
+            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, i, from[i]);
+            cache.copyRow(scratch, i, from[i], p, first + i, needed - p);
+            Row row = new Row(r, needed - p);
+            rows.add(row);
+            joined.add(row);
+        }
+        cache.setActive(rows.size());
+        int vocabSize = logits.length / k;
+        for (int i = 0; i < k; i++) {
+            Row row = joined.get(i);
+            row.accept(choose(Arrays.copyOfRange(logits, i * vocabSize, (i + 1) * vocabSize), row));
+        }
+    }
+
+    /** Prompt chunks prefilled so far by chunked prefill. */
+    public long prefillChunks() {
+        return prefillChunks;
     }
 
     /** One decode step for every running sequence; sequences that finish or were cancelled leave the batch. */
     public void step() {
         for (Row r : rows) if (!r.done && r.request.listener().cancelled()) r.finish("cancelled");
+        dropCancelledPrefills();
         removeFinished();
+        if (!prefilling.isEmpty()) {
+            advancePrefill(); // one chunk, then the running sequences decode: a long prompt does not stall them
+            removeFinished();
+        }
         if (rows.isEmpty()) return;
         if (cache.length() + 1 > cache.capacity()) {
             compact();
@@ -166,7 +298,8 @@ public final class DecodeBatch implements AutoCloseable {
         try (NDManager manager = model.manager().newSubManager()) {
             long[] next;
             try (NDScope scope = new NDScope()) {
-                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache);
+                ProjectionHook hook = RowHooks.of(rows.stream().map(r -> r.request.adapter()).toList(), manager);
+                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache, hook);
                 NDArray logits = model.logits(hidden.get(new NDIndex(":, -1:, :"))).reshape(n, -1);
                 next = pick(logits);
             }
@@ -268,6 +401,11 @@ public final class DecodeBatch implements AutoCloseable {
     @Override
     public void close() {
         threads(prefillThreads);
+        for (Prefill f : prefilling) {
+            f.scratch.close();
+            f.request.listener().onDone(new Generator.Completion(new long[0], "", "cancelled", f.request.prompt().length));
+        }
+        prefilling.clear();
         for (Row r : rows) {
             r.finish("cancelled");
             r.request.listener().onDone(r.completion());

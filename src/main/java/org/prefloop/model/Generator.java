@@ -33,10 +33,17 @@ public final class Generator {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private int decodeThreads = DEFAULT_DECODE_THREADS;
+    private final PrefixCache prefixes;
 
     public Generator(LlamaModel model, TextTokenizer tokenizer) {
         this.model = Objects.requireNonNull(model, "model");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.prefixes = new PrefixCache(model);
+    }
+
+    /** Shared prompt prefixes of this generator's batches; empty (budget 0) until a budget is set. */
+    public PrefixCache prefixCache() {
+        return prefixes;
     }
 
     /**
@@ -142,6 +149,7 @@ public final class Generator {
         if (prompts.isEmpty()) return List.of();
         Completion[] out = new Completion[prompts.size()];
         List<DecodeBatch.Request> requests = new ArrayList<>();
+        ProjectionHook adapter = model.projectionHook(); // the batch's rows run on the hook the model has now
         for (int i = 0; i < prompts.size(); i++) {
             int index = i;
             requests.add(new DecodeBatch.Request(prompts.get(i), params, i, new DecodeBatch.Listener() {
@@ -152,7 +160,7 @@ public final class Generator {
                 public void onDone(Completion completion) {
                     out[index] = completion;
                 }
-            }));
+            }, adapter));
         }
         try (DecodeBatch batch = newBatch()) {
             batch.admit(requests);

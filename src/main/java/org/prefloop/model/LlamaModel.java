@@ -244,6 +244,15 @@ public final class LlamaModel implements AutoCloseable {
      * a hook keeps what it caches outside the call (or unregisters it from the scope).
      */
     public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache) {
+        return hidden(inputIds, attentionMask, cache, hook);
+    }
+
+    /**
+     * As {@link #hidden(NDArray, NDArray, KvCache)}, with {@code projectionHook} (null: none) in
+     * place of the model's own hook for this call only: a batch whose rows run different adapters
+     * passes its per-row hook here without touching the model's shared state.
+     */
+    public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache, ProjectionHook projectionHook) {
         long[] dims = inputIds.getShape().getShape();
         if (dims.length != 2) throw new IllegalArgumentException("inputIds must be [batch, tokens], got " + inputIds.getShape());
         int b = (int) dims[0];
@@ -278,14 +287,14 @@ public final class LlamaModel implements AutoCloseable {
         NDArray additive = allowed.toType(DataType.FLOAT32, false).sub(one).mul(maskPenalty).reshape(b, 1, 1, t, s);
 
         NDArray x = Embedding.embedding(ids, parameters.get("model.embed_tokens.weight"), SparseFormat.DENSE).singletonOrThrow();
-        if (gradientCheckpointing && cache == null && JniUtils.isGradMode()) return checkpointed(x, cos, sin, additive, b, t, s);
+        if (gradientCheckpointing && cache == null && JniUtils.isGradMode()) return checkpointed(x, cos, sin, additive, b, t, s, projectionHook);
         // Without gradients nothing needs a layer's temporaries once the layer is done, so each layer
         // gets its own scope: a long prompt then holds one layer's activations, not all of them.
         boolean inference = !JniUtils.isGradMode();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             NDScope layerScope = inference ? new NDScope() : null;
             NDArray layerInput = x;
-            x = layer(i, x, cos, sin, additive, cache, b, t, s);
+            x = layer(i, x, cos, sin, additive, cache, b, t, s, projectionHook);
             if (layerScope != null) {
                 NDScope.unregister(x);
                 layerScope.close();
@@ -298,14 +307,14 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** One decoder layer: attention and MLP, each after an RMSNorm and with a residual. */
-    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray additive, KvCache cache, int b, int t, int s) {
+    private NDArray layer(int i, NDArray x, NDArray cos, NDArray sin, NDArray additive, KvCache cache, int b, int t, int s, ProjectionHook projectionHook) {
         String p = "model.layers." + i + ".";
         NDArray h = rmsNorm(x, parameters.get(p + "input_layernorm.weight"));
-        x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s));
+        x = x.add(attention(i, p, h, cos, sin, additive, cache, b, t, s, projectionHook));
         h = rmsNorm(x, parameters.get(p + "post_attention_layernorm.weight"));
-        NDArray gate = project(p + "mlp.gate_proj", h);
-        NDArray up = project(p + "mlp.up_proj", h);
-        return x.add(project(p + "mlp.down_proj", silu(gate).mul(up)));
+        NDArray gate = project(p + "mlp.gate_proj", h, projectionHook);
+        NDArray up = project(p + "mlp.up_proj", h, projectionHook);
+        return x.add(project(p + "mlp.down_proj", silu(gate).mul(up), projectionHook));
     }
 
     // ---- training side: activation checkpointing (gradient_checkpointing) ----
@@ -326,7 +335,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /** What the recomputation of one checkpointed forward pass needs. */
     private record Checkpoints(NDArray embedded, List<NDArray> inputs, NDArray top, long seed,
-                               NDArray cos, NDArray sin, NDArray additive, int b, int t, int s) {
+                               NDArray cos, NDArray sin, NDArray additive, int b, int t, int s, ProjectionHook projectionHook) {
     }
 
     private final List<Checkpoints> pendingCheckpoints = new ArrayList<>();
@@ -338,7 +347,7 @@ public final class LlamaModel implements AutoCloseable {
      * reproducible) and again before that layer's recomputation: dropout in a projection hook then
      * draws the same mask twice, as PyTorch's checkpoint does by saving the RNG state.
      */
-    private NDArray checkpointed(NDArray embedded, NDArray cos, NDArray sin, NDArray additive, int b, int t, int s) {
+    private NDArray checkpointed(NDArray embedded, NDArray cos, NDArray sin, NDArray additive, int b, int t, int s, ProjectionHook projectionHook) {
         long seed;
         try (NDArray draw = manager.randomUniform(0, 1, new Shape(1))) {
             seed = (long) (draw.getFloat() * (1 << 30));
@@ -351,7 +360,7 @@ public final class LlamaModel implements AutoCloseable {
                 inputs.add(x);
                 Engine.getInstance().setRandomSeed((int) (seed + i));
                 try (NDScope layerScope = new NDScope()) {
-                    x = layer(i, x, cos, sin, additive, null, b, t, s);
+                    x = layer(i, x, cos, sin, additive, null, b, t, s, projectionHook);
                     NDScope.unregister(x);
                 }
                 NDScope.register(x);
@@ -360,7 +369,7 @@ public final class LlamaModel implements AutoCloseable {
             JniUtils.setGradMode(true);
         }
         x.setRequiresGradient(true);
-        pendingCheckpoints.add(new Checkpoints(embedded, inputs, x, seed, cos, sin, additive, b, t, s));
+        pendingCheckpoints.add(new Checkpoints(embedded, inputs, x, seed, cos, sin, additive, b, t, s, projectionHook));
         return rmsNorm(x, parameters.get("model.norm.weight"));
     }
 
@@ -381,7 +390,7 @@ public final class LlamaModel implements AutoCloseable {
                 try (NDScope layerScope = new NDScope()) {
                     in.setRequiresGradient(true);
                     Engine.getInstance().setRandomSeed((int) (c.seed() + i));
-                    NDArray out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s());
+                    NDArray out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s(), c.projectionHook());
                     JniUtils.backward((PtNDArray) out, (PtNDArray) upstream, false, false);
                     next = gradientOf(in);
                     NDScope.unregister(next);
@@ -413,14 +422,14 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     private NDArray attention(int layer, String p, NDArray h, NDArray cos, NDArray sin, NDArray additive,
-                              KvCache cache, int b, int t, int s) {
+                              KvCache cache, int b, int t, int s, ProjectionHook hook) {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int hd = config.headDim();
         int rep = heads / kvHeads;
-        NDArray q = project(p + "self_attn.q_proj", h).reshape(b, t, heads, hd);
-        NDArray k = project(p + "self_attn.k_proj", h).reshape(b, t, kvHeads, hd);
-        NDArray v = project(p + "self_attn.v_proj", h).reshape(b, t, kvHeads, hd);
+        NDArray q = project(p + "self_attn.q_proj", h, hook).reshape(b, t, heads, hd);
+        NDArray k = project(p + "self_attn.k_proj", h, hook).reshape(b, t, kvHeads, hd);
+        NDArray v = project(p + "self_attn.v_proj", h, hook).reshape(b, t, kvHeads, hd);
         if (config.qkNorm()) {
             q = rmsNorm(q, parameters.get(p + "self_attn.q_norm.weight"));
             k = rmsNorm(k, parameters.get(p + "self_attn.k_norm.weight"));
@@ -438,15 +447,14 @@ public final class LlamaModel implements AutoCloseable {
         NDArray scores = grouped.matMul(k.transpose(0, 1, 3, 2)).mul(attentionScale).reshape(b, kvHeads, rep, t, s);
         NDArray probs = softmax(scores.add(additive)).reshape(b, kvHeads, rep * t, s);
         NDArray out = probs.matMul(v).reshape(b, heads, t, hd).transpose(0, 2, 1, 3).reshape(b, t, heads * hd);
-        return project(p + "self_attn.o_proj", out);
+        return project(p + "self_attn.o_proj", out, hook);
     }
 
     /** The single place every linear projection goes through: {@code x Wᵀ (+ b)} plus the hook's delta. */
-    private NDArray project(String module, NDArray x) {
+    private NDArray project(String module, NDArray x, ProjectionHook current) {
         NDArray w = parameters.get(module + ".weight");
         NDArray bias = parameters.get(module + ".bias");
         NDArray y = Linear.linear(x, w, bias).singletonOrThrow();
-        ProjectionHook current = hook;
         if (current != null) {
             NDArray delta = current.delta(module, x);
             if (delta != null) y = y.add(delta);

@@ -83,7 +83,7 @@ public final class EmbeddedKafka {
     }
 
     /** The service's topics, made up front: a consumer subscribed to a topic that appears later finds it only at its next metadata refresh. */
-    static final Map<String, Integer> TOPICS = Map.of("preferences", 3, "preferences-dlq", 1, "training-jobs", 3, "training-events", 3);
+    static final Map<String, Integer> TOPICS = Map.of("preferences", 3, "preferences-dlq", 1, "training-jobs", 3, "training-events", 3, "feedback", 3);
 
     private static void createTopics(String bootstrap) {
         try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers", bootstrap))) {

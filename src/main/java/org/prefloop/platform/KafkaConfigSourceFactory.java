@@ -34,6 +34,7 @@ public final class KafkaConfigSourceFactory implements ConfigSourceFactory {
                 .map(String::trim).filter(s -> !s.isEmpty()).collect(Collectors.toSet());
         props.put("mp.messaging.incoming.preferences-in.enabled", String.valueOf(roles.contains("ingest")));
         props.put("mp.messaging.incoming.training-events-in.enabled", String.valueOf(roles.contains("ingest")));
+        props.put("mp.messaging.incoming.feedback-in.enabled", String.valueOf(roles.contains("ingest")));
 
         if (ExecutionMode.current() == ExecutionMode.RUNTIME_INIT) {
             // before the broker and the store create anything in it: the data directory is private

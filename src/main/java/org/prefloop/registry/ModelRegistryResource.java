@@ -13,13 +13,17 @@ import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
+import org.prefloop.eval.EvaluationGate;
 import org.prefloop.eval.HeadToHead;
 import org.prefloop.eval.PromotionGate;
 import org.prefloop.identity.User;
 import org.prefloop.platform.ProblemException;
 
 import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 
 /** The registry of model versions: lineage, metrics, and promotion (rollback is promoting an earlier version). */
 @Path("/api/models")
@@ -31,6 +35,8 @@ public class ModelRegistryResource {
     ObjectMapper json;
     @Inject
     org.prefloop.platform.AuditLog audit;
+    @Inject
+    jakarta.enterprise.event.Event<VersionPromoted> promoting;
 
     public record VersionView(long id, String name, Long parentId, String baseModel, String adapterPath, Long runId,
                               JsonNode datasetHashes, JsonNode runSpec, JsonNode metrics, JsonNode forgetting,
@@ -65,23 +71,47 @@ public class ModelRegistryResource {
 
     /**
      * Serves this version from now on. With {@code require=head-to-head} only if it beat its parent
-     * head to head beyond chance ({@link PromotionGate}); otherwise 409 with the figures.
+     * head to head beyond chance ({@link PromotionGate}); with {@code require=evaluation} only if its
+     * held-out evaluation beat its parent's beyond the interval ({@link EvaluationGate}); both
+     * together as {@code require=evaluation,head-to-head} (or the parameter twice). Otherwise 409
+     * with the figures of every gate that refused. With a
+     * serving backend, 502/503 when it cannot load the version's adapter, and nothing is promoted.
      */
     @POST
     @Path("/{id}/promote")
     @Transactional
-    public VersionView promote(@PathParam("id") long id, @QueryParam("require") String require) {
+    public VersionView promote(@PathParam("id") long id, @QueryParam("require") List<String> require) {
         ModelVersion v = find(id);
-        if (require != null && !require.isBlank()) {
-            if (!require.equals("head-to-head")) throw ProblemException.invalid("require", "require must be head-to-head");
-            if (v.parentId == null) throw ProblemException.conflict("require", v.name + " has no parent to be compared with");
-            PromotionGate.Decision d = PromotionGate.decide(HeadToHead.matches("include"), v.name, find(v.parentId).name);
-            if (!d.allowed()) throw ProblemException.conflict("require", d.reason());
+        Set<String> gates = new LinkedHashSet<>();
+        for (String r : require == null ? List.<String>of() : require) {
+            for (String g : r.split(",")) if (!g.isBlank()) gates.add(g.strip());
         }
+        for (String g : gates) {
+            if (!GATES.contains(g)) throw ProblemException.invalid("require", "require must be among " + String.join(", ", GATES) + "; got '" + g + "'");
+        }
+        if (!gates.isEmpty()) {
+            if (v.parentId == null) throw ProblemException.conflict("require", v.name + " has no parent to be compared with");
+            String parent = find(v.parentId).name;
+            List<String> refused = new ArrayList<>();
+            if (gates.contains("evaluation")) {
+                EvaluationGate.Decision d = EvaluationGate.decide(v.name, parent);
+                if (!d.allowed()) refused.add("evaluation: " + d.reason());
+            }
+            if (gates.contains("head-to-head")) {
+                PromotionGate.Decision d = PromotionGate.decide(HeadToHead.matches("include"), v.name, parent);
+                if (!d.allowed()) refused.add("head-to-head: " + d.reason());
+            }
+            if (!refused.isEmpty()) throw ProblemException.conflict("require", String.join("; ", refused));
+        }
+        ModelVersion previous = ModelVersion.promoted().orElse(null);
+        promoting.fire(new VersionPromoted(v, previous)); // a serving backend that cannot load the version refuses here
         v.promotedAt = OffsetDateTime.now();
         audit.record("model.promote", "version " + v.id, v.name);
         return view(v, v.id);
     }
+
+    /** The promotion gates {@code require} may name. */
+    static final List<String> GATES = List.of("evaluation", "head-to-head");
 
     private static ModelVersion find(long id) {
         ModelVersion v = ModelVersion.findById(id);

@@ -14,9 +14,9 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.train.AlignmentRun;
 import org.prefloop.train.Preflight;
-import org.prefloop.train.RunSpec;
 import org.prefloop.train.RunCancelledException;
 import org.prefloop.train.RunListener;
+import org.prefloop.train.RunSpec;
 
 import java.nio.file.Path;
 import java.time.OffsetDateTime;
@@ -148,13 +148,16 @@ public class JobRunner {
             v.parentId = p.parentVersionId();
             v.runId = run.id;
             // the output layout is the executor's: read from the run's summary, not rebuilt here
-            boolean adapterOnly = p.spec().sft() == null && p.spec().dpo() != null && p.spec().dpo().training().usePeft();
+            // a LoRA preference stage (dpo, or kto, which is LoRA only) without SFT: the parent's base plus that adapter
+            String preference = p.spec().dpo() != null ? "dpo" : "kto";
+            boolean adapterOnly = p.spec().sft() == null
+                    && ((p.spec().dpo() != null && p.spec().dpo().training().usePeft()) || p.spec().kto() != null);
             v.baseModel = adapterOnly ? Path.of(p.spec().modelNameOrPath()).toAbsolutePath().toString() : absolute(summary.get("model"), "model");
-            v.adapterPath = adapterOnly ? absolute(summary.get("dpo") instanceof Map<?, ?> dpo ? dpo.get("adapter") : null, "dpo.adapter") : null;
+            v.adapterPath = adapterOnly ? absolute(summary.get(preference) instanceof Map<?, ?> st ? st.get("adapter") : null, preference + ".adapter") : null;
             v.datasetHashes = write(p.datasetHashes().values());
             v.runSpec = run.spec;
             Map<String, Object> metrics = new LinkedHashMap<>();
-            for (String stage : new String[]{"sft", "dpo"}) if (summary.get(stage) instanceof Map<?, ?> s) metrics.put(stage, s);
+            for (String stage : new String[]{"sft", "dpo", "kto"}) if (summary.get(stage) instanceof Map<?, ?> s) metrics.put(stage, s);
             v.metrics = write(metrics);
             v.forgetting = summary.containsKey("forgetting") ? write(summary.get("forgetting")) : null;
             v.persist();

@@ -124,6 +124,7 @@ public final class TrlExecutor {
 
     /** The spec as the script reads it: every path absolute, stages flat as TRL's configs, with the TRL-only settings. */
     static ObjectNode resolvedSpec(RunSpec spec, Path runDir) {
+        if (spec.kto() != null) throw new IllegalArgumentException("executor trl does not run a kto stage yet; use executor djl");
         ObjectNode json = spec.withPaths((key, path) -> runDir.resolve(path).toAbsolutePath().normalize().toString()).toTree();
         for (String stage : List.of("sft", "dpo")) {
             // TRL settings the DJL trainer accepts without effect (bf16, gradient_checkpointing, optim, ...): TRL applies them

@@ -12,6 +12,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.model.DecodeBatch;
 import org.prefloop.model.Generator;
+import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TokenLogprobs;
 
 import java.util.ArrayDeque;
@@ -32,8 +33,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * answer 429 instead of letting work pile up. The model is compute-bound, so one thread with
  * wide batches beats many threads with one sequence each.
  *
- * <p>A batch runs on one model version (a base and its adapter); requests for another version
- * wait, in arrival order, until the running batch drains.
+ * <p>A batch runs on one base model; its rows may run different versions of it (each a LoRA
+ * adapter over that base, or the base itself), sharing every forward pass of the base
+ * (S-LoRA/Punica style). Requests for another base wait, in arrival order, until the running
+ * batch drains.
  */
 @ApplicationScoped
 public class BatchScheduler {
@@ -79,10 +82,20 @@ public class BatchScheduler {
     @ConfigProperty(name = "prefloop.serve.kv-cache-mb", defaultValue = "1024")
     long kvCacheMb;
 
+    /** Prompts longer than this are prefilled this many tokens per decode step (0: at once), so running streams keep going. */
+    @ConfigProperty(name = "prefloop.serve.prefill-chunk", defaultValue = "256")
+    int prefillChunk;
+
+    /** Keys and values of shared prompt prefixes kept for reuse, per base, counted within kv-cache-mb (0: off). */
+    @ConfigProperty(name = "prefloop.serve.prefix-cache-mb", defaultValue = "128")
+    long prefixCacheMb;
+
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;
+    private final DistributionSummary batchVersions;
     private final AtomicLong cancelled = new AtomicLong();
     private final AtomicLong generated = new AtomicLong();
+    private final AtomicLong prefixReused = new AtomicLong();
     private volatile int running;
     private volatile Thread worker;
     private volatile boolean stopped;
@@ -91,8 +104,12 @@ public class BatchScheduler {
     BatchScheduler(MeterRegistry registry) {
         batchSizes = DistributionSummary.builder("prefloop.serve.batch.size")
                 .description("sequences that shared one decode step").register(registry);
+        batchVersions = DistributionSummary.builder("prefloop.serve.batch.versions")
+                .description("model versions (adapters over one base, or the base) that shared one decode step").register(registry);
         FunctionCounter.builder("prefloop.serve.cancelled", cancelled, AtomicLong::get)
                 .description("requests dropped because their client went away").register(registry);
+        FunctionCounter.builder("prefloop.serve.prefix.reused", prefixReused, AtomicLong::get)
+                .description("prompt tokens whose keys and values came from the prefix cache").register(registry);
         Gauge.builder("prefloop.serve.queue", this, s -> s.load().waiting()).description("requests waiting for the batch").register(registry);
         Gauge.builder("prefloop.serve.running", this, s -> s.load().running()).description("sequences decoding").register(registry);
     }
@@ -157,7 +174,7 @@ public class BatchScheduler {
     private void loop() {
         // Gradient mode is per thread and on in a new one: generation must not build graphs.
         JniUtils.setGradMode(false);
-        ModelHost.Resolved current = null;
+        ModelHost.Base current = null;
         DecodeBatch batch = null;
         List<Job> jobs = new ArrayList<>(); // the batch's jobs, by the listener that reports for them
         while (!stopped) {
@@ -172,31 +189,46 @@ public class BatchScheduler {
                 newcomers = take(current, batch);
                 if (newcomers.isEmpty() && batch == null) continue;
                 if (batch == null) {
-                    current = newcomers.get(0).model();
-                    batch = current.base().generator().newBatch();
+                    current = newcomers.get(0).model().base();
+                    batch = current.generator().newBatch();
+                    batch.setPrefillChunk(prefillChunk);
+                    current.generator().prefixCache().setBudgetBytes(Math.min(prefixCacheMb, kvCacheMb) * 1024 * 1024);
                 }
             } catch (InterruptedException e) {
                 return;
             }
             try {
-                synchronized (current.base()) {
-                    // One thread runs batches, so the hook set here belongs to this batch alone.
-                    current.base().model().setProjectionHook(current.adapter());
+                synchronized (current) {
                     if (!newcomers.isEmpty()) {
                         List<DecodeBatch.Request> requests = new ArrayList<>();
-                        for (Job j : newcomers) requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs)));
-                        jobs.addAll(newcomers);
+                        for (Job j : newcomers) {
+                            ProjectionHook adapter;
+                            try {
+                                adapter = j.model().acquireAdapter();
+                            } catch (RuntimeException e) { // an adapter that no longer loads fails its own request only
+                                j.sink().failed(e);
+                                continue;
+                            }
+                            requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs), adapter));
+                            jobs.add(j);
+                        }
+                        long reusedBefore = current.generator().prefixCache().tokensReused();
                         batch.admit(requests);
+                        prefixReused.addAndGet(current.generator().prefixCache().tokensReused() - reusedBefore);
                     }
                     if (!batch.isEmpty()) {
                         batchSizes.record(batch.size());
+                        batchVersions.record(jobs.stream().map(j -> j.model().name()).distinct().count());
                         batch.step();
                     }
                     running = batch.size();
                 }
             } catch (RuntimeException e) {
                 LOG.warnf(e, "generation failed for a batch of %d", jobs.size());
-                for (Job j : jobs) j.sink().failed(e);
+                for (Job j : jobs) {
+                    j.model().releaseAdapter();
+                    j.sink().failed(e);
+                }
                 jobs.clear();
                 batch.close();
                 batch = null;
@@ -207,8 +239,6 @@ public class BatchScheduler {
 
     private DecodeBatch.Listener listener(Job job, List<Job> jobs) {
         return new DecodeBatch.Listener() {
-            boolean finished;
-
             public void onToken(long tokenId, String textDelta) {
                 onToken(tokenId, textDelta, null);
             }
@@ -223,9 +253,9 @@ public class BatchScheduler {
             }
 
             public void onDone(Generator.Completion completion) {
-                if (finished) return;
-                finished = true;
-                jobs.remove(job);
+                // a job leaves the list once: here, or when a failed batch already answered it
+                if (!jobs.remove(job)) return;
+                job.model().releaseAdapter();
                 if (completion.finishReason().equals("cancelled")) {
                     cancelled.incrementAndGet();
                     job.sink().failed(new CancellationException("the client went away"));
@@ -241,11 +271,11 @@ public class BatchScheduler {
     }
 
     /**
-     * The waiting jobs that join now, in arrival order: same version as the running batch, room
+     * The waiting jobs that join now, in arrival order: same base as the running batch, room
      * in the batch, and room in the KV cache budget for their prompt plus max tokens. Jobs whose
      * client went away are dropped. With nothing running and nothing waiting it waits a while.
      */
-    private List<Job> take(ModelHost.Resolved current, DecodeBatch batch) throws InterruptedException {
+    private List<Job> take(ModelHost.Base current, DecodeBatch batch) throws InterruptedException {
         List<Job> out = new ArrayList<>();
         synchronized (waiting) {
             for (Iterator<Job> it = waiting.iterator(); it.hasNext(); ) {
@@ -262,11 +292,11 @@ public class BatchScheduler {
             }
             int size = batch == null ? 0 : batch.size();
             int longest = batch == null ? 0 : batch.longestReservation();
-            long budget = kvCacheMb * 1024 * 1024;
-            ModelHost.Resolved model = current;
+            long budget = kvCacheMb * 1024 * 1024 - (current == null ? 0 : current.generator().prefixCache().bytes());
+            ModelHost.Base base = current;
             while (!waiting.isEmpty() && size + out.size() < maxBatch) {
                 Job j = waiting.peekFirst();
-                if (model != null && j.model() != model) break; // another version waits for this batch to drain
+                if (base != null && j.model().base() != base) break; // another base waits for this batch to drain
                 int reservation = j.prompt().length + j.params().maxTokens();
                 long bytesPerToken = j.model().base().generator().kvBytesPerToken();
                 long need = (long) (size + out.size() + 1) * Math.max(longest, reservation) * bytesPerToken;
@@ -274,7 +304,7 @@ public class BatchScheduler {
                 if (need > budget && size + out.size() > 0) break;
                 waiting.pollFirst();
                 out.add(j);
-                model = j.model();
+                base = j.model().base();
                 longest = Math.max(longest, reservation);
             }
             running = size + out.size(); // taken jobs count as running at once: load() never shows a job in transit as idle

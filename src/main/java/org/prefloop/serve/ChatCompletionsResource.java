@@ -42,6 +42,9 @@ public class ChatCompletionsResource {
     ModelHost host;
 
     @Inject
+    CompletionLog completionLog;
+
+    @Inject
     BatchScheduler scheduler;
 
     @Inject
@@ -96,7 +99,8 @@ public class ChatCompletionsResource {
         result.whenComplete((r, e) -> {
             if (result.isCancelled()) jobs.gone.set(true); // RESTEasy Reactive cancels the answer of a closed connection
         });
-        jobs.all().handle((finished, error) -> {
+        // off the scheduler's thread: the answer is remembered (a database write) before it is sent
+        jobs.all().handleAsync((finished, error) -> {
             if (error != null) {
                 return openAiError(new OpenAiException(500, "generation failed: " + RequestJobs.rootMessage(error), null, null));
             }
@@ -109,9 +113,11 @@ public class ChatCompletionsResource {
                         request.logprobs() ? Logprobs.chat(model.base().tokenizer(), f.all()) : null, c.finishReason()));
             }
             tokens.increment(completionTokens);
+            // what feedback on this id refers to: the first choice (the only one unless n > 1)
+            completionLog.remember(id, model.name(), request.messages(), choices.get(0).message().content());
             return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(), choices,
                     ChatCompletionChunks.Usage.of(prompt.length, completionTokens))).type(MediaType.APPLICATION_JSON).build();
-        }).thenAccept(result::complete);
+        }, io.smallrye.mutiny.infrastructure.Infrastructure.getDefaultWorkerPool()).thenAccept(result::complete);
         return result;
     }
 
@@ -152,6 +158,7 @@ public class ChatCompletionsResource {
                         Generator.Completion c = f.completion();
                         tokens.increment(c.tokenIds().length);
                         completionTokens += c.tokenIds().length;
+                        if (f.index() == 0) completionLog.remember(id, model.name(), request.messages(), c.text());
                         write(out, chunk(id, created, model.name(), f.index(), new ChatCompletionChunks.Delta(null, null),
                                 f.unsent().isEmpty() ? null : logprobs(model, request, f.unsent()), c.finishReason()));
                         if (++finished < request.n()) continue;

@@ -11,7 +11,8 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * Generation for the service's own use (the next round's comparisons, held-out evaluations):
- * the same batch scheduler the API uses, so these requests share batches with apps' requests.
+ * the same batch scheduler the API uses, so these requests share batches with apps' requests;
+ * with a serving backend ({@link ServingBackend}), the engine.
  */
 @ApplicationScoped
 public class Completions {
@@ -19,9 +20,12 @@ public class Completions {
     ModelHost host;
     @Inject
     BatchScheduler scheduler;
+    @Inject
+    ServingBackend backend;
 
     /** The model a name resolves to now (a version, or the promoted alias); a 404 problem if none. */
     public String resolveName(String model) {
+        if (backend.enabled()) return backend.version(model).name; // the model is on the engine, not here
         return host.resolve(model).name();
     }
 
@@ -33,6 +37,7 @@ public class Completions {
      */
     public List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations,
                                                Generator.GenerationParams params, String field) {
+        if (backend.enabled()) return backend.complete(model, conversations, params, field);
         ModelHost.Resolved resolved = host.resolve(model);
         int context = resolved.base().model().config().maxPositionEmbeddings();
         List<long[]> prompts = new ArrayList<>();

@@ -17,6 +17,7 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import jakarta.ws.rs.core.StreamingOutput;
 import org.prefloop.model.Generator;
+import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.PromptLogprobs;
 import org.prefloop.model.TextTokenizer;
 import org.prefloop.model.TokenLogprobs;
@@ -174,14 +175,20 @@ public class CompletionsResource {
 
     /**
      * The prompt's scores. Each chunk of it runs under the model's lock with the version's adapter
-     * in place (the scheduler sets its own before each step), so a long text lets the batch's
+     * in place (the scheduler's batches pass theirs per row and never read the model's), so a long text lets the batch's
      * decode steps run between its chunks.
      */
     private static Prepared scored(ModelHost.Resolved model, Prepared p, int top) {
         List<TokenLogprobs> scores = PromptLogprobs.score(model.base().model(), p.ids(), top, chunk -> {
             synchronized (model.base()) {
-                model.base().model().setProjectionHook(model.adapter());
-                chunk.run();
+                ProjectionHook adapter = model.acquireAdapter(); // held while in use: the bounded cache cannot evict it
+                try {
+                    model.base().model().setProjectionHook(adapter);
+                    chunk.run();
+                } finally {
+                    model.base().model().setProjectionHook(null);
+                    model.releaseAdapter();
+                }
             }
         });
         return new Prepared(p.ids(), p.text(), p.unshown(), scores);

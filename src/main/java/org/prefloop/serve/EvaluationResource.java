@@ -9,6 +9,8 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import org.prefloop.eval.HeldOutEvaluation;
 import org.prefloop.identity.User;
 import org.prefloop.model.Generator;
 import org.prefloop.platform.ProblemException;
@@ -21,7 +23,9 @@ import java.util.List;
 /**
  * Held-out accuracy of a version on prompts with checkable answers: each line of the file is
  * {@code {"prompt": [messages], "answer": "..."}} (preference-data/synthetic/heldout.jsonl is
- * one); the version answers greedily and an answer counts when it matches exactly.
+ * one); the version answers greedily and an answer counts when it matches exactly. Each
+ * evaluation is kept, with every example's outcome, for the promotion gate
+ * ({@code require=evaluation}, {@link org.prefloop.eval.EvaluationGate}).
  */
 @Path("/api/evaluations")
 @Produces(MediaType.APPLICATION_JSON)
@@ -33,7 +37,7 @@ public class EvaluationResource {
     @Inject
     org.prefloop.platform.FileRoots roots;
 
-    public record Evaluation(String model, int examples, int correct, double exactMatch) {
+    public record Evaluation(long id, String model, int examples, int correct, double exactMatch, String fileSha256) {
     }
 
     @POST
@@ -44,10 +48,16 @@ public class EvaluationResource {
         if (!Files.isRegularFile(file)) throw ProblemException.invalid("file", "no file at " + given);
         String model = completions.resolveName(body.path("model").asText(ModelsResource.PROMOTED_ALIAS));
         List<JsonNode> rows;
+        String sha256;
         try {
+            sha256 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
             rows = TrainingData.readLines(file);
         } catch (IllegalArgumentException e) {
             throw ProblemException.invalid("file", e.getMessage().replace(file.toString(), given));
+        } catch (java.io.IOException e) {
+            throw ProblemException.invalid("file", "cannot read " + given + ": " + e.getMessage());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
         List<List<ChatCompletionRequest.Message>> prompts = new ArrayList<>();
         List<String> answers = new ArrayList<>();
@@ -63,7 +73,22 @@ public class EvaluationResource {
         int maxTokens = (int) Fields.integer(body, "max_tokens", 32, 1, RoundResource.MAX_TOKENS);
         List<Generator.Completion> out = completions.complete(model, prompts, Generator.GenerationParams.greedy(maxTokens), "file");
         int correct = 0;
-        for (int i = 0; i < answers.size(); i++) if (out.get(i).text().strip().equals(answers.get(i))) correct++;
-        return new Evaluation(model, answers.size(), correct, (double) correct / answers.size());
+        StringBuilder outcomes = new StringBuilder(answers.size());
+        for (int i = 0; i < answers.size(); i++) {
+            boolean right = out.get(i).text().strip().equals(answers.get(i));
+            if (right) correct++;
+            outcomes.append(right ? '1' : '0');
+        }
+        HeldOutEvaluation e = new HeldOutEvaluation();
+        e.modelName = model;
+        e.file = given;
+        e.fileSha256 = sha256;
+        e.method = HeldOutEvaluation.EXACT_MATCH;
+        e.examples = answers.size();
+        e.correct = correct;
+        e.score = (double) correct / answers.size();
+        e.outcomes = outcomes.toString();
+        QuarkusTransaction.requiringNew().run(e::persist);
+        return new Evaluation(e.id, model, e.examples, correct, e.score, sha256);
     }
 }

@@ -7,7 +7,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
-import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.ChatTemplate;
 import org.prefloop.model.Generator;
 import org.prefloop.model.LlamaModel;
@@ -25,8 +24,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The models this replica serves. Base checkpoints are loaded once and shared; a registered
- * version is a base plus (for trained versions) an adapter, attached per batch through the
- * model's projection hook. A request names a version, or the alias of the promoted one,
+ * version is a base plus (for trained versions) a LoRA adapter, kept in a bounded per-base cache
+ * and applied per row of a batch: versions over one base share its forward passes. A request names a version, or the alias of the promoted one,
  * which is looked up on every request: promoting a version switches new requests at once,
  * while batches already running finish on the version they started with.
  */
@@ -37,25 +36,48 @@ public class ModelHost {
     @ConfigProperty(name = "prefloop.model")
     Optional<String> configuredBase;
 
+    /** LoRA adapters kept loaded per base (least recently used evicted first; adapters in use stay). */
+    @ConfigProperty(name = "prefloop.serve.adapter-cache", defaultValue = "8")
+    int adapterCacheSize;
+
     private final Map<Path, Base> bases = new ConcurrentHashMap<>();
     private final Map<Long, Resolved> versions = new ConcurrentHashMap<>();
+    /** Adapters loaded at run time by name (vLLM's API, {@link RuntimeAdapterResource}); they come before registry names. */
+    private final Map<String, Resolved> runtimeAdapters = new ConcurrentHashMap<>();
 
-    /** A loaded base checkpoint with its tokenizer, chat template and generator. */
-    record Base(Path dir, LlamaModel model, TextTokenizer tokenizer, ChatTemplate template, Generator generator) {
+    /** A loaded base checkpoint with its tokenizer, chat template, generator and the adapters loaded over it. */
+    record Base(Path dir, LlamaModel model, TextTokenizer tokenizer, ChatTemplate template, Generator generator, AdapterCache adapters) {
     }
 
-    /** What a batch runs on: a base, the adapter hook of a version (null for the base itself), and its name. */
-    record Resolved(String name, Base base, ProjectionHook adapter) {
+    /**
+     * What a sequence runs on: a base and, for a trained version, its adapter directory (null for
+     * the base itself). Sequences of any versions over one base share a batch; each holds its
+     * adapter from {@link #acquireAdapter} until {@link #releaseAdapter}.
+     */
+    record Resolved(String name, Base base, Path adapterPath) {
         String render(List<ChatCompletionRequest.Message> messages) {
             return base.template().render(messages.stream().map(m -> new ChatTemplate.ChatMessage(m.role(), m.text())).toList(), true);
+        }
+
+        /** The adapter's projection hook (loaded into the base's bounded cache if needed), or null for the base. */
+        ProjectionHook acquireAdapter() {
+            return adapterPath == null ? null : base.adapters().acquire(adapterPath);
+        }
+
+        void releaseAdapter() {
+            if (adapterPath != null) base.adapters().release(adapterPath);
         }
     }
 
     /** Resolves a request's model name: the promoted alias, a registered version, or the configured base. */
     Resolved resolve(String requested) {
         String name = requested == null || requested.isBlank() ? ModelsResource.PROMOTED_ALIAS : requested;
+        Resolved runtime = runtimeAdapters.get(name);
+        if (runtime != null) return runtime;
+        // a base checkpoint's path also names it, as vLLM names its base model by its --model path
         Optional<ModelVersion> version = QuarkusTransaction.requiringNew().call(() ->
-                name.equals(ModelsResource.PROMOTED_ALIAS) ? ModelVersion.promoted() : ModelVersion.byName(name));
+                name.equals(ModelsResource.PROMOTED_ALIAS) ? ModelVersion.promoted() : ModelVersion.byName(name)
+                        .or(() -> ModelVersion.<ModelVersion>find("baseModel = ?1 and adapterPath is null order by id", name).firstResultOptional()));
         if (version.isPresent()) {
             ModelVersion v = version.get();
             return versions.computeIfAbsent(v.id, id -> load(v));
@@ -64,11 +86,37 @@ public class ModelHost {
                 + (name.equals(ModelsResource.PROMOTED_ALIAS) ? " (no version is promoted; set PREFLOOP_MODEL to a base checkpoint)" : ""));
     }
 
+    /**
+     * Loads a PEFT adapter directory over the configured base (PREFLOOP_MODEL) under {@code name}.
+     * False when the name is taken; IllegalArgumentException (or UncheckedIOException) when the
+     * directory is not an adapter of that base.
+     */
+    boolean loadAdapter(String name, Path dir) {
+        if (runtimeAdapters.containsKey(name)) return false;
+        String baseDir = configuredBase.filter(d -> !d.isBlank())
+                .orElseThrow(() -> new IllegalStateException("no base model is configured (PREFLOOP_MODEL)"));
+        Base b = base(Path.of(baseDir));
+        Resolved r = new Resolved(name, b, LoraAdapter.load(dir, b.model()).hook());
+        if (runtimeAdapters.putIfAbsent(name, r) != null) return false;
+        LOG.infof("Loaded adapter '%s' from %s at run time", name, dir);
+        return true;
+    }
+
+    /**
+     * Unloads a run-time adapter; false when none has that name. Batches already running on it
+     * finish with it; its weights stay with the base model's arrays (they are small next to it).
+     */
+    boolean unloadAdapter(String name) {
+        return runtimeAdapters.remove(name) != null;
+    }
+
     private Resolved load(ModelVersion v) {
         Base b = base(Path.of(v.baseModel));
-        ProjectionHook adapter = v.adapterPath == null ? null : LoraAdapter.load(Path.of(v.adapterPath), b.model()).hook();
+        Resolved r = new Resolved(v.name, b, v.adapterPath == null ? null : Path.of(v.adapterPath).toAbsolutePath().normalize());
+        r.acquireAdapter(); // a broken adapter fails here, on the request that names the version first
+        r.releaseAdapter();
         LOG.infof("Serving version '%s' (base %s%s)", v.name, v.baseModel, v.adapterPath == null ? "" : ", adapter " + v.adapterPath);
-        return new Resolved(v.name, b, adapter);
+        return r;
     }
 
     private Base base(Path dir) {
@@ -77,7 +125,7 @@ public class ModelHost {
             LlamaModel model = LlamaModel.load(d);
             TextTokenizer tokenizer = TextTokenizer.load(d);
             LOG.infof("Loaded base model %s (%s)", d, model.config().modelType());
-            return new Base(d, model, tokenizer, ChatTemplate.load(d), new Generator(model, tokenizer));
+            return new Base(d, model, tokenizer, ChatTemplate.load(d), new Generator(model, tokenizer), new AdapterCache(model, adapterCacheSize));
         });
     }
 
@@ -108,10 +156,12 @@ public class ModelHost {
 
     void stop(@Observes ShutdownEvent event) {
         bases.values().forEach(b -> {
+            b.adapters().close();
             b.tokenizer().close();
             b.model().close();
         });
         bases.clear();
         versions.clear();
+        runtimeAdapters.clear();
     }
 }

@@ -1,5 +1,6 @@
 package org.prefloop.serve;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -12,6 +13,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Problem;
 import org.prefloop.platform.Roles;
 
 import java.net.URI;
@@ -20,28 +22,56 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * A web-only process (the one the load balancer reaches) forwards {@code /v1} to the serve role at
- * {@code PREFLOOP_SERVE_URL}, streaming both ways, so apps and the console's playground reach the
- * model through the one public entry point. Authentication stays with the serve role: the API key,
- * or an admin's session cookie with its CSRF token, travel through unchanged.
+ * A web-only process (the one the load balancer reaches) forwards {@code /v1} and the two /api
+ * endpoints that generate ({@link #GENERATING}: the next round, held-out evaluations) to the serve
+ * role at {@code PREFLOOP_SERVE_URL}, streaming both ways, so apps, the console's playground and
+ * the round and evaluation forms reach the model where it is loaded (web pods mount no model
+ * store). Authentication stays with the serve role: the API key, HTTP Basic, or an admin's
+ * session cookie with its CSRF token, travel through unchanged.
  */
 @ApplicationScoped
 public class ServeProxy {
     private static final Logger LOG = Logger.getLogger(ServeProxy.class);
     static final List<String> FORWARDED = List.of("Authorization", "Content-Type", "Accept", "Cookie", "X-CSRF-Token", "X-Requested-With");
     static final Set<String> HOP_BY_HOP = Set.of("connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection");
+    /** The /api paths that generate, and so run on the serve role ({@link Roles} refuses them elsewhere). */
+    public static final List<String> GENERATING = List.of("/api/rounds", "/api/evaluations");
 
-    void routes(@Observes Router router, Vertx vertx, Roles roles, @ConfigProperty(name = "prefloop.serve-url") Optional<URI> serveUrl) {
+    void routes(@Observes Router router, Vertx vertx, Roles roles, ObjectMapper json,
+                @ConfigProperty(name = "prefloop.serve-url") Optional<URI> serveUrl) {
         if (roles.has("serve") || !roles.has("web") || serveUrl.isEmpty()) return;
         URI target = serveUrl.get();
         boolean tls = "https".equals(target.getScheme());
         HttpClient client = vertx.createHttpClient(new HttpClientOptions().setDefaultHost(target.getHost())
                 .setDefaultPort(target.getPort() > 0 ? target.getPort() : tls ? 443 : 80).setSsl(tls).setMaxPoolSize(64));
-        router.route("/v1/*").order(-1000).handler(rc -> forward(client, rc));
-        LOG.infof("forwarding /v1 to the serve role at %s", target);
+        router.route("/v1/*").order(-1000).handler(rc -> forward(client, rc, ServeProxy::openAiGone));
+        for (String path : GENERATING) {
+            router.route(path).order(-1000).handler(rc -> forward(client, rc, message -> problemGone(json, message)));
+            router.route(path + "/*").order(-1000).handler(rc -> forward(client, rc, message -> problemGone(json, message)));
+        }
+        LOG.infof("forwarding /v1, %s to the serve role at %s", String.join(", ", GENERATING), target);
     }
 
-    private static void forward(HttpClient client, RoutingContext rc) {
+    /** The body of a 502: OpenAI's error shape on /v1, a problem on /api. */
+    interface GoneBody {
+        String[] of(String message); // {content type, body}
+    }
+
+    static String[] openAiGone(String message) {
+        return new String[]{"application/json", "{\"error\":{\"message\":\"the serve role did not answer: " + message.replace("\"", "'")
+                + "\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_unavailable\"}}"};
+    }
+
+    private static String[] problemGone(ObjectMapper json, String message) {
+        try {
+            return new String[]{Problem.MEDIA_TYPE, json.writeValueAsString(new Problem("about:blank", "Bad Gateway", 502,
+                    "the serve role did not answer: " + message, null))};
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void forward(HttpClient client, RoutingContext rc, GoneBody gone) {
         HttpServerRequest in = rc.request();
         in.pause();
         RequestOptions options = new RequestOptions().setMethod(in.method()).setURI(in.uri());
@@ -64,9 +94,8 @@ public class ServeProxy {
                         rc.response().reset();
                         return;
                     }
-                    rc.response().setStatusCode(502).putHeader("Content-Type", "application/json")
-                            .end("{\"error\":{\"message\":\"the serve role did not answer: " + e.getMessage().replace("\"", "'")
-                                    + "\",\"type\":\"server_error\",\"code\":\"upstream_unavailable\"}}");
+                    String[] body = gone.of(String.valueOf(e.getMessage()));
+                    rc.response().setStatusCode(502).putHeader("Content-Type", body[0]).end(body[1]);
                 });
     }
 }

@@ -97,6 +97,7 @@ public final class AlignmentRun {
                 Double forgettingBefore = prep.forgetting == null ? null : SftTrainer.evaluate(model, prep.forgetting.examples(), 8);
                 if (spec.sft() != null) summary.put("sft", new SftStage(prep, model).run());
                 if (spec.dpo() != null) summary.put("dpo", new DpoStage(prep, model).run());
+                if (spec.kto() != null) summary.put("kto", new KtoStage(prep, model).run());
                 Path modelOut = out.resolve("model");
                 saveModel(model, prep.modelDir, modelOut);
                 summary.put("model", modelOut.toString());
@@ -275,8 +276,8 @@ public final class AlignmentRun {
                             eval == null ? null : () -> metrics("eval_loss", trainer.evaluate(eval, args.perDeviceEvalBatchSize())));
                 }
             }, summary -> {
-                if (spec.dpo() != null && args.usePeft()) {
-                    // the DPO adapter is trained on this merged model, so its adapter_config names it as its base
+                if ((spec.dpo() != null || spec.kto() != null) && args.usePeft()) {
+                    // the DPO (or KTO) adapter is trained on this merged model, so its adapter_config names it as its base
                     saveModel(model, prep.modelDir, stageDir.resolve("model"));
                     summary.put("merged_model", stageDir.resolve("model").toString());
                 }
@@ -361,6 +362,50 @@ public final class AlignmentRun {
             DpoTrainer.Likelihood ref = trainer.chosenLikelihood(eval, args.perDeviceEvalBatchSize(), false);
             write(file, ref);
             return ref;
+        }
+    }
+
+    /** KTO on unpaired examples with the model as it stands (the SFT result merged) as reference; its LoRA adapter merged in at the end. */
+    private final class KtoStage extends Stage<KtoTrainer.Example> {
+        KtoStage(PreparedRun prep, LlamaModel model) {
+            super("kto", spec.kto().training(), prep, model);
+        }
+
+        @Override
+        int length(KtoTrainer.Example example) {
+            return example.prompt().length + example.completion().length;
+        }
+
+        Map<String, Object> run() throws IOException {
+            KtoConfig kto = spec.kto();
+            KtoLoss.Objective objective = kto.objective();
+            Path base = spec.sft() != null ? out.resolve("sft").resolve("model") : prep.modelDir;
+            return run(base, spec.seed() + 1, (trainable, optimizer) -> {
+                List<KtoTrainer.Example> train = prep.kto.train().examples();
+                List<KtoTrainer.Example> eval = prep.kto.eval() == null ? null : prep.kto.eval().examples();
+                try (KtoTrainer trainer = new KtoTrainer(model, trainable, optimizer, objective, args.maxGradNorm())) {
+                    Map<String, Object> summary = loop(train, List.of(), 0, trainable, optimizer,
+                            (batch, lr) -> new LinkedHashMap<>(trainer.step(batch, args.gradientAccumulationSteps(), lr).asTrlMetrics()),
+                            eval == null ? null : () -> {
+                                Map<String, Double> m = new LinkedHashMap<>();
+                                trainer.evaluate(eval, args.perDeviceEvalBatchSize()).asTrlMetrics().forEach((k, v) -> {
+                                    if (!k.equals("learning_rate") && !k.equals("grad_norm") && !k.equals("tokens_per_second")) m.put("eval_" + k, v);
+                                });
+                                return m;
+                            });
+                    summary.put("loss_type", objective.type().trlName());
+                    summary.put("beta", objective.beta());
+                    summary.put("desirable_weight", objective.desirableWeight());
+                    summary.put("undesirable_weight", objective.undesirableWeight());
+                    long up = train.stream().filter(KtoTrainer.Example::label).count();
+                    summary.put("desirable_examples", up);
+                    summary.put("undesirable_examples", train.size() - up);
+                    summary.put("reference_model", (spec.sft() != null ? "the SFT result (adapter merged into " + prep.modelDir + ")"
+                            : "the base model " + prep.modelDir) + ", i.e. the policy with the KTO adapter switched off; reference log-probs computed each step");
+                    return summary;
+                }
+            }, summary -> {
+            });
         }
     }
 

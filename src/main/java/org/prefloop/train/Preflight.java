@@ -88,6 +88,10 @@ public final class Preflight {
         }
         if (run.sft != null) stage(report, "sft", spec.sft().training(), run.sft, run, available);
         if (run.dpo != null) stage(report, "dpo", spec.dpo().training(), run.dpo, run, available);
+        if (run.kto != null) {
+            stage(report, "kto", spec.kto().training(), run.kto, run, available);
+            ktoBalance(report, spec.kto(), run.kto.train().examples());
+        }
         if (run.replay != null && run.replay.examples().isEmpty()) report.error("sft.replay", "the replay dataset has no usable example");
         if (run.forgetting != null) report.fact("forgetting examples", run.forgetting.examples().size());
         return report;
@@ -164,10 +168,32 @@ public final class Preflight {
         return "; even sharded over 256 GPUs its activations alone exceed that: shorten max_length or the micro-batch";
     }
 
+    /**
+     * TRL's advice for KTO: the desirable examples' total weight should be 1 to 4/3 times the
+     * undesirable ones' ({@code desirable_weight x #desirable / (undesirable_weight x #undesirable)}).
+     */
+    private static void ktoBalance(PreflightReport report, KtoConfig s, List<KtoTrainer.Example> examples) {
+        long up = examples.stream().filter(KtoTrainer.Example::label).count();
+        long down = examples.size() - up;
+        report.fact("kto desirable / undesirable", up + " / " + down);
+        if (up == 0 || down == 0) {
+            report.warn("kto.dataset", "every example is " + (up == 0 ? "undesirable" : "desirable") + "; KTO learns best from both");
+            return;
+        }
+        KtoLoss.Objective o = s.objective();
+        double ratio = o.desirableWeight() * up / (o.undesirableWeight() * down);
+        if (ratio < 1 || ratio > 4.0 / 3) {
+            report.warn("kto.desirable_weight", String.format(Locale.ROOT,
+                    "desirable_weight x %d / (undesirable_weight x %d) is %.2f; TRL advises 1 to 1.33 (set desirable_weight or undesirable_weight to balance)",
+                    up, down, ratio));
+        }
+    }
+
     private static int maxTokens(List<?> examples) {
         int max = 0;
         for (Object e : examples) {
             if (e instanceof SequenceLogProbs.Sequence s) max = Math.max(max, s.length());
+            if (e instanceof KtoTrainer.Example k) max = Math.max(max, k.tokens());
             if (e instanceof DpoTrainer.Pair p) max = Math.max(max, p.prompt().length + Math.max(p.chosen().length, p.rejected().length));
         }
         return max;

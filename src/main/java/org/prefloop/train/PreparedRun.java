@@ -25,6 +25,7 @@ final class PreparedRun implements AutoCloseable {
     final ChatTemplate template;
     final StageData<SequenceLogProbs.Sequence> sft;
     final StageData<DpoTrainer.Pair> dpo;
+    final StageData<KtoTrainer.Example> kto;
     final TrainingData.Loaded<SequenceLogProbs.Sequence> replay;
     final TrainingData.Loaded<SequenceLogProbs.Sequence> forgetting;
 
@@ -53,10 +54,12 @@ final class PreparedRun implements AutoCloseable {
         this.sft = sftArgs == null ? null : stage(spec.seed(), sftArgs, specDir, rows -> data.sft(rows, sftArgs.maxLength()));
         this.dpo = dpoArgs == null ? null
                 : stage(spec.seed(), dpoArgs, specDir, rows -> data.preferences(rows, dpoArgs.maxLength(), spec.dpo().maxPromptLength()));
+        TrainingArguments ktoArgs = spec.kto() == null ? null : spec.kto().training();
+        this.kto = ktoArgs == null ? null : stage(spec.seed(), ktoArgs, specDir, rows -> data.unpaired(rows, ktoArgs.maxLength()));
         String replayDataset = spec.sft() == null ? null : spec.sft().replayDataset();
         this.replay = replayDataset == null ? null : data.sft(TrainingData.readLines(resolve(specDir, replayDataset)), sftArgs.maxLength());
         this.forgetting = spec.forgettingDataset() == null ? null
-                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset())), (sftArgs != null ? sftArgs : dpoArgs).maxLength());
+                : data.sft(TrainingData.readLines(resolve(specDir, spec.forgettingDataset())), (sftArgs != null ? sftArgs : dpoArgs != null ? dpoArgs : ktoArgs).maxLength());
     }
 
     private static <T> StageData<T> stage(long seed, TrainingArguments s, Path specDir,

@@ -27,7 +27,7 @@ import java.util.stream.Collectors;
 
 /**
  * One alignment run, as YAML or JSON: the model, an optional SFT stage ({@link SftConfig}), an
- * optional DPO stage ({@link DpoConfig}), both with the shared {@link TrainingArguments}, and a
+ * optional DPO stage ({@link DpoConfig}) or KTO stage ({@link KtoConfig}), each with the shared {@link TrainingArguments}, and a
  * seed. Keys carry the names of TRL's {@code SFTConfig}/{@code DPOConfig} and PEFT's
  * {@code LoraConfig}, so a team's settings carry over, and mean what they mean there.
  *
@@ -57,6 +57,8 @@ public record RunSpec(
         String forgettingDataset,
         SftConfig sft,
         DpoConfig dpo,
+        /* KTO on unpaired thumbs (TRL's KTOTrainer), instead of a dpo stage */
+        KtoConfig kto,
         Map<String, JsonNode> trlOnly) {
 
     /** The executors a spec may name (see the README's Executors section). */
@@ -70,7 +72,7 @@ public record RunSpec(
 
     /** The keys naming files: resolved by {@link #withPaths}, relative to the spec's directory. */
     public static final List<String> PATH_KEYS = List.of("model_name_or_path", "sft.dataset", "sft.eval_dataset", "sft.replay_dataset",
-            "dpo.dataset", "dpo.eval_dataset", "forgetting_dataset", "output_dir");
+            "dpo.dataset", "dpo.eval_dataset", "kto.dataset", "kto.eval_dataset", "forgetting_dataset", "output_dir");
 
     /** Binds the records; the naming strategy on each record spells the keys. */
     static final ObjectMapper MAPPER = JsonMapper.builder()
@@ -80,10 +82,11 @@ public record RunSpec(
 
     private static final String TRAINING = "training";
     private static final PropertyNamingStrategies.SnakeCaseStrategy SNAKE = new PropertyNamingStrategies.SnakeCaseStrategy();
-    private static final Set<String> TOP_KEYS = keys(RunSpec.class, "sft", "dpo", "trl_only");
+    private static final Set<String> TOP_KEYS = keys(RunSpec.class, "sft", "dpo", "kto", "trl_only");
     private static final Set<String> TRAINING_KEYS = keys(TrainingArguments.class);
     private static final Set<String> SFT_KEYS = keys(SftConfig.class, TRAINING);
     private static final Set<String> DPO_KEYS = keys(DpoConfig.class, TRAINING);
+    private static final Set<String> KTO_KEYS = keys(KtoConfig.class, TRAINING);
 
     public RunSpec {
         name = TrainingArguments.or(name, "run");
@@ -122,7 +125,7 @@ public record RunSpec(
         ObjectNode nested = MAPPER.createObjectNode();
         flat.properties().forEach(e -> {
             String k = e.getKey();
-            if (k.equals("sft") || k.equals("dpo")) {
+            if (k.equals("sft") || k.equals("dpo") || k.equals("kto")) {
                 if (!e.getValue().isNull()) nested.set(k, nest(k, e.getValue(), trlOnly, unknown, misplaced));
             } else if (TOP_KEYS.contains(k)) {
                 nested.set(k, e.getValue());
@@ -143,7 +146,7 @@ public record RunSpec(
     /** Splits a stage's flat keys into the shared arguments ({@code training}) and the stage's own. */
     private static ObjectNode nest(String stage, JsonNode flat, Map<String, JsonNode> trlOnly, List<String> unknown, List<String> misplaced) {
         if (!(flat instanceof ObjectNode settings)) throw new IllegalArgumentException(stage + " must be a mapping of settings");
-        Set<String> own = stage.equals("sft") ? SFT_KEYS : DPO_KEYS;
+        Set<String> own = stage.equals("sft") ? SFT_KEYS : stage.equals("dpo") ? DPO_KEYS : KTO_KEYS;
         Set<String> other = stage.equals("sft") ? DPO_KEYS : SFT_KEYS;
         String otherStage = stage.equals("sft") ? "dpo" : "sft";
         ObjectNode out = MAPPER.createObjectNode();
@@ -175,7 +178,9 @@ public record RunSpec(
 
     void validate() {
         require(modelNameOrPath != null && !modelNameOrPath.isBlank(), "model_name_or_path is required");
-        require(sft != null || dpo != null, "a run needs an sft stage, a dpo stage or both");
+        require(sft != null || dpo != null || kto != null, "a run needs an sft stage, a dpo or kto stage, or both");
+        require(dpo == null || kto == null, "a run has a dpo stage or a kto stage, not both");
+        require(kto == null || !"trl".equals(executor), "executor trl does not run a kto stage yet; use executor djl");
         require(executor == null || EXECUTORS.contains(executor), "executor must be one of " + String.join(", ", EXECUTORS) + ", not '" + executor + "'");
         if (accelerate != null) {
             accelerate.validate();
@@ -183,6 +188,7 @@ public record RunSpec(
         }
         if (sft != null) sft.validate();
         if (dpo != null) dpo.validate();
+        if (kto != null) kto.validate();
     }
 
     /**
@@ -223,7 +229,7 @@ public record RunSpec(
     public ObjectNode toTree() {
         ObjectNode tree = MAPPER.valueToTree(this);
         tree.remove("trl_only");
-        for (String stage : List.of("sft", "dpo")) {
+        for (String stage : List.of("sft", "dpo", "kto")) {
             if (tree.get(stage) instanceof ObjectNode s && s.remove(TRAINING) instanceof ObjectNode training) {
                 ObjectNode flat = training.deepCopy();
                 flat.setAll(s);

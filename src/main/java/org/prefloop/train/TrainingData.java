@@ -108,6 +108,59 @@ public final class TrainingData {
         return new Loaded<>(out, texts, unrenderable, truncated, problems);
     }
 
+    /**
+     * KTO's unpaired examples, TRL's unpaired format: {@code prompt}, {@code completion} and a
+     * boolean {@code label} (true: desirable). Paired rows ({@code chosen}, {@code rejected}) are
+     * unpaired as TRL's KTOTrainer does: the chosen completion desirable, the rejected one not.
+     */
+    public Loaded<KtoTrainer.Example> unpaired(List<JsonNode> rows, int maxLength) {
+        List<KtoTrainer.Example> out = new ArrayList<>();
+        List<String> texts = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        int unrenderable = 0, truncated = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            JsonNode row = rows.get(i);
+            texts.add(String.valueOf(row.get("prompt")));
+            try {
+                List<KtoTrainer.Example> examples = new ArrayList<>();
+                if (row.has("chosen") && row.has("rejected") && !row.has("completion")) {
+                    DpoTrainer.Pair p = pair(row);
+                    examples.add(new KtoTrainer.Example(p.prompt(), p.chosen(), true));
+                    examples.add(new KtoTrainer.Example(p.prompt(), p.rejected(), false));
+                } else {
+                    examples.add(unpaired(row));
+                }
+                for (KtoTrainer.Example e : examples) {
+                    if (e.prompt().length >= maxLength) throw new IllegalArgumentException("the prompt alone fills max_length " + maxLength + " (TRL leaves such examples out too)");
+                    if (e.prompt().length + e.completion().length > maxLength) {
+                        truncated++;
+                        e = new KtoTrainer.Example(e.prompt(), Arrays.copyOf(e.completion(), maxLength - e.prompt().length), e.label());
+                    }
+                    out.add(e);
+                }
+            } catch (IllegalArgumentException | com.hubspot.jinjava.interpret.FatalTemplateErrorsException e) {
+                unrenderable++;
+                if (problems.size() < 5) problems.add("example " + (i + 1) + ": " + e.getMessage());
+            }
+        }
+        return new Loaded<>(out, texts, unrenderable, truncated, problems);
+    }
+
+    KtoTrainer.Example unpaired(JsonNode row) {
+        for (String f : List.of("prompt", "completion", "label")) {
+            if (!row.has(f)) throw new IllegalArgumentException("an unpaired (KTO) example needs \"" + f + "\"");
+        }
+        if (!row.get("label").isBoolean()) throw new IllegalArgumentException("label must be true (desirable) or false (undesirable)");
+        boolean label = row.get("label").asBoolean();
+        JsonNode prompt = row.get("prompt");
+        if (prompt.isArray()) {
+            long[][] pc = conversational(messages(prompt, "prompt"), messages(row.get("completion"), "completion"));
+            return new KtoTrainer.Example(pc[0], pc[1], label);
+        }
+        return new KtoTrainer.Example(tokenizer.encode(text(prompt, "prompt")),
+                withEos(tokenizer.encodeContinuation(text(row.get("completion"), "completion"))), label);
+    }
+
     SequenceLogProbs.Sequence sft(JsonNode row) {
         if (row.has("messages")) return conversation(messages(row.get("messages"), "messages"));
         if (row.has("prompt") && row.has("completion")) {

@@ -17,6 +17,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
+import java.net.URI;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Parses every manifest in k8s/ into typed Kubernetes objects and checks what operators rely on. */
 class KubernetesManifestsTest {
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
-    private static final Set<String> TOPICS = Set.of("preferences", "preferences-dlq", "training-jobs", "training-events");
+    private static final Set<String> TOPICS = Set.of("preferences", "preferences-dlq", "training-jobs", "training-events", "feedback");
 
     private static List<HasMetadata> objects(String kustomization) {
         List<ObjectNode> raw = Kustomization.build(Path.of("k8s", kustomization));
@@ -113,19 +114,19 @@ class KubernetesManifestsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"base", "overlays/prod"})
+    @ValueSource(strings = {"base", "overlays/prod", "overlays/vllm"})
     void noSecretIsWrittenIntoTheManifests(String kustomization) {
         assertEquals(List.of(), ofType(objects(kustomization), Secret.class));
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod", "overlays/vllm"})
     void everyReferencedSecretIsGeneratedOrProvidedByAnOperator(String kustomization) {
         List<HasMetadata> objects = objects(kustomization);
         Set<String> generated = ofType(objects, Secret.class).stream().map(s -> s.getMetadata().getName()).collect(Collectors.toSet());
         Set<String> byOperator = ofType(objects, GenericKubernetesResource.class).stream()
                 .filter(r -> r.getKind().equals("Cluster")).map(r -> r.getMetadata().getName() + "-app").collect(Collectors.toSet());
-        Set<String> providedByPeople = Set.of("prefloop-admin", "prefloop-api-keys", "prefloop-session");
+        Set<String> providedByPeople = Set.of("prefloop-admin", "prefloop-api-keys", "prefloop-session", "prefloop-vllm");
         for (Deployment d : ofType(objects, Deployment.class)) {
             d.getSpec().getTemplate().getSpec().getContainers().stream().flatMap(c -> c.getEnv().stream())
                     .filter(e -> e.getValueFrom() != null && e.getValueFrom().getSecretKeyRef() != null)
@@ -137,7 +138,7 @@ class KubernetesManifestsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod", "overlays/vllm"})
     void onlyTheWebRoleIsReachableFromOutside(String kustomization) {
         List<HasMetadata> objects = objects(kustomization);
         List<NetworkPolicy> policies = ofType(objects, NetworkPolicy.class);
@@ -166,7 +167,7 @@ class KubernetesManifestsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod", "overlays/vllm"})
     void kafkaTopicsStatePartitionsReplicationAndRetention(String kustomization) {
         List<GenericKubernetesResource> topics = ofType(objects(kustomization), GenericKubernetesResource.class).stream()
                 .filter(r -> r.getKind().equals("KafkaTopic")).toList();
@@ -183,7 +184,7 @@ class KubernetesManifestsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod"})
+    @ValueSource(strings = {"base", "overlays/dev", "overlays/prod", "overlays/vllm"})
     void autoscalersAndVolumesPointAtThingsThatExist(String kustomization) {
         List<HasMetadata> objects = objects(kustomization);
         Set<String> deployments = ofType(objects, Deployment.class).stream().map(d -> d.getMetadata().getName()).collect(Collectors.toSet());
@@ -200,6 +201,60 @@ class KubernetesManifestsTest {
         }
         assertTrue(deployment(objects, "prefloop-worker").getSpec().getTemplate().getSpec().getVolumes().stream()
                 .anyMatch(v -> v.getPersistentVolumeClaim() != null), "the worker writes adapters to the model store");
+    }
+
+    @Test
+    void theVllmOverlayServesThroughVllmWithRunTimeLora() {
+        List<HasMetadata> objects = objects("overlays/vllm");
+        Deployment vllm = deployment(objects, "prefloop-vllm");
+        Container c = vllm.getSpec().getTemplate().getSpec().getContainers().get(0);
+        List<String> args = c.getArgs();
+        assertTrue(args.contains("--enable-lora"), "vLLM loads LoRA adapters: " + args);
+        Map<String, String> env = c.getEnv().stream().filter(e -> e.getValue() != null)
+                .collect(Collectors.toMap(e -> e.getName(), e -> e.getValue()));
+        assertEquals("True", env.get("VLLM_ALLOW_RUNTIME_LORA_UPDATING"), "the load/unload_lora_adapter endpoints are on");
+        assertTrue(c.getEnv().stream().anyMatch(e -> e.getName().equals("VLLM_API_KEY") && e.getValueFrom().getSecretKeyRef() != null),
+                "vLLM's API key comes from a Secret");
+        assertEquals("/health", c.getReadinessProbe().getHttpGet().getPath());
+        assertEquals("/health", c.getLivenessProbe().getHttpGet().getPath());
+        assertNotNull(c.getResources().getRequests().get("memory"));
+        assertNotNull(c.getResources().getLimits().get("memory"));
+        assertEquals(new Quantity("1"), c.getResources().getLimits().get("nvidia.com/gpu"));
+        assertFalse(c.getSecurityContext().getAllowPrivilegeEscalation());
+        assertTrue(vllm.getSpec().getTemplate().getSpec().getSecurityContext().getRunAsNonRoot());
+        assertEquals("Recreate", vllm.getSpec().getStrategy().getType());
+
+        // the model store is mounted where the registry's paths point: the base, and the runs' adapters
+        Map<String, String> config = ofType(objects, io.fabric8.kubernetes.api.model.ConfigMap.class).stream()
+                .filter(m -> m.getMetadata().getName().equals("prefloop-config")).findFirst().orElseThrow().getData();
+        String base = config.get("PREFLOOP_MODEL");
+        assertTrue(args.contains("--model=" + base) && args.contains("--served-model-name=" + base),
+                "vLLM names its base by the path the registry records: " + args);
+        String store = c.getVolumeMounts().stream().filter(m -> m.getName().equals("models")).findFirst().orElseThrow().getMountPath();
+        assertTrue(base.startsWith(store + "/") && config.get("PREFLOOP_RUNS_DIR").startsWith(store + "/"), "base and adapters on the mounted store");
+        assertTrue(vllm.getSpec().getTemplate().getSpec().getVolumes().stream().anyMatch(v -> v.getName().equals("models")
+                && v.getPersistentVolumeClaim() != null && v.getPersistentVolumeClaim().getClaimName().equals("prefloop-models")));
+
+        // the backend setting points at vLLM's Service and port, and web and serve carry its key
+        URI backend = URI.create(config.get("PREFLOOP_SERVE_BACKEND_URL"));
+        Service service = ofType(objects, Service.class).stream().filter(s -> s.getMetadata().getName().equals(backend.getHost()))
+                .findFirst().orElseThrow(() -> new AssertionError("no Service " + backend.getHost()));
+        assertEquals(vllm.getSpec().getTemplate().getMetadata().getLabels(), filter(vllm.getSpec().getTemplate().getMetadata().getLabels(),
+                service.getSpec().getSelector().keySet()));
+        assertTrue(service.getSpec().getSelector().entrySet().stream()
+                .allMatch(e -> e.getValue().equals(vllm.getSpec().getTemplate().getMetadata().getLabels().get(e.getKey()))));
+        assertEquals(backend.getPort(), service.getSpec().getPorts().get(0).getPort());
+        for (String role : List.of("prefloop-web", "prefloop-serve")) {
+            assertTrue(deployment(objects, role).getSpec().getTemplate().getSpec().getContainers().get(0).getEnv().stream()
+                    .anyMatch(e -> e.getName().equals("PREFLOOP_SERVE_BACKEND_API_KEY")), role + " sends vLLM's key");
+        }
+
+        // only PrefLoop's web and serve pods reach vLLM
+        NetworkPolicy policy = ofType(objects, NetworkPolicy.class).stream()
+                .filter(p -> selects(p, vllm.getSpec().getTemplate().getMetadata().getLabels())).findFirst().orElseThrow();
+        var peers = policy.getSpec().getIngress().get(0).getFrom();
+        assertTrue(peers.stream().anyMatch(p -> p.getPodSelector() != null && p.getPodSelector().getMatchExpressions().stream()
+                .anyMatch(x -> x.getKey().equals("app.kubernetes.io/component") && Set.copyOf(x.getValues()).equals(Set.of("web", "serve")))));
     }
 
     @Test

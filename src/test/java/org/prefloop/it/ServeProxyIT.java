@@ -20,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The Kubernetes shape in two processes: a web-only service (what the load balancer reaches)
  * forwards /v1 to a service playing the serve role, streaming included, for API keys and for
- * the console's signed-in admin, and says 502 when serving is gone.
+ * the console's signed-in admin, and the /api endpoints that generate (rounds, evaluations),
+ * and says 502 when serving is gone.
  */
 class ServeProxyIT {
     private final HttpClient http = HttpClient.newHttpClient();
@@ -30,7 +31,7 @@ class ServeProxyIT {
     void aWebOnlyProcessForwardsV1ToTheServeRole(@TempDir Path data) throws Exception {
         Path serveData = Files.createDirectories(data.resolve("serve"));
         Path webData = Files.createDirectories(data.resolve("web"));
-        String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: planet\"}],\"temperature\":0,\"max_tokens\":12}";
+        String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],\"temperature\":0,\"max_tokens\":12}";
         String sessionKey = "a-session-key-both-roles-share-0123456789";
         // one store for both roles, as the Deployments share PostgreSQL in Kubernetes: sessions live there
         String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
@@ -59,6 +60,27 @@ class ServeProxyIT {
             assertEquals(200, playground.statusCode(), playground.body());
             assertEquals(content(direct), content(playground));
 
+            // generation for the console's /api runs on the serve role too: the next round, and a held-out evaluation
+            String round = "{\"prompts\":[[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],[{\"role\":\"user\",\"content\":\"reverse: fahba\"}]],"
+                    + "\"mode\":\"samples\",\"max_tokens\":8,\"seed\":5}";
+            HttpResponse<String> made = web.postJson("/api/rounds", round);
+            assertEquals(201, made.statusCode(), made.body());
+            JsonNode madeTree = json.readTree(made.body());
+            assertEquals(2, madeTree.get("created").asInt() + madeTree.get("identicalSkipped").asInt(), made.body());
+            Path heldout = Files.writeString(serveData.resolve("heldout.jsonl"),
+                    "{\"prompt\":[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],\"answer\":\"cjjbi\"}\n"
+                            + "{\"prompt\":[{\"role\":\"user\",\"content\":\"reverse: fahba\"}],\"answer\":\"abhaf\"}\n");
+            String evaluation = "{\"file\":\"" + heldout + "\",\"max_tokens\":8}";
+            HttpResponse<String> evaluatedThroughWeb = web.postJson("/api/evaluations", evaluation);
+            HttpResponse<String> evaluatedOnServe = serve.postJson("/api/evaluations", evaluation);
+            assertEquals(200, evaluatedThroughWeb.statusCode(), evaluatedThroughWeb.body());
+            assertEquals(json.readTree(evaluatedOnServe.body()), json.readTree(evaluatedThroughWeb.body()),
+                    "the file lies on the serve role's disk and the model answers there");
+            assertEquals(2, json.readTree(evaluatedThroughWeb.body()).get("examples").asInt());
+            HttpResponse<String> badEvaluation = web.postJson("/api/evaluations", "{}");
+            assertEquals(422, badEvaluation.statusCode(), badEvaluation.body());
+            assertEquals("file", json.readTree(badEvaluation.body()).get("field").asText(), "the serve role's problem comes through");
+
             HttpResponse<String> refused = post(web.port(), body, "not-a-key");
             assertEquals(401, refused.statusCode());
             assertEquals("invalid_api_key", json.readTree(refused.body()).at("/error/code").asText());
@@ -67,6 +89,9 @@ class ServeProxyIT {
             HttpResponse<String> gone = post(web.port(), body, "proxy-test-key-0123456789");
             assertEquals(502, gone.statusCode());
             assertEquals("upstream_unavailable", json.readTree(gone.body()).at("/error/code").asText());
+            HttpResponse<String> noRound = web.postJson("/api/rounds", round);
+            assertEquals(502, noRound.statusCode(), noRound.body());
+            assertEquals("application/problem+json", noRound.headers().firstValue("Content-Type").orElse(""));
         }
     }
 

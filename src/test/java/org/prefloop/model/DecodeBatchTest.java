@@ -184,6 +184,85 @@ class DecodeBatchTest {
     }
 
     @Test
+    void aLongPromptIsPrefilledInChunksBetweenDecodeStepsAndGivesWhatItGetsWholeAtOnce() {
+        String longPrompt = "the quick brown fox 12+7=19 jumps over the lazy dog; x=1+2\n".repeat(3); // well over 4 chunks of 16
+        int promptTokens = tokenizer.encode(longPrompt).length;
+        int chunks = (promptTokens + 15) / 16;
+        assertTrue(chunks >= 5, "prompt of " + promptTokens + " tokens");
+        GenerationParams seeded = params(20, 1.1f, 0.95f, 0, 1f, 17L, List.of(), 0f, 0f);
+        Completion greedyWhole = alone(longPrompt, fixedLength(20));
+        Completion seededWhole = alone(longPrompt, seeded);
+
+        Probe runner = new Probe();
+        Probe greedy = new Probe();
+        Probe sampled = new Probe();
+        try (DecodeBatch batch = generator.newBatch()) {
+            batch.setPrefillChunk(16);
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("hello"), fixedLength(60), 0, runner)));
+            batch.step();
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode(longPrompt), fixedLength(20), 0, greedy),
+                    new DecodeBatch.Request(tokenizer.encode(longPrompt), seeded, 0, sampled)));
+            assertEquals(3, batch.size(), "the long prompts count as in the batch while they are prefilled");
+            assertEquals(1, batch.decoding());
+            int stepsUntilFirstToken = 0;
+            int runnerBefore = runner.tokens.size();
+            while (greedy.tokens.isEmpty()) {
+                batch.step();
+                stepsUntilFirstToken++;
+            }
+            // one chunk per step: the first prompt's chunks, and the runner decoded once in each of those steps
+            assertEquals(chunks, stepsUntilFirstToken);
+            assertEquals(runnerBefore + chunks, runner.tokens.size(), "the running sequence got a token between every two chunks");
+            assertTrue(sampled.tokens.isEmpty(), "the second long prompt waits its turn");
+            assertEquals(chunks, batch.prefillChunks());
+            while (!batch.isEmpty()) batch.step();
+            assertEquals(2 * chunks, batch.prefillChunks());
+        }
+        assertArrayEquals(greedyWhole.tokenIds(), greedy.done.tokenIds(), "chunked prefill computes what a whole prefill does");
+        assertEquals(seededWhole.text(), sampled.done.text(), "seeded sampling too");
+        assertEquals(alone("hello", fixedLength(60)).text(), runner.done.text());
+    }
+
+    @Test
+    void aSharedPromptPrefixIsComputedOnceAndReusedWithIdenticalOutputs() {
+        Generator cached = new Generator(model, tokenizer);
+        cached.prefixCache().setBudgetBytes(64L << 20);
+        String system = "<|im_start|>system\nyou add numbers, answer briefly and never lie about sums.<|im_end|>\n";
+        List<String> prompts = List.of(system + "<|im_start|>user\n1+2<|im_end|>\n", system + "<|im_start|>user\n30+4<|im_end|>\n",
+                system + "<|im_start|>user\n1+2<|im_end|>\n");
+        List<GenerationParams> settings = List.of(fixedLength(20), params(20, 1.2f, 0.9f, 0, 1f, 3L, List.of(), 0f, 0f), fixedLength(20));
+        long[] first = tokenizer.encode(prompts.get(0));
+        long[] second = tokenizer.encode(prompts.get(1));
+        int common = 0;
+        while (common < Math.min(first.length, second.length) && first[common] == second[common]) common++;
+        int block = PrefixCache.BLOCK;
+        long expectedReuse = (long) Math.min(common, second.length - 1) / block * block // the system prompt's whole blocks
+                + (long) (first.length - 1) / block * block;                              // the repeated prompt: all but its last token
+        assertTrue(common / block >= 3, "the shared part spans several blocks: " + common + " tokens");
+
+        assertEquals(alone(prompts.get(0), settings.get(0)).text(), cached.generate(first, settings.get(0)).text());
+        assertEquals(0, cached.prefixCache().tokensReused(), "nothing to reuse at first");
+        Probe running = new Probe();
+        List<Probe> probes = List.of(new Probe(), new Probe());
+        try (DecodeBatch batch = cached.newBatch()) {
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("hello"), fixedLength(30), 0, running)));
+            batch.step();
+            batch.admit(List.of(new DecodeBatch.Request(second, settings.get(1), 0, probes.get(0)),
+                    new DecodeBatch.Request(tokenizer.encode(prompts.get(2)), settings.get(2), 0, probes.get(1))));
+            while (!batch.isEmpty()) batch.step();
+        }
+        assertEquals(expectedReuse, cached.prefixCache().tokensReused(), "tokens whose keys and values were not computed again");
+        for (int i = 1; i < 3; i++) {
+            Completion whole = alone(prompts.get(i), settings.get(i));
+            assertArrayEquals(whole.tokenIds(), probes.get(i - 1).done.tokenIds(), "prompt " + i + " with a reused prefix");
+        }
+        assertArrayEquals(alone("hello", fixedLength(30)).tokenIds(), running.done.tokenIds());
+        assertTrue(cached.prefixCache().bytes() > 0);
+        cached.prefixCache().setBudgetBytes(0);
+        assertEquals(0, cached.prefixCache().bytes(), "a lower budget evicts at once");
+    }
+
+    @Test
     void ignoreEosGeneratesTheFullLength() {
         GenerationParams p = fixedLength(50);
         Completion c = alone("ab", p);

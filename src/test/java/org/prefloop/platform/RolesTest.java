@@ -29,6 +29,11 @@ class RolesTest {
         Api.asAdmin().get("/api/users/me").then().statusCode(404).body("detail", containsString("'web' role"));
         Api.asAdmin().get("/console").then().statusCode(404);
         RestAssured.get("/login").then().statusCode(404);
+        // the /api endpoints that generate belong to the serve role (the model is there)
+        Api.asAdmin().contentType("application/json").body("{}").post("/api/rounds").then().statusCode(404)
+                .body("detail", containsString("'serve' role"));
+        Api.asAdmin().contentType("application/json").body("{}").post("/api/evaluations").then().statusCode(404)
+                .body("detail", containsString("'serve' role"));
         RestAssured.given().header("Authorization", "Bearer seeded-test-key-0123456789").get("/v1/models").then().statusCode(404);
         org.prefloop.testing.Api.management().get("/q/health/ready").then().statusCode(200).body("status", equalTo("UP"));
     }

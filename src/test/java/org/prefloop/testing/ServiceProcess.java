@@ -22,6 +22,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ServiceProcess implements AutoCloseable {
     public static final String ADMIN_PASSWORD = "it-admin-password";
+    static final long START_SECONDS = Long.getLong("prefloop.it.start-seconds", 180);
 
     private final Path dataDir;
     private final int port;
@@ -63,7 +64,8 @@ public final class ServiceProcess implements AutoCloseable {
         pb.environment().remove("KAFKA_BOOTSTRAP_SERVERS");
         pb.environment().putAll(extraEnv);
         process = pb.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+        // 90 s is plenty alone; on a machine shared by several builds a start has taken longer
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(START_SECONDS);
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 List<String> log = Files.readAllLines(dataDir.resolve("service-" + starts + ".log"));
@@ -77,7 +79,7 @@ public final class ServiceProcess implements AutoCloseable {
             }
             Thread.sleep(250);
         }
-        throw new IllegalStateException("the service did not become ready in 90 s; see " + dataDir);
+        throw new IllegalStateException("the service did not become ready in " + START_SECONDS + " s; see " + dataDir);
     }
 
     /** SIGKILL: no shutdown hook, no flush, no commit. */

@@ -1,0 +1,151 @@
+package org.prefloop.model;
+
+import ai.djl.Device;
+import ai.djl.pytorch.jni.JniUtils;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.prefloop.lora.LoraAdapter;
+
+/**
+ * The batching engine under arrivals spread over time, as the service's scheduler drives it
+ * (one thread; newcomers join between decode steps; at most {@code bench.maxBatch} rows, the
+ * service's default 8), without HTTP: N clients arrive {@code bench.spacingMs} apart, each asks
+ * for {@code bench.tokens} tokens. Two workloads: uniform (one sampling setting, the base) and
+ * mixed (greedy, seeded sampling with top-p/top-k, penalties; the base and two LoRA adapters in
+ * the same batch). Reports tokens/s, time to first token p50/p99 (from arrival) and inter-token
+ * latency p50/p99, against the model core's single-stream and batch-of-8 decode in the same run.
+ * Not a test; run its main with the test classpath (see README § Benchmarks).
+ */
+public final class BatchingBenchmark {
+    static final int MAX_BATCH = Integer.getInteger("bench.maxBatch", 8);
+    static final int TOKENS = Integer.getInteger("bench.tokens", 24);
+    static final int SPACING_MS = Integer.getInteger("bench.spacingMs", 40);
+
+    private BatchingBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        System.out.printf("machine: %d cores, load average %.2f at start; arrivals %d ms apart, %d tokens each, max batch %d%n",
+                Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                SPACING_MS, TOKENS, MAX_BATCH);
+        Path realistic = Path.of("target/bench-smollm2-135m");
+        if (!Files.exists(realistic.resolve("model.safetensors"))) {
+            TinyCheckpoint.write(realistic, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
+                    true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
+        }
+        List<Path> models = args.length > 0 ? args.length == 1 ? List.of(Path.of(args[0])) : List.of(Path.of(args[0]), Path.of(args[1]))
+                : List.of(Path.of("models/demo"), realistic);
+        JniUtils.setGradMode(false);
+        for (Path dir : models) {
+            try (LlamaModel model = LlamaModel.load(dir, Device.cpu()); TextTokenizer tok = TextTokenizer.load(dir)) {
+                Generator gen = new Generator(model, tok);
+                long[] prompt = tok.encode(ChatTemplate.load(dir).render(List.of(new ChatTemplate.ChatMessage("user", "reverse: abcde")), true));
+                List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+                try (LoraAdapter a = LoraAdapter.create(model, LoraAdapter.Config.of(8, 16, targets, null), 1, true);
+                     LoraAdapter b = LoraAdapter.create(model, LoraAdapter.Config.of(16, 32, List.of("q_proj", "v_proj"), null), 2, true)) {
+                    List<ProjectionHook> versions = List.of(a.hook(), b.hook());
+                    double[] core = core(gen, prompt);
+                    System.out.printf("%s (prompt %d tokens):%n", dir.getFileName(), prompt.length);
+                    System.out.printf("  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s%n", core[0], MAX_BATCH, core[1]);
+                    for (int clients : new int[] {8, 32}) {
+                        Result uniform = run(gen, prompt, clients, false, versions);
+                        Result mixed = run(gen, prompt, clients, true, versions);
+                        for (Result r : List.of(uniform, mixed)) {
+                            System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch), TTFT p50 %5.0f ms p99 %5.0f ms, ITL p50 %4.0f ms p99 %4.0f ms%n",
+                                    clients, r.label, r.tokensPerSecond, r.tokensPerSecond / core[1], pct(r.ttft, .5), pct(r.ttft, .99),
+                                    pct(r.itl, .5), pct(r.itl, .99));
+                        }
+                        System.out.printf("  %2d clients: mixed/uniform tokens/s %.2f%n", clients, mixed.tokensPerSecond / uniform.tokensPerSecond);
+                    }
+                }
+            }
+        }
+    }
+
+    record Result(String label, double tokensPerSecond, List<Double> ttft, List<Double> itl) {
+    }
+
+    static Generator.GenerationParams settings(int i, boolean mixed) {
+        if (!mixed) return new Generator.GenerationParams(TOKENS, 1f, 1f, 0, 1f, null, List.of(), null, 0f, 0f, true);
+        return switch (i % 4) {
+            case 0 -> new Generator.GenerationParams(TOKENS, 0f, 1f, 0, 1f, null, List.of(), null, 0f, 0f, true);
+            case 1 -> new Generator.GenerationParams(TOKENS, 0.8f, 0.9f, 40, 1f, (long) i, List.of(), null, 0f, 0f, true);
+            case 2 -> new Generator.GenerationParams(TOKENS, 1.2f, 1f, 0, 1.1f, (long) i, List.of(), null, 0.3f, 0.1f, true);
+            default -> new Generator.GenerationParams(TOKENS, 0f, 1f, 0, 1.3f, null, List.of(), null, 0f, 0f, true);
+        };
+    }
+
+    /** Arrivals spread over time into one continuously batched engine, driven as the scheduler drives it. */
+    static Result run(Generator gen, long[] prompt, int clients, boolean mixed, List<ProjectionHook> adapters) {
+        List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
+        List<Double> itl = new ArrayList<>();
+        long[] arrival = new long[clients];
+        long[] last = new long[clients];
+        long[] tokens = {0};
+        int[] done = {0};
+        long start = System.nanoTime();
+        for (int c = 0; c < clients; c++) arrival[c] = start + c * SPACING_MS * 1_000_000L;
+        int next = 0;
+        try (DecodeBatch batch = gen.newBatch()) {
+            while (done[0] < clients) {
+                long now = System.nanoTime();
+                List<DecodeBatch.Request> join = new ArrayList<>();
+                while (next < clients && arrival[next] <= now && batch.size() + join.size() < MAX_BATCH) {
+                    int c = next++;
+                    ProjectionHook adapter = mixed ? (c % 3 == 0 ? null : adapters.get(c % 3 - 1)) : null;
+                    join.add(new DecodeBatch.Request(prompt, settings(c, mixed), 0, new DecodeBatch.Listener() {
+                        public void onToken(long tokenId, String textDelta) {
+                            long t = System.nanoTime();
+                            if (last[c] == 0) ttft.add((t - arrival[c]) / 1e6);
+                            else itl.add((t - last[c]) / 1e6);
+                            last[c] = t;
+                            tokens[0]++;
+                        }
+
+                        public void onDone(Generator.Completion completion) {
+                            done[0]++;
+                        }
+                    }, adapter));
+                }
+                batch.admit(join);
+                if (!batch.isEmpty()) batch.step();
+                else if (next < clients) sleepUntil(arrival[next]);
+            }
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        Collections.sort(ttft);
+        Collections.sort(itl);
+        return new Result(mixed ? "mixed" : "uniform", tokens[0] / seconds, ttft, itl);
+    }
+
+    /** {single-stream, batch} decode tokens/s of the model core, fixed length, same prompt. */
+    static double[] core(Generator gen, long[] prompt) {
+        Generator.GenerationParams p = new Generator.GenerationParams(TOKENS, 1f, 1f, 0, 1f, 1L, List.of(), null, 0f, 0f, true);
+        gen.generate(List.of(prompt), p, null);
+        long t = System.nanoTime();
+        int n = gen.generate(List.of(prompt), p, null).get(0).tokenIds().length;
+        double single = n / ((System.nanoTime() - t) / 1e9);
+        t = System.nanoTime();
+        int m = gen.generate(Collections.nCopies(MAX_BATCH, prompt), p, null).stream().mapToInt(c -> c.tokenIds().length).sum();
+        return new double[] {single, m / ((System.nanoTime() - t) / 1e9)};
+    }
+
+    static void sleepUntil(long nanos) {
+        long wait = nanos - System.nanoTime();
+        if (wait > 0) {
+            try {
+                Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    static double pct(List<Double> sorted, double p) {
+        return sorted.isEmpty() ? Double.NaN : sorted.get(Math.min(sorted.size() - 1, (int) Math.ceil(p * sorted.size()) - 1));
+    }
+}
