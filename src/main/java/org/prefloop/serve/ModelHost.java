@@ -96,7 +96,9 @@ public class ModelHost {
         String baseDir = configuredBase.filter(d -> !d.isBlank())
                 .orElseThrow(() -> new IllegalStateException("no base model is configured (PREFLOOP_MODEL)"));
         Base b = base(Path.of(baseDir));
-        Resolved r = new Resolved(name, b, LoraAdapter.load(dir, b.model()).hook());
+        Resolved r = new Resolved(name, b, dir.toAbsolutePath().normalize());
+        r.acquireAdapter(); // not an adapter of this base: refused here, before the name is taken
+        r.releaseAdapter();
         if (runtimeAdapters.putIfAbsent(name, r) != null) return false;
         LOG.infof("Loaded adapter '%s' from %s at run time", name, dir);
         return true;
