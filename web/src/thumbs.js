@@ -30,6 +30,7 @@ export function showThumbs(answer, comparisonId, side) {
         note.textContent = 'Not saved: ' + e.message;
       } finally {
         b.disabled = false;
+        b.blur(); // the workspace's keys (1, 2, Enter) judge the comparison again, not this button
       }
     });
     return b;

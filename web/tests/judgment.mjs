@@ -1,8 +1,9 @@
 // Richer judgments in the workspace: how much better (keys 5-7, only after A or B), and verdicts per
-// criterion (the service runs with PREFLOOP_ANNOTATION_CRITERIA=helpfulness,safety); undo puts them
+// criterion (the service runs with PREFLOOP_ANNOTATION_CRITERIA=helpfulness,safety), a thumbs-up on one
+// answer alone (stored, and frozen into a kto dataset); undo puts them
 // all back, and they are stored as given; the counter shows progress towards the day's target. Erin works at a desktop with the keyboard, Frank on a phone.
 import assert from 'node:assert/strict';
-import { PHONE, audit, call, eventually, fitsWidth, noConsoleErrors, signIn } from './lib.mjs';
+import { ADMIN, BASE, PHONE, audit, call, eventually, fitsWidth, noConsoleErrors, signIn } from './lib.mjs';
 
 const PASSWORD = 'correct horse battery';
 const checked = (page, name, value) => page.isChecked(`#verdict input[name="${name}"][value="${value}"]`);
@@ -24,6 +25,17 @@ async function stored(comparison, annotator) {
     .find((r) => r.annotator === annotator));
 }
 
+/** The annotator's thumb reached the store: a dataset of kind kto frozen from their thumbs holds it as desirable. */
+async function thumbStored(annotator, answer, stamp) {
+  let attempt = 0;
+  return eventually(`${annotator}'s thumb in a kto dataset`, async () => {
+    const dataset = await call('POST', '/api/datasets', { name: `thumbs-${stamp}-${attempt++}`, kind: 'kto', filters: { annotators: [annotator] } });
+    const res = await fetch(`${BASE}/api/datasets/${dataset.id}/export`, { headers: { Authorization: 'Basic ' + Buffer.from(ADMIN.join(':')).toString('base64') } });
+    const rows = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return rows.some((r) => r.label === true && JSON.stringify(r.completion).includes(answer));
+  });
+}
+
 export async function strengthAndCriteria(browser, stamp) {
   const erinName = `erin-${stamp}`;
   const frankName = `frank-${stamp}`;
@@ -43,6 +55,12 @@ export async function strengthAndCriteria(browser, stamp) {
   assert.match(await erin.textContent('#status'), /press 1 or 2 first/);
   // erin prefers the right answer (7 × 13) wherever it is on her screen
   const correctOnLeft = (await erin.textContent('#left')).includes('7 × 13');
+  // a thumbs-up on that answer alone (KTO's unpaired feedback), beside the comparison's verdict
+  const thumbsUp = `#${correctOnLeft ? 'left' : 'right'} + .thumbs button[aria-label="Good answer"]`;
+  await erin.click(thumbsUp);
+  await erin.waitForFunction((s) => document.querySelector(s).getAttribute('aria-pressed') === 'true', thumbsUp);
+  assert.match(await erin.textContent(`#${correctOnLeft ? 'left' : 'right'} + .thumbs .thumbs-note`), /Saved/);
+  await thumbStored(erinName, '7 × 13', stamp);
   await erin.keyboard.press(correctOnLeft ? '1' : '2');
   await erin.keyboard.press('5');
   assert.equal(await checked(erin, 'strength', 'much_better'), true, '5 says much better');
