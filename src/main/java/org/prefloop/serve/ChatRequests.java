@@ -40,7 +40,8 @@ final class ChatRequests {
     private ChatRequests() {
     }
 
-    static ChatCompletionRequest parse(String body, ObjectMapper json) {
+    /** A /v1 body as a JSON object, or a 400 {@code invalid_json} naming where it broke (and the field it must carry). */
+    static JsonNode object(String body, ObjectMapper json, String required) {
         JsonNode root;
         try {
             root = body == null || body.isBlank() ? null : json.readTree(body);
@@ -49,8 +50,13 @@ final class ChatRequests {
                     + e.getOriginalMessage() + " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
         }
         if (root == null || !root.isObject()) {
-            throw OpenAiException.invalid(null, "invalid_json", "The body must be a JSON object with 'messages'.");
+            throw OpenAiException.invalid(null, "invalid_json", "The body must be a JSON object with '" + required + "'.");
         }
+        return root;
+    }
+
+    static ChatCompletionRequest parse(String body, ObjectMapper json) {
+        JsonNode root = object(body, json, "messages");
         for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
             String name = names.next();
             if (!KNOWN.contains(name) && !IGNORED.contains(name) && !UNSUPPORTED.containsKey(name)) {

@@ -1,6 +1,5 @@
 package org.prefloop.serve;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -28,16 +27,7 @@ final class CompletionRequests {
     }
 
     static CompletionRequest parse(String body, ObjectMapper json) {
-        JsonNode root;
-        try {
-            root = body == null || body.isBlank() ? null : json.readTree(body);
-        } catch (JsonProcessingException e) {
-            throw OpenAiException.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
-                    + e.getOriginalMessage() + " (line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() + ")");
-        }
-        if (root == null || !root.isObject()) {
-            throw OpenAiException.invalid(null, "invalid_json", "The body must be a JSON object with 'prompt'.");
-        }
+        JsonNode root = ChatRequests.object(body, json, "prompt");
         for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
             String name = names.next();
             if (!KNOWN.contains(name)) throw OpenAiException.invalid(name, "unknown_parameter", "Unrecognized request argument supplied: " + name);
