@@ -3,17 +3,25 @@
 // characters it is; links other than http(s) and mailto stay text; images stay text (no requests to
 // hosts a model names). markdown-it's output is then parsed inert (DOMParser runs no scripts) and
 // copied through an allow-list of elements and attributes, so even a renderer bug cannot put an
-// event handler, a style or a script on the page.
+// event handler, a style or a script on the page. Fenced code that names a language highlight.js
+// knows is highlighted by it (its output is escaped text in spans, and goes through the same allow-list).
 import MarkdownIt from './vendor/markdown-it.esm.min.mjs';
+import hljs from './vendor/highlight.min.js';
 import { el } from './dom.js';
 
-const md = new MarkdownIt({ html: false, linkify: false, typographer: false }).disable(['image']);
+const md = new MarkdownIt({ html: false, linkify: false, typographer: false, highlight }).disable(['image']);
 const safeLink = md.validateLink;
 md.validateLink = (url) => safeLink(url) && /^(https?:|mailto:)/i.test(url.trim());
 
-const ELEMENTS = new Set(['P', 'BR', 'HR', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'LI', 'BLOCKQUOTE', 'PRE', 'CODE',
+/** markdown-it's hook: highlighted HTML for a language highlight.js knows, else '' (markdown-it escapes it as plain code). */
+function highlight(code, language) {
+  if (!language || !hljs.getLanguage(language)) return '';
+  return hljs.highlight(code, { language, ignoreIllegals: true }).value;
+}
+
+const ELEMENTS = new Set(['SPAN', 'P', 'BR', 'HR', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'UL', 'OL', 'LI', 'BLOCKQUOTE', 'PRE', 'CODE',
   'EM', 'STRONG', 'S', 'DEL', 'A', 'TABLE', 'THEAD', 'TBODY', 'TR', 'TH', 'TD']);
-const ATTRIBUTES = { A: ['href'], OL: ['start'], CODE: ['class'], TH: [], TD: [] };
+const ATTRIBUTES = { A: ['href'], OL: ['start'], CODE: ['class'], SPAN: ['class'], TH: [], TD: [] };
 
 export function renderMarkdown(text) {
   const parsed = new DOMParser().parseFromString(md.render(String(text ?? '')), 'text/html');
@@ -36,7 +44,7 @@ function copy(node, parent) {
   const copyEl = el(tag.toLowerCase());
   for (const name of ATTRIBUTES[node.tagName] ?? []) {
     const value = node.getAttribute(name);
-    if (value !== null && (name !== 'class' || /^language-[\w+#.-]+$/.test(value))) copyEl.setAttribute(name, value);
+    if (value !== null && (name !== 'class' || /^(language-[\w+#.-]+|hljs-[\w-]+( [\w-]+)*)$/.test(value))) copyEl.setAttribute(name, value);
   }
   if (tag === 'A') {
     const href = node.getAttribute('href') ?? '';

@@ -1,6 +1,6 @@
 // The annotation workspace's rough edges, each a step that failed before its fix: the empty queue,
 // focus after Ctrl+Enter, an outage (the next item, skip, recovery), shortcuts that can be turned
-// off, Markdown (tables, nested lists, earlier turns collapsed, keyboard-reachable code blocks),
+// off, Markdown (tables, nested lists, earlier turns collapsed, keyboard-reachable and highlighted code blocks),
 // and the undo toast on a phone. Carol works at a desktop, Dave on a phone.
 import assert from 'node:assert/strict';
 import { ARTIFACTS, PHONE, audit, call, eventually, fitsWidth, noConsoleErrors, signIn } from './lib.mjs';
@@ -59,6 +59,8 @@ export async function workspaceDefects(browser, stamp) {
   assert.equal(await carol.locator('.responses ol > li > ul > li').count(), 2, 'a bullet list nested in a numbered one stays nested');
   assert.equal(await carol.locator('.responses ol > li > ol > li').count(), 2, 'a numbered list nested in a numbered one stays nested');
   assert.equal(await carol.locator('.responses pre[tabindex="0"]').count(), 1, 'a scrollable code block can be reached by keyboard');
+  assert.ok(await carol.locator('.responses pre code.language-python span.hljs-built_in').count() > 0, 'Python code is highlighted by highlight.js');
+  assert.match(await carol.locator('.responses pre code.language-python').textContent(), /^items = list\(range\(1000\)\)/, 'highlighting keeps the text');
   assert.equal(await carol.locator('#conversation details:not([open])').count(), 1, 'earlier turns are folded');
   assert.match(await carol.locator('#conversation > .msg').last().textContent(), /Item \d/, 'the last message stays open');
   const responsesTop = (await carol.locator('.responses').boundingBox()).y;
