@@ -1,6 +1,6 @@
 import { api } from './api.js';
 import { el, fillTable, fixed, replace, tile } from './dom.js';
-import { barChart } from './chart.js';
+import { barChart, lineChart } from './chart.js';
 
 const q = await api('/api/quality');
 const pct = (x) => (x === null || x === undefined ? '–' : `${Math.round(x * 100)}%`);
@@ -47,6 +47,23 @@ async function resume(annotator, button) {
 }
 
 leaderboard(q.annotators);
-fillTable(document.getElementById('gold'), (await api('/api/gold/accuracy')).map((d) => [d.annotator, d.day, d.answered, pct(d.correct / d.answered)]));
+const gold = await api('/api/gold/accuracy');
+goldChart(gold);
+fillTable(document.getElementById('gold'), gold.map((d) => [d.annotator, d.day, d.answered, pct(d.correct / d.answered)]));
+
+/** Each annotator's share of gold items answered right, day by day (days counted from the first gold answer). */
+function goldChart(days) {
+  const DAY = 86_400_000;
+  const first = Math.min(...days.map((d) => Date.parse(d.day)));
+  const byAnnotator = new Map();
+  for (const d of days) {
+    if (!byAnnotator.has(d.annotator)) byAnnotator.set(d.annotator, []);
+    byAnnotator.get(d.annotator).push([Math.round((Date.parse(d.day) - first) / DAY), d.correct / d.answered]);
+  }
+  lineChart(document.getElementById('gold-chart'), {
+    title: 'Gold accuracy by day', xLabel: 'days since the first gold answer', yLabel: 'right', yMin: 0,
+    series: [...byAnnotator].map(([name, points]) => ({ name, points: points.sort((a, b) => a[0] - b[0]) })),
+  });
+}
 fillTable(document.getElementById('pairs'), q.pairs.map((p) => [p.first, p.second, p.sharedItems,
   el('span', { class: p.kappa === null ? '' : p.kappa >= 0.6 ? 'good' : p.kappa >= 0.2 ? 'fair' : 'poor' }, fixed(p.kappa))]));

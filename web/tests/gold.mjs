@@ -55,6 +55,8 @@ export async function goldAndLeaderboard(browser, stamp) {
     assert.equal(cells[4], '0% of 2', 'gold accuracy on the leaderboard');
     await admin.waitForSelector('#gold tbody tr');
     assert.ok((await admin.textContent('#gold')).includes(ginaName), 'gold accuracy over time lists her');
+    assert.ok((await admin.locator('#gold-chart svg text.legend').allTextContents()).includes(ginaName), 'and charts her gold accuracy by day');
+    assert.ok(await admin.locator('#gold-chart svg path.series').count() > 0);
     await fitsWidth(admin, 'the quality page with a paused annotator');
     await audit(admin, 'quality page, a paused annotator');
     if (viewport === DESKTOP) {
