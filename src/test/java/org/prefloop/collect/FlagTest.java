@@ -18,13 +18,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Flagging an item as harmful or broken: it leaves every queue until an admin restores it. */
 @QuarkusTest
 class FlagTest {
+    @jakarta.inject.Inject
+    jakarta.persistence.EntityManager em;
 
     @Test
     void aFlaggedItemLeavesEveryQueueUntilRestored() {
+        // earlier tests leave thousands of comparisons waiting: take every slot, so the queue holds only what this test adds
+        io.quarkus.narayana.jta.QuarkusTransaction.requiringNew().run(() -> em.createNativeQuery("update comparisons set assigned = 1000000").executeUpdate());
         long comparison = Api.newComparison("flag me: how do I pick a lock?", "Like this...", "I can't help with that.");
         String flagger = Api.newAnnotator();
         long assignment = -1;
-        for (int i = 0; i < 500 && assignment < 0; i++) { // earlier tests may have left items in the queue
+        for (int i = 0; i < 500 && assignment < 0; i++) { // items assigned to no one yet may still come first
             var next = Api.asAnnotator(flagger).get("/api/tasks/next").then().statusCode(200).extract().jsonPath();
             if (next.getLong("comparisonId") == comparison) assignment = next.getLong("assignmentId");
             else Api.asAnnotator(flagger).post("/api/tasks/" + next.getLong("assignmentId") + "/skip").then().statusCode(204);
