@@ -25,10 +25,11 @@ import java.util.List;
  * objects are Panache entities, and a one-off statement is a native query on the same
  * EntityManager. docs/ARCHITECTURE.md, "Writing to the database", says when to use which.
  *
- * <p>Why JDBC at all: exactly-once ingest is a batched {@code INSERT ... ON CONFLICT DO NOTHING}
- * whose per-row counts say what was new, which neither an entity nor a native query returns; and
- * exports must stream tables that do not fit in memory, a row at a time from a cursor, where a
- * query's result list would load them whole.
+ * <p>Why JDBC at all: exactly-once ingest is an {@code INSERT ... ON CONFLICT DO NOTHING} of many
+ * rows in one round trip, whose per-row counts say which were new; Hibernate does not batch the
+ * inserts of entities with database-generated ids, and a native query is a round trip per row.
+ * And exports must stream tables that do not fit in memory, a row at a time from a cursor, where
+ * a query's result list would load them whole.
  *
  * <p>Why on Agroal's data source, not on Hibernate's {@code Session.doWork}: inside a JTA
  * transaction Agroal hands out the connection the transaction already holds, the one Hibernate
@@ -126,7 +127,7 @@ public class Sql {
         }
     }
 
-    /** The rows of {@code sql}, each read by {@code reader}: for results known to be small (a page, a count). */
+    /** The rows of {@code sql}, each read by {@code reader}, all in memory: for a page, a count, or rows the caller keeps anyway. */
     public <T> List<T> list(String sql, List<?> args, RowReader<T> reader) {
         List<T> out = new ArrayList<>();
         stream(sql, args, rs -> out.add(reader.read(rs)));
