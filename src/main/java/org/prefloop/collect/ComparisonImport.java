@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.hibernate.Session;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Sql;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -13,7 +13,6 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.sql.PreparedStatement;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,6 +28,9 @@ public class ComparisonImport {
 
     @Inject
     ObjectMapper json;
+
+    @Inject
+    Sql sql;
 
     public record LineError(long line, String field, String problem) {
     }
@@ -73,23 +75,17 @@ public class ComparisonImport {
 
     private int insert(List<ComparisonInput> rows) {
         if (rows.isEmpty()) return 0;
-        QuarkusTransaction.requiringNew().run(() -> Comparison.getEntityManager().unwrap(Session.class).doWork(conn -> {
-            try (PreparedStatement ps = conn.prepareStatement(
-                    "insert into comparisons (prompt, response_a, model_a, version_a, response_b, model_b, version_b, source) values (?,?,?,?,?,?,?,?)")) {
-                for (ComparisonInput in : rows) {
-                    Comparison c = in.toEntity();
-                    ps.setString(1, c.prompt);
-                    ps.setString(2, c.responseA);
-                    ps.setString(3, c.modelA);
-                    ps.setString(4, c.versionA);
-                    ps.setString(5, c.responseB);
-                    ps.setString(6, c.modelB);
-                    ps.setString(7, c.versionB);
-                    ps.setString(8, in.source() == null ? "import" : c.source);
-                    ps.addBatch();
-                }
-                ps.executeBatch();
-            }
+        QuarkusTransaction.requiringNew().run(() -> sql.batch("insert into comparisons (prompt, response_a, model_a, version_a, "
+                + "response_b, model_b, version_b, source) values (?,?,?,?,?,?,?,?)", rows, (ps, in) -> {
+            Comparison c = in.toEntity();
+            ps.setString(1, c.prompt);
+            ps.setString(2, c.responseA);
+            ps.setString(3, c.modelA);
+            ps.setString(4, c.versionA);
+            ps.setString(5, c.responseB);
+            ps.setString(6, c.modelB);
+            ps.setString(7, c.versionB);
+            ps.setString(8, in.source() == null ? "import" : c.source);
         }));
         return rows.size();
     }

@@ -2,7 +2,6 @@ package org.prefloop.dataset;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.agroal.api.AgroalDataSource;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.DefaultValue;
@@ -14,12 +13,8 @@ import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import org.prefloop.identity.User;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Sql;
 
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.Types;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -32,7 +27,7 @@ import java.util.List;
 @RolesAllowed(User.ADMIN)
 public class DatasetBrowser {
     @Inject
-    AgroalDataSource db;
+    Sql sql;
 
     @Inject
     ObjectMapper json;
@@ -77,40 +72,16 @@ public class DatasetBrowser {
             where.append(" and agreement <= ?");
             args.add(maxAgreement);
         }
-        try (Connection c = db.getConnection()) {
-            long total;
-            try (PreparedStatement ps = bind(c.prepareStatement("select count(*) from dataset_items" + where), args)) {
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    total = rs.getLong(1);
-                }
-            }
-            List<Item> items = new ArrayList<>();
-            try (PreparedStatement ps = bind(c.prepareStatement("select position, comparison_id, prompt, chosen, rejected, messages, consensus, "
-                    + "agreement, votes, weight, margin, raw_votes from dataset_items" + where + " order by position limit ? offset ?"), args)) {
-                ps.setInt(args.size() + 1, limit);
-                ps.setInt(args.size() + 2, offset);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        items.add(new Item(rs.getInt(1), rs.getObject(2, Long.class), tree(rs.getString(3)), tree(rs.getString(4)),
-                                tree(rs.getString(5)), tree(rs.getString(6)), rs.getString(7), rs.getObject(8, Double.class),
-                                rs.getObject(9, Integer.class), rs.getDouble(10), rs.getObject(11, Double.class), tree(rs.getString(12))));
-                    }
-                }
-            }
-            return new Page(total, offset, items);
-        } catch (SQLException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static PreparedStatement bind(PreparedStatement ps, List<Object> args) throws SQLException {
-        for (int i = 0; i < args.size(); i++) {
-            Object a = args.get(i);
-            if (a instanceof Double d) ps.setObject(i + 1, d, Types.DOUBLE);
-            else ps.setObject(i + 1, a);
-        }
-        return ps;
+        long total = sql.list("select count(*) from dataset_items" + where, args, rs -> rs.getLong(1)).get(0);
+        List<Object> page = new ArrayList<>(args);
+        page.add(limit);
+        page.add(offset);
+        List<Item> items = sql.list("select position, comparison_id, prompt, chosen, rejected, messages, consensus, agreement, votes, "
+                + "weight, margin, raw_votes from dataset_items" + where + " order by position limit ? offset ?", page, rs -> new Item(
+                rs.getInt(1), rs.getObject(2, Long.class), tree(rs.getString(3)), tree(rs.getString(4)), tree(rs.getString(5)),
+                tree(rs.getString(6)), rs.getString(7), rs.getObject(8, Double.class), rs.getObject(9, Integer.class),
+                rs.getDouble(10), rs.getObject(11, Double.class), tree(rs.getString(12))));
+        return new Page(total, offset, items);
     }
 
     private JsonNode tree(String text) {

@@ -3,7 +3,6 @@ package org.prefloop.dataset;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
-import io.agroal.api.AgroalDataSource;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
@@ -11,15 +10,11 @@ import org.prefloop.collect.GoldItems;
 import org.prefloop.collect.Strength;
 import org.prefloop.eval.Agreement;
 import org.prefloop.eval.JudgeAgreement;
+import org.prefloop.platform.Sql;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.Timestamp;
 import java.sql.Types;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -39,7 +34,7 @@ import java.util.Set;
 @ApplicationScoped
 public class DatasetFreezer {
     @Inject
-    AgroalDataSource db;
+    Sql sql;
 
     @Inject
     ObjectMapper json;
@@ -59,44 +54,36 @@ public class DatasetFreezer {
         if (kind.equals(Dataset.KTO)) return thumbs(f);
         Map<Long, List<Vote>> byComparison = new LinkedHashMap<>();
         Map<Long, String[]> comparisons = new LinkedHashMap<>();
-        StringBuilder sql = new StringBuilder("select p.comparison_id, p.event_id, p.annotator, p.choice, p.judge, "
+        StringBuilder query = new StringBuilder("select p.comparison_id, p.event_id, p.annotator, p.choice, p.judge, "
                 + "c.prompt, c.response_a, c.response_b, p.strength, p.criteria from preferences p join comparisons c on c.id = p.comparison_id "
                 + "where not " + GoldItems.IS_GOLD.formatted("p.comparison_id"));  // gold items test people, they train nothing
         List<Object> args = new ArrayList<>();
         if (f.from() != null) {
-            sql.append(" and p.submitted_at >= ?");
-            args.add(Timestamp.from(f.from()));
+            query.append(" and p.submitted_at >= ?");
+            args.add(f.from());
         }
         if (f.to() != null) {
-            sql.append(" and p.submitted_at < ?");
-            args.add(Timestamp.from(f.to()));
+            query.append(" and p.submitted_at < ?");
+            args.add(f.to());
         }
-        if (!f.judgesIncluded()) sql.append(" and p.judge is null");
+        if (!f.judgesIncluded()) query.append(" and p.judge is null");
         if (f.annotators() != null && !f.annotators().isEmpty()) {
-            sql.append(" and p.annotator in (").append("?,".repeat(f.annotators().size() - 1)).append("?)");
+            query.append(" and p.annotator in (").append("?,".repeat(f.annotators().size() - 1)).append("?)");
             args.addAll(f.annotators());
         }
-        sql.append(" order by p.comparison_id, p.id");
-        int judgments = 0;
+        query.append(" order by p.comparison_id, p.id");
         Set<String> untrusted = f.judgesIncluded() && f.judgeMinAgreement() != null ? judgesBelow(f.judgeMinAgreement()) : Set.of();
         Map<Long, String> adjudications = f.adjudicationsPreferred() ? adjudications() : Map.of();
-        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement(sql.toString())) {
-            for (int i = 0; i < args.size(); i++) ps.setObject(i + 1, args.get(i));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    if (rs.getString(5) != null && untrusted.contains(rs.getString(5))) continue;
-                    String choice = f.criterion() == null ? rs.getString(4) : criterionVerdict(rs.getString(10), f.criterion());
-                    if (choice == null) continue; // a dataset of one criterion counts only the votes on it
-                    judgments++;
-                    long id = rs.getLong(1);
-                    byComparison.computeIfAbsent(id, k -> new ArrayList<>()).add(new Vote(rs.getString(2), rs.getString(3), choice,
-                            rs.getString(5), f.criterion() == null ? rs.getString(9) : null, rs.getString(10)));
-                    comparisons.putIfAbsent(id, new String[]{rs.getString(6), rs.getString(7), rs.getString(8)});
-                }
-            }
-        } catch (SQLException e) {
-            throw new IllegalStateException(e);
-        }
+        sql.stream(query.toString(), args, rs -> {
+            if (rs.getString(5) != null && untrusted.contains(rs.getString(5))) return;
+            String choice = f.criterion() == null ? rs.getString(4) : criterionVerdict(rs.getString(10), f.criterion());
+            if (choice == null) return; // a dataset of one criterion counts only the votes on it
+            long id = rs.getLong(1);
+            byComparison.computeIfAbsent(id, k -> new ArrayList<>()).add(new Vote(rs.getString(2), rs.getString(3), choice,
+                    rs.getString(5), f.criterion() == null ? rs.getString(9) : null, rs.getString(10)));
+            comparisons.putIfAbsent(id, new String[]{rs.getString(6), rs.getString(7), rs.getString(8)});
+        });
+        int judgments = byComparison.values().stream().mapToInt(List::size).sum();
         List<DatasetItem> items = new ArrayList<>();
         int noMajority = 0, tieOrBad = 0, tooFew = 0, lowAgreement = 0, noMargin = 0;
         // TRL reads a margin only if every example has one: all pairs get it once any vote says how much better
@@ -157,58 +144,41 @@ public class DatasetFreezer {
      * their authors (an API key as {@code key:<name>}, or a person).
      */
     private Frozen thumbs(DatasetFilters f) {
-        StringBuilder sql = new StringBuilder("select prompt, completion, label from thumbs where 1 = 1");
+        StringBuilder query = new StringBuilder("select prompt, completion, label from thumbs where 1 = 1");
         List<Object> args = new ArrayList<>();
         if (f.from() != null) {
-            sql.append(" and submitted_at >= ?");
-            args.add(Timestamp.from(f.from()));
+            query.append(" and submitted_at >= ?");
+            args.add(f.from());
         }
         if (f.to() != null) {
-            sql.append(" and submitted_at < ?");
-            args.add(Timestamp.from(f.to()));
+            query.append(" and submitted_at < ?");
+            args.add(f.to());
         }
         if (f.annotators() != null && !f.annotators().isEmpty()) {
-            sql.append(" and author in (").append("?,".repeat(f.annotators().size() - 1)).append("?)");
+            query.append(" and author in (").append("?,".repeat(f.annotators().size() - 1)).append("?)");
             args.addAll(f.annotators());
         }
-        sql.append(" order by submitted_at, subject");
-        List<DatasetItem> items = new ArrayList<>();
-        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement(sql.toString())) {
-            for (int i = 0; i < args.size(); i++) ps.setObject(i + 1, args.get(i));
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) items.add(DatasetItem.unpaired(json.readTree(rs.getString(1)), assistant(rs.getString(2)), rs.getBoolean(3)));
-            }
-        } catch (SQLException | java.io.IOException e) {
-            throw new IllegalStateException(e);
-        }
+        query.append(" order by submitted_at, subject");
+        List<DatasetItem> items = sql.list(query.toString(), args,
+                rs -> DatasetItem.unpaired(tree(rs.getString(1)), assistant(rs.getString(2)), rs.getBoolean(3)));
         return new Frozen(items, new Summary(0, items.size(), items.size(), 0, 0, 0, 0, 0));
     }
 
     /** The adjudicated verdict of each comparison an admin settled (console, disagreement review). */
     private Map<Long, String> adjudications() {
         Map<Long, String> out = new java.util.HashMap<>();
-        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement("select comparison_id, choice from adjudications");
-             ResultSet rs = ps.executeQuery()) {
-            while (rs.next()) out.put(rs.getLong(1), rs.getString(2));
-        } catch (SQLException e) {
-            throw new IllegalStateException(e);
-        }
+        sql.stream("select comparison_id, choice from adjudications", List.of(), rs -> out.put(rs.getLong(1), rs.getString(2)));
         return out;
     }
 
     /** Judges whose labels agree with people's less often than {@code threshold} (or never met them). */
     private Set<String> judgesBelow(double threshold) {
         List<Agreement.Label> people = new ArrayList<>(), judges = new ArrayList<>();
-        try (Connection c = db.getConnection(); PreparedStatement ps = c.prepareStatement("select comparison_id, annotator, choice, judge from preferences");
-             ResultSet rs = ps.executeQuery()) {
-            while (rs.next()) {
-                String judge = rs.getString(4);
-                if (judge == null) people.add(new Agreement.Label(rs.getString(1), rs.getString(2), rs.getString(3)));
-                else judges.add(new Agreement.Label(rs.getString(1), judge, rs.getString(3)));
-            }
-        } catch (SQLException e) {
-            throw new IllegalStateException(e);
-        }
+        sql.stream("select comparison_id, annotator, choice, judge from preferences", List.of(), rs -> {
+            String judge = rs.getString(4);
+            if (judge == null) people.add(new Agreement.Label(rs.getString(1), rs.getString(2), rs.getString(3)));
+            else judges.add(new Agreement.Label(rs.getString(1), judge, rs.getString(3)));
+        });
         Set<String> below = new HashSet<>();
         for (JudgeAgreement.Score s : JudgeAgreement.of(people, judges)) if (!s.atLeast(threshold)) below.add(s.judge());
         return below;
@@ -244,6 +214,14 @@ public class DatasetFreezer {
         }
     }
 
+    private JsonNode tree(String text) {
+        try {
+            return json.readTree(text);
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private JsonNode assistant(String content) {
         ArrayNode turn = json.createArrayNode();
         turn.addObject().put("role", "assistant").put("content", content);
@@ -262,37 +240,31 @@ public class DatasetFreezer {
             d.contentHash = hash(items);
             d.createdBy = user;
             d.persist();
-            d.flush();
-            Dataset.getEntityManager().unwrap(org.hibernate.Session.class).doWork(conn -> insertItems(conn, d.id, items));
+            insertItems(d.id, items);
             return d;
         });
     }
 
-    private void insertItems(Connection conn, long datasetId, List<DatasetItem> items) throws SQLException {
-        try (PreparedStatement ps = conn.prepareStatement("insert into dataset_items (dataset_id, position, comparison_id, prompt, "
-                + "chosen, rejected, messages, consensus, agreement, votes, weight, raw_votes, margin, completion, label) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) {
-            int position = 0;
-            for (DatasetItem it : items) {
-                ps.setLong(1, datasetId);
-                ps.setInt(2, position++);
-                ps.setObject(3, it.comparisonId(), Types.BIGINT);
-                ps.setString(4, text(it.prompt()));
-                ps.setString(5, text(it.chosen()));
-                ps.setString(6, text(it.rejected()));
-                ps.setString(7, text(it.messages()));
-                ps.setString(8, it.consensus());
-                ps.setObject(9, it.agreement(), Types.DOUBLE);
-                ps.setObject(10, it.votes(), Types.INTEGER);
-                ps.setDouble(11, it.weight());
-                ps.setString(12, text(it.rawVotes()));
-                ps.setObject(13, it.margin(), Types.DOUBLE);
-                ps.setString(14, text(it.completion()));
-                ps.setObject(15, it.label(), Types.BOOLEAN);
-                ps.addBatch();
-                if (position % 1000 == 0) ps.executeBatch();
-            }
-            ps.executeBatch();
-        }
+    private void insertItems(long datasetId, List<DatasetItem> items) {
+        int[] position = {0};
+        sql.batch("insert into dataset_items (dataset_id, position, comparison_id, prompt, chosen, rejected, messages, consensus, "
+                + "agreement, votes, weight, raw_votes, margin, completion, label) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", items, (ps, it) -> {
+            ps.setLong(1, datasetId);
+            ps.setInt(2, position[0]++);
+            ps.setObject(3, it.comparisonId(), Types.BIGINT);
+            ps.setString(4, text(it.prompt()));
+            ps.setString(5, text(it.chosen()));
+            ps.setString(6, text(it.rejected()));
+            ps.setString(7, text(it.messages()));
+            ps.setString(8, it.consensus());
+            ps.setObject(9, it.agreement(), Types.DOUBLE);
+            ps.setObject(10, it.votes(), Types.INTEGER);
+            ps.setDouble(11, it.weight());
+            ps.setString(12, text(it.rawVotes()));
+            ps.setObject(13, it.margin(), Types.DOUBLE);
+            ps.setString(14, text(it.completion()));
+            ps.setObject(15, it.label(), Types.BOOLEAN);
+        });
     }
 
     private static String text(JsonNode n) {

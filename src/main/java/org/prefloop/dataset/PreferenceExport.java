@@ -1,7 +1,6 @@
 package org.prefloop.dataset;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.agroal.api.AgroalDataSource;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.DefaultValue;
@@ -15,15 +14,12 @@ import jakarta.ws.rs.core.StreamingOutput;
 import org.prefloop.collect.ChatMessage;
 import org.prefloop.identity.User;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Sql;
 
 import java.io.BufferedWriter;
 import java.io.OutputStreamWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -42,7 +38,7 @@ public class PreferenceExport {
             + org.prefloop.collect.GoldItems.IS_GOLD.formatted("p.comparison_id") + " order by p.id";
 
     @Inject
-    AgroalDataSource db;
+    Sql sql;
 
     @Inject
     ObjectMapper json;
@@ -59,27 +55,25 @@ public class PreferenceExport {
     public record SftLine(List<ChatMessage> messages) {
     }
 
+    private record ChoiceCount(String choice, long count) {
+    }
+
     @GET
     @Path("/summary")
     @Produces(MediaType.APPLICATION_JSON)
     public Summary summary() {
-        try (Connection c = db.getConnection();
-             PreparedStatement ps = c.prepareStatement("select choice, count(*) from preferences p where not "
-                     + org.prefloop.collect.GoldItems.IS_GOLD.formatted("p.comparison_id") + " group by choice");
-             ResultSet rs = ps.executeQuery()) {
-            long pairs = 0, ties = 0, bothBad = 0;
-            while (rs.next()) {
-                switch (rs.getString(1)) {
-                    case "A", "B" -> pairs += rs.getLong(2);
-                    case "tie" -> ties = rs.getLong(2);
-                    case "both_bad" -> bothBad = rs.getLong(2);
-                    default -> { }
-                }
+        long pairs = 0, ties = 0, bothBad = 0;
+        for (ChoiceCount c : sql.list("select choice, count(*) from preferences p where not "
+                + org.prefloop.collect.GoldItems.IS_GOLD.formatted("p.comparison_id") + " group by choice", List.of(),
+                rs -> new ChoiceCount(rs.getString(1), rs.getLong(2)))) {
+            switch (c.choice()) {
+                case "A", "B" -> pairs += c.count();
+                case "tie" -> ties = c.count();
+                case "both_bad" -> bothBad = c.count();
+                default -> { }
             }
-            return new Summary(pairs + ties + bothBad, pairs, ties, bothBad);
-        } catch (SQLException e) {
-            throw new IllegalStateException(e);
         }
+        return new Summary(pairs + ties + bothBad, pairs, ties, bothBad);
     }
 
     @GET
@@ -91,22 +85,10 @@ public class PreferenceExport {
         Summary summary = summary();
         StreamingOutput body = out -> {
             BufferedWriter w = new BufferedWriter(new OutputStreamWriter(out, StandardCharsets.UTF_8));
-            try (Connection c = db.getConnection()) {
-                // PostgreSQL streams with a cursor only inside a transaction.
-                c.setAutoCommit(false);
-                try (PreparedStatement ps = c.prepareStatement(ROWS)) {
-                    ps.setFetchSize(500);
-                    try (ResultSet rs = ps.executeQuery()) {
-                        while (rs.next()) {
-                            w.write(line(format, rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4)));
-                            w.write('\n');
-                        }
-                    }
-                }
-                c.commit();
-            } catch (SQLException e) {
-                throw new IllegalStateException(e);
-            }
+            sql.stream(ROWS, List.of(), rs -> {
+                w.write(line(format, rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4)));
+                w.write('\n');
+            });
             w.flush();
         };
         return Response.ok(body)

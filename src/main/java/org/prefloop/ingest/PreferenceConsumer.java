@@ -10,12 +10,11 @@ import jakarta.inject.Inject;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.eclipse.microprofile.reactive.messaging.Incoming;
-import org.hibernate.Session;
 import org.jboss.logging.Logger;
 import org.prefloop.collect.Comparison;
 import org.prefloop.collect.PreferenceEvent;
+import org.prefloop.platform.Sql;
 
-import java.sql.PreparedStatement;
 import java.sql.Timestamp;
 import java.sql.Types;
 import java.util.ArrayList;
@@ -45,6 +44,9 @@ public class PreferenceConsumer {
 
     @Inject
     DeadLetters deadLetters;
+
+    @Inject
+    Sql sql;
 
     private final Counter stored;
     private final Counter duplicates;
@@ -100,31 +102,19 @@ public class PreferenceConsumer {
     }
 
     private int insert(List<PreferenceEvent> events) {
-        int[] inserted = {0};
-        Comparison.getEntityManager().unwrap(Session.class).doWork(conn -> {
-            try (PreparedStatement ps = conn.prepareStatement(
-                    "insert into preferences (event_id, comparison_id, annotator, choice, rationale, time_spent_ms, submitted_at, judge, "
-                            + "strength, criteria) values (?,?,?,?,?,?,?,?,?,?) on conflict do nothing")) {
-                for (PreferenceEvent e : events) {
-                    ps.setObject(1, e.eventId());
-                    ps.setLong(2, e.comparisonId());
-                    ps.setString(3, e.annotator());
-                    ps.setString(4, e.choice().wire());
-                    ps.setString(5, e.rationale());
-                    if (e.timeSpentMs() == null) ps.setNull(6, Types.BIGINT); else ps.setLong(6, e.timeSpentMs());
-                    ps.setTimestamp(7, Timestamp.from(e.submittedAt()));
-                    ps.setString(8, e.judge());
-                    ps.setString(9, e.strength() == null ? null : e.strength().wire());
-                    ps.setString(10, criteriaJson(e));
-                    ps.addBatch();
-                }
-                for (int n : ps.executeBatch()) {
-                    // SUCCESS_NO_INFO (-2) is counted as stored: the driver did not say otherwise.
-                    if (n != 0) inserted[0]++;
-                }
-            }
+        return (int) sql.batch("insert into preferences (event_id, comparison_id, annotator, choice, rationale, time_spent_ms, "
+                + "submitted_at, judge, strength, criteria) values (?,?,?,?,?,?,?,?,?,?) on conflict do nothing", events, (ps, e) -> {
+            ps.setObject(1, e.eventId());
+            ps.setLong(2, e.comparisonId());
+            ps.setString(3, e.annotator());
+            ps.setString(4, e.choice().wire());
+            ps.setString(5, e.rationale());
+            if (e.timeSpentMs() == null) ps.setNull(6, Types.BIGINT); else ps.setLong(6, e.timeSpentMs());
+            ps.setTimestamp(7, Timestamp.from(e.submittedAt()));
+            ps.setString(8, e.judge());
+            ps.setString(9, e.strength() == null ? null : e.strength().wire());
+            ps.setString(10, criteriaJson(e));
         });
-        return inserted[0];
     }
 
     private String criteriaJson(PreferenceEvent e) {

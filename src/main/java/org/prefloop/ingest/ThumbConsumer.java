@@ -8,14 +8,14 @@ import jakarta.inject.Inject;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.eclipse.microprofile.reactive.messaging.Incoming;
-import org.hibernate.Session;
-import org.prefloop.collect.Comparison;
 import org.prefloop.collect.ThumbEvent;
+import org.prefloop.platform.Sql;
 
-import java.sql.PreparedStatement;
 import java.sql.Timestamp;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Stores thumbs from the topic {@code feedback}, exactly once, as {@link PreferenceConsumer} stores
@@ -32,6 +32,9 @@ public class ThumbConsumer {
 
     @Inject
     DeadLetters deadLetters;
+
+    @Inject
+    Sql sql;
 
     @Incoming("feedback-in")
     @Blocking
@@ -53,29 +56,28 @@ public class ThumbConsumer {
         if (!events.isEmpty()) QuarkusTransaction.requiringNew().run(() -> store(events));
     }
 
-    private static void store(List<ThumbEvent> events) {
-        Comparison.getEntityManager().unwrap(Session.class).doWork(conn -> {
-            // in record order: a batch may hold several verdicts on one subject
-            try (PreparedStatement delete = conn.prepareStatement("delete from thumbs where subject = ? and submitted_at < ?");
-                 PreparedStatement insert = conn.prepareStatement("insert into thumbs (subject, event_id, source, completion_id, model_name, "
-                         + "prompt, completion, label, author, submitted_at) values (?,?,?,?,?,?,?,?,?,?) on conflict do nothing")) {
-                for (ThumbEvent e : events) {
-                    delete.setString(1, e.subject());
-                    delete.setTimestamp(2, Timestamp.from(e.submittedAt()));
-                    delete.executeUpdate();
-                    insert.setString(1, e.subject());
-                    insert.setObject(2, e.eventId());
-                    insert.setString(3, e.source());
-                    insert.setString(4, e.completionId());
-                    insert.setString(5, e.modelName());
-                    insert.setString(6, e.prompt());
-                    insert.setString(7, e.completion());
-                    insert.setBoolean(8, e.label());
-                    insert.setString(9, e.author());
-                    insert.setTimestamp(10, Timestamp.from(e.submittedAt()));
-                    insert.executeUpdate();
-                }
-            }
+    private void store(List<ThumbEvent> events) {
+        // Run one at a time, each event's delete-then-insert would leave on a subject its latest
+        // verdict, or of equal times the first (the insert does nothing on conflict). Keeping just
+        // that one per subject lets the deletes and the inserts go as two batches with the same end.
+        Map<String, ThumbEvent> kept = new LinkedHashMap<>();
+        for (ThumbEvent e : events) kept.merge(e.subject(), e, (first, next) -> next.submittedAt().isAfter(first.submittedAt()) ? next : first);
+        sql.batch("delete from thumbs where subject = ? and submitted_at < ?", kept.values(), (ps, e) -> {
+            ps.setString(1, e.subject());
+            ps.setTimestamp(2, Timestamp.from(e.submittedAt()));
+        });
+        sql.batch("insert into thumbs (subject, event_id, source, completion_id, model_name, prompt, completion, label, author, "
+                + "submitted_at) values (?,?,?,?,?,?,?,?,?,?) on conflict do nothing", kept.values(), (ps, e) -> {
+            ps.setString(1, e.subject());
+            ps.setObject(2, e.eventId());
+            ps.setString(3, e.source());
+            ps.setString(4, e.completionId());
+            ps.setString(5, e.modelName());
+            ps.setString(6, e.prompt());
+            ps.setString(7, e.completion());
+            ps.setBoolean(8, e.label());
+            ps.setString(9, e.author());
+            ps.setTimestamp(10, Timestamp.from(e.submittedAt()));
         });
     }
 }

@@ -1,7 +1,7 @@
 package org.prefloop.runs;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.agroal.api.AgroalDataSource;
+import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.smallrye.common.annotation.Blocking;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
@@ -9,68 +9,72 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.eclipse.microprofile.reactive.messaging.Incoming;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Sql;
 
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.SQLException;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
  * Stores what {@code training-events} carries (the ingest role): each metric once per run, stage,
  * step and name ({@code ON CONFLICT DO NOTHING}, so a redelivery adds nothing), and the run's
- * progress (stage, step, total steps). Offsets are committed after the transaction.
+ * progress (stage, step, total steps). A batch of records is one transaction; offsets are
+ * committed after it.
  */
 @ApplicationScoped
 public class RunEventStore {
     private static final Logger LOG = Logger.getLogger(RunEventStore.class);
 
     @Inject
-    AgroalDataSource db;
+    Sql sql;
     @Inject
     ObjectMapper json;
 
+    private record Metric(long runId, String stage, int step, String name, double value) {
+    }
+
     @Incoming("training-events-in")
     @Blocking
-    public void store(ConsumerRecords<String, String> records) throws SQLException {
-        try (Connection c = db.getConnection()) {
-            c.setAutoCommit(false);
-            try (PreparedStatement metric = c.prepareStatement("insert into run_metrics (run_id, stage, step, name, metric_value) values (?, ?, ?, ?, ?) "
-                    + "on conflict do nothing");
-                 PreparedStatement progress = c.prepareStatement("update training_runs set stage = ?, step = ?, "
-                         + "total_steps = coalesce(?, total_steps) where id = ? and status = 'running'")) {
-                for (ConsumerRecord<String, String> r : records) {
-                    RunEvent e;
-                    try {
-                        e = json.readValue(r.value(), RunEvent.class);
-                    } catch (Exception ex) {
-                        LOG.warnf("Skipping an undecodable training event at %s-%d@%d", r.topic(), r.partition(), r.offset());
-                        continue;
-                    }
-                    if (e.stage() == null || e.step() == null) continue;
-                    if (e.metrics() != null) {
-                        for (Map.Entry<String, Double> m : e.metrics().entrySet()) {
-                            if (m.getValue() == null || !Double.isFinite(m.getValue())) continue;
-                            metric.setLong(1, e.runId());
-                            metric.setString(2, e.stage());
-                            metric.setInt(3, e.step());
-                            metric.setString(4, m.getKey());
-                            metric.setDouble(5, m.getValue());
-                            metric.addBatch();
-                        }
-                    }
-                    if (e.type().equals(RunEvent.METRICS) || e.type().equals(RunEvent.STAGE)) {
-                        progress.setString(1, e.stage());
-                        progress.setInt(2, e.step());
-                        if (e.totalSteps() == null) progress.setNull(3, java.sql.Types.INTEGER);
-                        else progress.setInt(3, e.totalSteps());
-                        progress.setLong(4, e.runId());
-                        progress.addBatch();
-                    }
-                }
-                metric.executeBatch();
-                progress.executeBatch();
+    public void store(ConsumerRecords<String, String> records) {
+        List<Metric> metrics = new ArrayList<>();
+        List<RunEvent> progress = new ArrayList<>();
+        for (ConsumerRecord<String, String> r : records) {
+            RunEvent e;
+            try {
+                e = json.readValue(r.value(), RunEvent.class);
+            } catch (Exception ex) {
+                LOG.warnf("Skipping an undecodable training event at %s-%d@%d", r.topic(), r.partition(), r.offset());
+                continue;
             }
-            c.commit();
+            if (e.stage() == null || e.step() == null) continue;
+            if (e.metrics() != null) {
+                for (Map.Entry<String, Double> m : e.metrics().entrySet()) {
+                    if (m.getValue() == null || !Double.isFinite(m.getValue())) continue;
+                    metrics.add(new Metric(e.runId(), e.stage(), e.step(), m.getKey(), m.getValue()));
+                }
+            }
+            if (e.type().equals(RunEvent.METRICS) || e.type().equals(RunEvent.STAGE)) progress.add(e);
         }
+        if (metrics.isEmpty() && progress.isEmpty()) return;
+        QuarkusTransaction.requiringNew().run(() -> {
+            sql.batch("insert into run_metrics (run_id, stage, step, name, metric_value) values (?, ?, ?, ?, ?) on conflict do nothing",
+                    metrics, (ps, m) -> {
+                        ps.setLong(1, m.runId());
+                        ps.setString(2, m.stage());
+                        ps.setInt(3, m.step());
+                        ps.setString(4, m.name());
+                        ps.setDouble(5, m.value());
+                    });
+            // in record order: the last event of a batch says where the run is
+            sql.batch("update training_runs set stage = ?, step = ?, total_steps = coalesce(?, total_steps) where id = ? and status = 'running'",
+                    progress, (ps, e) -> {
+                        ps.setString(1, e.stage());
+                        ps.setInt(2, e.step());
+                        if (e.totalSteps() == null) ps.setNull(3, Types.INTEGER);
+                        else ps.setInt(3, e.totalSteps());
+                        ps.setLong(4, e.runId());
+                    });
+        });
     }
 }

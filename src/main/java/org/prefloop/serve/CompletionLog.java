@@ -2,15 +2,11 @@ package org.prefloop.serve;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.agroal.api.AgroalDataSource;
+import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
 
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.util.List;
 import java.util.Optional;
 
@@ -24,9 +20,6 @@ public class CompletionLog {
     private static final Logger LOG = Logger.getLogger(CompletionLog.class);
 
     @Inject
-    AgroalDataSource db;
-
-    @Inject
     ObjectMapper json;
 
     public record Entry(String id, String model, String prompt, String completion) {
@@ -34,27 +27,21 @@ public class CompletionLog {
 
     /** Remembers one answer; a failure is logged, never fails the answer (its feedback will then be refused as unknown). */
     public void remember(String id, String model, List<ChatCompletionRequest.Message> messages, String completion) {
-        try (Connection c = db.getConnection();
-             PreparedStatement ps = c.prepareStatement("insert into completion_log (id, model_name, prompt, completion) values (?,?,?,?)")) {
-            ps.setString(1, id);
-            ps.setString(2, model);
-            ps.setString(3, json.writeValueAsString(messages));
-            ps.setString(4, completion);
-            ps.executeUpdate();
-        } catch (SQLException | JsonProcessingException e) {
+        try {
+            CompletionLogEntry e = new CompletionLogEntry();
+            e.id = id;
+            e.modelName = model;
+            e.prompt = json.writeValueAsString(messages);
+            e.completion = completion;
+            // its own transaction: the answer is not part of whatever the caller is doing
+            QuarkusTransaction.requiringNew().run(e::persist);
+        } catch (JsonProcessingException | RuntimeException e) {
             LOG.warnf("could not remember completion %s: %s", id, e.getMessage());
         }
     }
 
     public Optional<Entry> find(String id) {
-        try (Connection c = db.getConnection();
-             PreparedStatement ps = c.prepareStatement("select id, model_name, prompt, completion from completion_log where id = ?")) {
-            ps.setString(1, id);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? Optional.of(new Entry(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4))) : Optional.empty();
-            }
-        } catch (SQLException e) {
-            throw new IllegalStateException("cannot read the completion log: " + e.getMessage(), e);
-        }
+        return QuarkusTransaction.joiningExisting().call(() -> CompletionLogEntry.<CompletionLogEntry>findByIdOptional(id)
+                .map(e -> new Entry(e.id, e.modelName, e.prompt, e.completion)));
     }
 }

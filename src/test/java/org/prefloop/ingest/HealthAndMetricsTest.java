@@ -29,24 +29,30 @@ class HealthAndMetricsTest {
     }
 
     @Test
-    void metricsCountAcceptedStoredAndDeadLetteredJudgmentsAndTheLag() throws Exception {
+    void metricsCountAcceptedStoredDuplicateAndDeadLetteredJudgmentsAndTheLag() throws Exception {
         long comparison = Api.newComparison("metrics?", "yes", "no");
         // a counter whose bean has not started yet is not exported: that is 0 so far
         double accepted = metricOrZero("prefloop_preferences_accepted_total");
         double stored = metricOrZero("prefloop_preferences_stored_total");
         double deadLettered = metricOrZero("prefloop_preferences_dead_lettered_total");
+        double duplicates = metricOrZero("prefloop_preferences_duplicates_total");
 
-        Api.judge(Api.asAdmin(), comparison, "A");
+        UUID eventId = Api.judge(Api.asAdmin(), comparison, "A");
         Topics.produce(PreferenceEvent.TOPIC, "1", "not a judgment " + UUID.randomUUID());
         await().atMost(Duration.ofSeconds(30)).until(() -> Api.storedJudgments(comparison) == 1);
+        // the same judgment again, as a redelivery brings it: the store already has it
+        Topics.produce(PreferenceEvent.TOPIC, String.valueOf(comparison), "{\"eventId\":\"" + eventId + "\",\"comparisonId\":" + comparison
+                + ",\"annotator\":\"admin\",\"choice\":\"A\",\"submittedAt\":\"" + java.time.Instant.now() + "\"}");
 
-        // Each counter moves by exactly what happened: one accepted, one stored, one dead letter.
+        // Each counter moves by exactly what happened: one accepted, one stored, one duplicate, one dead letter.
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
             assertEquals(accepted + 1, metric("prefloop_preferences_accepted_total"), "accepted");
             assertEquals(stored + 1, metric("prefloop_preferences_stored_total"), "stored");
+            assertEquals(duplicates + 1, metric("prefloop_preferences_duplicates_total"), "duplicates");
             assertEquals(deadLettered + 1, metric("prefloop_preferences_dead_lettered_total"), "dead-lettered");
             assertEquals(0.0, metric("prefloop_ingest_consumer_lag"), "lag once everything is consumed");
         });
+        assertEquals(1, Api.storedJudgments(comparison), "the redelivery stored nothing");
     }
 
     /** The value of a metric on /q/metrics (summed over its tags); fails when it is not there. */
