@@ -1,13 +1,14 @@
 """TRL + PEFT doing the training benchmark's steps, for org.prefloop.train.TrainingBenchmark.
 
-    python3 src/test/python/trl_bench.py MODEL_DIR THREADS SEQ SFT_BATCH DPO_PAIRS STEPS
+    python3 src/test/python/trl_bench.py MODEL_DIR THREADS SEQ SFT_BATCH DPO_PAIRS STEPS [DEVICE [DTYPE]]
 
-On CPU, float32: LoRA r=16 (alpha 32, no dropout) on all seven projections, one step = one full
+On CPU in float32 unless told (DEVICE cuda, DTYPE bfloat16 for TRL's bf16: true, as gpu/run.sh
+asks on a GPU): LoRA r=16 (alpha 32, no dropout) on all seven projections, one step = one full
 batch; SFT_BATCH prompt-completion examples of SEQ tokens (a quarter prompt, completion-only loss)
 and DPO_PAIRS pairs whose prompt+chosen and prompt+rejected are SEQ tokens each (the reference is
 the policy with the adapter switched off, as in PrefLoop). Prints one JSON line per stage: best
 seconds per step of STEPS after one warm-up, tokens/s, and the process's peak resident memory so
-far (ru_maxrss).
+far (ru_maxrss), or on CUDA the allocator's peak.
 """
 import json
 import random
@@ -41,7 +42,13 @@ def text(rng, n):
     return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
 
 
-def run(kind, model_dir, seq, batch, steps, out):
+def peak(device):
+    if device == "cuda":
+        return {"peak_allocated_bytes": torch.cuda.max_memory_allocated(), "peak_reserved_bytes": torch.cuda.max_memory_reserved()}
+    return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
     rng = random.Random(3)
     prompt_len = seq // 4
     # completions are one character short: TRL appends the end-of-sequence token
@@ -52,9 +59,10 @@ def run(kind, model_dir, seq, batch, steps, out):
                                    "rejected": text(rng, seq - prompt_len - 1)} for _ in range(batch)])
     common = dict(output_dir=out, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=steps + 1,
                   learning_rate=1e-4, lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no",
-                  use_cpu=True, max_length=seq, bf16=False, fp16=False, dataloader_num_workers=0)
+                  use_cpu=device == "cpu", max_length=seq, bf16=dtype == "bfloat16", fp16=dtype == "float16",
+                  dataloader_num_workers=0)
     peft = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS, task_type="CAUSAL_LM")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     timer = StepTimes()
     if kind == "sft":
@@ -67,16 +75,15 @@ def run(kind, model_dir, seq, batch, steps, out):
         tokens = 2 * batch * seq
     trainer.train()
     best = min(timer.times[1:])
-    return {"stage": kind, "seconds_per_step": best, "tokens_per_second": tokens / best,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {"stage": kind, "seconds_per_step": best, "tokens_per_second": tokens / best, **peak(device)}
 
 
-def main(model_dir, threads, seq, sft_batch, dpo_pairs, steps):
+def main(model_dir, threads, seq, sft_batch, dpo_pairs, steps, device="cpu", dtype="float32"):
     torch.set_num_threads(int(threads))
     with tempfile.TemporaryDirectory() as out:
         for kind, batch in (("sft", int(sft_batch)), ("dpo", int(dpo_pairs))):
-            print(json.dumps(run(kind, model_dir, int(seq), batch, int(steps), out)), flush=True)
+            print(json.dumps(run(kind, model_dir, int(seq), batch, int(steps), out, device, dtype)), flush=True)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:7])
+    main(*sys.argv[1:9])

@@ -86,6 +86,7 @@ public final class Preflight {
         if (!spec.ignoredSettings().isEmpty()) {
             report.warn("settings", "accepted from TRL but without effect here: " + String.join(", ", spec.ignoredSettings()));
         }
+        halfPrecision(report, spec);
         if (run.sft != null) stage(report, "sft", spec.sft().training(), run.sft, run, available);
         if (run.dpo != null) stage(report, "dpo", spec.dpo().training(), run.dpo, run, available);
         if (run.kto != null) {
@@ -95,6 +96,24 @@ public final class Preflight {
         if (run.replay != null && run.replay.examples().isEmpty()) report.error("sft.replay", "the replay dataset has no usable example");
         if (run.forgetting != null) report.fact("forgetting examples", run.forgetting.examples().size());
         return report;
+    }
+
+    /**
+     * {@code bf16}/{@code fp16: true} ask for half-precision training, which the DJL executor does
+     * not do (it trains in float32, and DJL 0.36's engine aborts the JVM on a bfloat16 array): the
+     * run is refused rather than silently trained in float32. The TRL executor applies both as given.
+     */
+    static void halfPrecision(PreflightReport report, RunSpec spec) {
+        if (spec.executor() != null && !spec.executor().equals("djl")) return;
+        for (String stage : List.of("sft", "dpo", "kto")) {
+            for (String key : List.of("bf16", "fp16")) {
+                var value = spec.trlOnly(stage).get(key);
+                if (value == null || !value.asBoolean(false)) continue;
+                report.error(stage + "." + key, key + ": true asks for half precision, which the DJL executor does not train in (float32 only"
+                        + (key.equals("bf16") ? "; DJL 0.36's PyTorch engine aborts on bfloat16 arrays" : "")
+                        + "): remove it, or run the spec through TRL with executor: trl");
+            }
+        }
     }
 
     private static <T> void stage(PreflightReport report, String name, TrainingArguments s, PreparedRun.StageData<T> data, PreparedRun run, long available) {

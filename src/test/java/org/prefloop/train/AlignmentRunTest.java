@@ -187,7 +187,7 @@ class AlignmentRunTest {
                   learning_rate: 1.0e-2
                   num_train_epochs: 5
                   max_length: 36
-                  bf16: true
+                  optim: adamw_torch_fused
                 """.formatted(init, few, eval));
         PreflightReport report = Preflight.check(spec, tmp);
         String text = report.render();
@@ -198,8 +198,16 @@ class AlignmentRunTest {
         assertTrue(text.contains("40 examples"), text);
         assertTrue(text.matches("(?s).*sft.max_length: [1-9][0-9]* of 40 examples exceed max_length 36 and will be truncated.*"), text);
         assertTrue(text.contains("3 evaluation examples also appear in the training data exactly, 1 nearly"), text);
-        assertTrue(text.contains("bf16"), text);
+        assertTrue(text.contains("optim"), text);
         assertTrue(text.contains("sft memory"), text);
+        for (String key : List.of("bf16", "fp16")) {
+            String half = "model_name_or_path: %s\n%ssft: {dataset: %s, %s: true}\n";
+            PreflightReport refused = Preflight.check(RunSpec.parse(half.formatted(init, "", few, key)), tmp);
+            assertFalse(refused.ok(), key + " on the DJL executor is refused, not trained in float32 unasked");
+            assertTrue(refused.has("sft." + key) && refused.render().contains("executor: trl"), refused.render());
+            assertFalse(Preflight.check(RunSpec.parse(half.formatted(init, "executor: trl\n", few, key)), tmp).has("sft." + key),
+                    "TRL applies " + key + " as given");
+        }
 
         IllegalArgumentException typo = assertThrows(IllegalArgumentException.class, () -> RunSpec.parse("""
                 model_name_or_path: x
