@@ -1,5 +1,6 @@
 package org.prefloop.identity;
 
+import org.prefloop.platform.Settings;
 import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.inject.Inject;
@@ -51,10 +52,10 @@ public class Credentials {
     public record Locked(Duration retryAfter) implements Result {
     }
 
-    Credentials() {
+    @Inject
+    Credentials(Settings settings) {
         new SecureRandom().nextBytes(salt);
-        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig().getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
-        dummyHash = BcryptUtil.bcryptHash("no-such-user-" + new SecureRandom().nextLong(), cost);
+        dummyHash = BcryptUtil.bcryptHash("no-such-user-" + new SecureRandom().nextLong(), settings.bcryptCost());
     }
 
     public Result check(String username, String password, String address) {

@@ -1,11 +1,12 @@
 package org.prefloop.serve;
 
+import jakarta.inject.Inject;
+import org.prefloop.platform.Settings;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.model.ChatTemplate;
 import org.prefloop.model.Generator;
@@ -33,12 +34,16 @@ import java.util.concurrent.ConcurrentHashMap;
 public class ModelHost {
     private static final Logger LOG = Logger.getLogger(ModelHost.class);
 
-    @ConfigProperty(name = "prefloop.model")
     Optional<String> configuredBase;
 
     /** LoRA adapters kept loaded per base (least recently used evicted first; adapters in use stay). */
-    @ConfigProperty(name = "prefloop.serve.adapter-cache", defaultValue = "8")
     int adapterCacheSize;
+
+    @Inject
+    void configure(Settings settings) {
+        configuredBase = settings.model();
+        adapterCacheSize = settings.serve().adapterCache();
+    }
 
     private final Map<Path, Base> bases = new ConcurrentHashMap<>();
     private final Map<Long, Resolved> versions = new ConcurrentHashMap<>();

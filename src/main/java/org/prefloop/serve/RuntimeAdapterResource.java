@@ -1,5 +1,6 @@
 package org.prefloop.serve;
 
+import org.prefloop.platform.Settings;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.smallrye.common.annotation.Blocking;
@@ -9,7 +10,6 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.prefloop.platform.FileRoots;
 import org.prefloop.platform.ProblemException;
 
@@ -34,8 +34,8 @@ public class RuntimeAdapterResource {
     FileRoots roots;
     @Inject
     ObjectMapper json;
-    @ConfigProperty(name = "prefloop.serve.runtime-lora-updating", defaultValue = "false")
-    boolean enabled;
+    @Inject
+    Settings settings;
 
     @POST
     @Path("/load_lora_adapter")
@@ -86,7 +86,7 @@ public class RuntimeAdapterResource {
     }
 
     private JsonNode parse(String body) {
-        if (!enabled) {
+        if (!settings.serve().runtimeLoraUpdating()) {
             throw new OpenAiException(404, "run-time LoRA updating is off on this service (prefloop.serve.runtime-lora-updating)", null, "not_found");
         }
         try {
