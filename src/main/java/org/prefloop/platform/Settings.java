@@ -1,5 +1,6 @@
 package org.prefloop.platform;
 
+import io.quarkus.runtime.annotations.StaticInitSafe;
 import io.quarkus.runtime.configuration.MemorySize;
 import io.smallrye.config.ConfigMapping;
 import io.smallrye.config.WithDefault;
@@ -17,7 +18,11 @@ import java.util.Optional;
  * checks both). The model core (org.prefloop.train, model, lora) knows nothing of this: it is handed
  * plain values. The one setting outside is {@code -Dprefloop.decode.threads}, a JVM system property
  * the core's Generator reads itself.
+ *
+ * <p>Static-init safe: the REST filters (ApiGuards, Roles) are built while Quarkus initialises
+ * statically and read their settings then, as their {@code @ConfigProperty} fields did before.
  */
+@StaticInitSafe
 @ConfigMapping(prefix = "prefloop")
 public interface Settings {
 
