@@ -1,6 +1,5 @@
 package org.prefloop.collect;
 
-import org.prefloop.platform.Settings;
 import io.quarkus.qute.Template;
 import io.quarkus.qute.TemplateInstance;
 import io.quarkus.security.identity.SecurityIdentity;
@@ -12,6 +11,7 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import org.prefloop.identity.Page;
 import org.prefloop.identity.User;
+import org.prefloop.platform.Settings;
 
 /** The annotator's pages: the workspace, their own history, and the guidelines. */
 @Path("/")

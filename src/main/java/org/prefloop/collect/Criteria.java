@@ -1,8 +1,8 @@
 package org.prefloop.collect;
 
+import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.prefloop.platform.Settings;
-import jakarta.enterprise.context.ApplicationScoped;
 
 import java.util.List;
 

@@ -1,10 +1,10 @@
 package org.prefloop.collect;
 
-import jakarta.inject.Inject;
-import org.prefloop.platform.Settings;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import jakarta.persistence.EntityManager;
 import jakarta.transaction.Transactional;
+import org.prefloop.platform.Settings;
 
 import java.security.SecureRandom;
 import java.time.OffsetDateTime;

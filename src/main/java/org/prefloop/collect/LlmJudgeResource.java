@@ -1,6 +1,5 @@
 package org.prefloop.collect;
 
-import org.prefloop.platform.Settings;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.quarkus.narayana.jta.QuarkusTransaction;
@@ -16,6 +15,7 @@ import org.eclipse.microprofile.config.ConfigProvider;
 import org.prefloop.identity.User;
 import org.prefloop.platform.KafkaClients;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 
 import java.net.URI;
 import java.nio.charset.StandardCharsets;

@@ -1,11 +1,11 @@
 package org.prefloop.collect;
 
-import org.prefloop.platform.Settings;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.transaction.Transactional;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 
 import java.security.SecureRandom;
 import java.time.Duration;

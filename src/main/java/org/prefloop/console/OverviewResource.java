@@ -1,6 +1,5 @@
 package org.prefloop.console;
 
-import org.prefloop.platform.Settings;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.persistence.EntityManager;
@@ -10,6 +9,7 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import org.prefloop.identity.User;
 import org.prefloop.ingest.ConsumerLag;
+import org.prefloop.platform.Settings;
 
 import java.time.Instant;
 import java.time.LocalDate;

@@ -1,10 +1,10 @@
 package org.prefloop.identity;
 
-import org.prefloop.platform.Settings;
 import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
+import org.prefloop.platform.Settings;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;

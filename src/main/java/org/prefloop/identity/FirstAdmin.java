@@ -1,12 +1,12 @@
 package org.prefloop.identity;
 
-import jakarta.inject.Inject;
-import org.prefloop.platform.Settings;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Settings;
 
 import java.security.SecureRandom;
 import java.util.Base64;

@@ -1,8 +1,8 @@
 package org.prefloop.identity;
 
-import org.prefloop.platform.Settings;
 import jakarta.inject.Singleton;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Settings;
 
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;

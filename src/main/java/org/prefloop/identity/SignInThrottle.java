@@ -1,9 +1,9 @@
 package org.prefloop.identity;
 
-import org.prefloop.platform.Settings;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.inject.Singleton;
 import jakarta.persistence.EntityManager;
+import org.prefloop.platform.Settings;
 
 import java.time.Duration;
 import java.time.OffsetDateTime;

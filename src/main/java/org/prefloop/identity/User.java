@@ -1,7 +1,6 @@
 package org.prefloop.identity;
 
 import io.quarkus.arc.Arc;
-import org.prefloop.platform.Settings;
 import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.hibernate.orm.panache.PanacheEntityBase;
 import io.quarkus.security.jpa.Password;
@@ -14,6 +13,7 @@ import jakarta.persistence.GeneratedValue;
 import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
 import jakarta.persistence.Table;
+import org.prefloop.platform.Settings;
 
 import java.time.OffsetDateTime;
 import java.util.Optional;

@@ -1,7 +1,5 @@
 package org.prefloop.runs;
 
-import jakarta.inject.Inject;
-import org.prefloop.platform.Settings;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -9,6 +7,8 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import org.prefloop.platform.Settings;
 
 import java.time.Duration;
 

@@ -1,7 +1,7 @@
 package org.prefloop.runs;
 
-import org.prefloop.platform.Settings;
 import org.prefloop.platform.KafkaClients;
+import org.prefloop.platform.Settings;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;

@@ -1,13 +1,13 @@
 package org.prefloop.serve;
 
-import jakarta.inject.Inject;
-import org.prefloop.platform.Settings;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Settings;
 
 import java.util.List;
 

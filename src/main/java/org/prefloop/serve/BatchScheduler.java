@@ -1,6 +1,5 @@
 package org.prefloop.serve;
 
-import org.prefloop.platform.Settings;
 import ai.djl.pytorch.jni.JniUtils;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.DistributionSummary;
@@ -14,6 +13,7 @@ import org.prefloop.model.DecodeBatch;
 import org.prefloop.model.Generator;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TokenLogprobs;
+import org.prefloop.platform.Settings;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;

@@ -1,12 +1,11 @@
 package org.prefloop.serve;
 
-import jakarta.inject.Inject;
-import org.prefloop.platform.Settings;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
 import org.prefloop.model.ChatTemplate;
 import org.prefloop.model.Generator;
@@ -14,6 +13,7 @@ import org.prefloop.model.LlamaModel;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TextTokenizer;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 import org.prefloop.registry.ModelVersion;
 
 import java.nio.file.Files;

@@ -1,6 +1,5 @@
 package org.prefloop.serve;
 
-import org.prefloop.platform.Settings;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.smallrye.common.annotation.Blocking;
@@ -12,6 +11,7 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import org.prefloop.platform.FileRoots;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

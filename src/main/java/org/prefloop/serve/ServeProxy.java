@@ -1,6 +1,5 @@
 package org.prefloop.serve;
 
-import org.prefloop.platform.Settings;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
@@ -15,6 +14,7 @@ import jakarta.enterprise.event.Observes;
 import org.jboss.logging.Logger;
 import org.prefloop.platform.Problem;
 import org.prefloop.platform.Roles;
+import org.prefloop.platform.Settings;
 
 import java.net.URI;
 import java.util.List;

@@ -1,6 +1,5 @@
 package org.prefloop.serve;
 
-import org.prefloop.platform.Settings;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -12,6 +11,7 @@ import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
 import org.prefloop.model.Generator;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 import org.prefloop.registry.ModelVersion;
 import org.prefloop.registry.VersionPromoted;
 
