@@ -4,9 +4,11 @@ import io.quarkus.runtime.configuration.DurationConverter;
 import io.quarkus.runtime.configuration.MemorySize;
 import io.quarkus.runtime.configuration.MemorySizeConverter;
 import io.smallrye.config.ConfigMappings;
+import io.smallrye.config.EnvConfigSource;
 import io.smallrye.config.PropertiesConfigSource;
 import io.smallrye.config.SmallRyeConfig;
 import io.smallrye.config.SmallRyeConfigBuilder;
+import org.eclipse.microprofile.config.spi.ConfigSource;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -18,6 +20,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
@@ -62,6 +65,17 @@ class SettingsTest {
     }
 
     @Test
+    void everySettingIsAlsoAnEnvironmentVariable() throws IOException {
+        Settings s = config("prod", new EnvConfigSource(Map.of("PREFLOOP_SERVE_MAX_BATCH", "3", "PREFLOOP_SIGN_IN_MAX_FAILURES", "7",
+                "PREFLOOP_DATA", "/srv/prefloop", "PREFLOOP_KUBEFLOW_MASTER_URL", "https://k8s:6443"), 300))
+                .getConfigMapping(Settings.class);
+        assertEquals(3, s.serve().maxBatch(), "a @WithDefault setting");
+        assertEquals(7, s.signIn().maxFailures(), "a dashed name");
+        assertEquals("/srv/prefloop/runs", s.runsDir(), "application.properties' own variable, and what refers to it");
+        assertEquals("https://k8s:6443", s.kubeflow().masterUrl().orElseThrow());
+    }
+
+    @Test
     void theReadmeNamesTheEnvironmentVariableOfEverySetting() throws IOException {
         Properties file = applicationProperties();
         String readme = Files.readString(Path.of("README.md"), StandardCharsets.UTF_8);
@@ -87,9 +101,11 @@ class SettingsTest {
         return property.toUpperCase().replaceAll("[^A-Z0-9]", "_");
     }
 
-    private static SmallRyeConfig config(String profile) throws IOException {
+    /** application.properties (and {@code more}) as Quarkus reads them, with the mapping's unknown keys refused. */
+    private static SmallRyeConfig config(String profile, ConfigSource... more) throws IOException {
         return new SmallRyeConfigBuilder()
                 .withSources(new PropertiesConfigSource(applicationPropertiesUrl()))
+                .withSources(more)
                 .withProfile(profile)
                 .withConverter(Duration.class, 200, new DurationConverter())
                 .withConverter(MemorySize.class, 200, new MemorySizeConverter())
