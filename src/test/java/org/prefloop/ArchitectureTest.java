@@ -40,6 +40,14 @@ class ArchitectureTest {
     }
 
     @Test
+    void theCoreReadsAndWritesJsonWithJacksonOnly() {
+        noClasses().that().resideInAnyPackage(CORE)
+                .should().dependOnClassesThat().resideInAPackage("com.google.gson..")
+                .because("one JSON library in the core: Gson only comes with DJL")
+                .check(classes);
+    }
+
+    @Test
     void theCoreDependsOnNothingOfTheServiceAroundIt() {
         noClasses().that().resideInAnyPackage(CORE)
                 .should().dependOnClassesThat(resideInAPackage("org.prefloop..").and(resideOutsideOfPackages(CORE)))

@@ -9,9 +9,9 @@ import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.prefloop.identity.Page;
 import org.prefloop.identity.User;
+import org.prefloop.platform.Settings;
 
 /** The annotator's pages: the workspace, their own history, and the guidelines. */
 @Path("/")
@@ -25,8 +25,8 @@ public class AnnotatorPages {
     @Inject
     Template annotate;
 
-    @ConfigProperty(name = "prefloop.annotation.undo-seconds")
-    int undoSeconds;
+    @Inject
+    Settings settings;
 
     @Inject
     Template history;
@@ -40,7 +40,7 @@ public class AnnotatorPages {
     @GET
     @Path("annotate")
     public TemplateInstance workspace() {
-        return annotate.data("page", Page.of(identity, "Annotate", "annotate", "annotate")).data("undoSeconds", undoSeconds)
+        return annotate.data("page", Page.of(identity, "Annotate", "annotate", "annotate")).data("undoSeconds", settings.annotation().undoSeconds())
                 .data("criteria", criteria.shown());
     }
 

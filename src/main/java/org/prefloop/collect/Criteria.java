@@ -1,10 +1,10 @@
 package org.prefloop.collect;
 
 import jakarta.enterprise.context.ApplicationScoped;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import jakarta.inject.Inject;
+import org.prefloop.platform.Settings;
 
 import java.util.List;
-import java.util.Optional;
 
 /**
  * The criteria a project asks annotators to judge beside the overall verdict
@@ -12,8 +12,8 @@ import java.util.Optional;
  */
 @ApplicationScoped
 public class Criteria {
-    @ConfigProperty(name = "prefloop.annotation.criteria")
-    Optional<List<String>> configured;
+    @Inject
+    Settings settings;
 
     /** A criterion as the workspace shows it. */
     public record Shown(String name, String label) {
@@ -24,6 +24,6 @@ public class Criteria {
     }
 
     public List<String> names() {
-        return configured.orElse(List.of()).stream().map(String::trim).filter(s -> !s.isEmpty()).distinct().toList();
+        return settings.annotation().criteria().orElse(List.of()).stream().map(String::trim).filter(s -> !s.isEmpty()).distinct().toList();
     }
 }

@@ -1,9 +1,10 @@
 package org.prefloop.collect;
 
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import jakarta.persistence.EntityManager;
 import jakarta.transaction.Transactional;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.prefloop.platform.Settings;
 
 import java.security.SecureRandom;
 import java.time.OffsetDateTime;
@@ -21,14 +22,16 @@ import java.util.Optional;
 public class GoldItems {
     private final SecureRandom random = new SecureRandom();
 
-    @ConfigProperty(name = "prefloop.gold.rate")
     double rate;
-
-    @ConfigProperty(name = "prefloop.gold.min-answers")
     int minAnswers;
-
-    @ConfigProperty(name = "prefloop.gold.pause-below")
     double pauseBelow;
+
+    @Inject
+    void configure(Settings settings) {
+        rate = settings.gold().rate();
+        minAnswers = settings.gold().minAnswers();
+        pauseBelow = settings.gold().pauseBelow();
+    }
 
     /** Gold answers given since the last resume, and how many matched the known answer. */
     public record Score(long answered, long correct) {

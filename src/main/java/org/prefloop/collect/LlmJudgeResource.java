@@ -15,6 +15,7 @@ import org.eclipse.microprofile.config.ConfigProvider;
 import org.prefloop.identity.User;
 import org.prefloop.platform.KafkaClients;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -39,6 +40,8 @@ public class LlmJudgeResource {
     KafkaClients kafka;
     @Inject
     ObjectMapper json;
+    @Inject
+    Settings settings;
 
     public record LlmJudgeView(String judge, int judged, int decisive, int ties) {
     }
@@ -87,12 +90,11 @@ public class LlmJudgeResource {
     }
 
     /** The configured judge endpoint, or this process's own /v1 on the port it actually listens on. */
-    static URI endpoint() {
-        var config = ConfigProvider.getConfig();
-        Optional<String> configured = config.getOptionalValue("prefloop.judge.url", String.class);
+    URI endpoint() {
+        Optional<String> configured = settings.judge().url();
         if (configured.isPresent() && !configured.get().isBlank()) return URI.create(configured.get());
         String portKey = LaunchMode.current() == LaunchMode.TEST ? "quarkus.http.test-port" : "quarkus.http.port";
-        int port = config.getOptionalValue(portKey, Integer.class).orElse(8080);
+        int port = ConfigProvider.getConfig().getOptionalValue(portKey, Integer.class).orElse(8080);
         return URI.create("http://127.0.0.1:" + port + "/v1");
     }
 }

@@ -4,8 +4,8 @@ import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.persistence.EntityManager;
 import jakarta.transaction.Transactional;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -30,12 +30,19 @@ import java.util.concurrent.atomic.AtomicLong;
 public class TaskQueue {
     private final SecureRandom random = new SecureRandom();
 
-    @ConfigProperty(name = "prefloop.annotation.overlap")
     int overlap;
 
     /** An assignment left unanswered this long gives its slot back (the annotator went away). */
-    @ConfigProperty(name = "prefloop.annotation.assignment-ttl")
     Duration ttl;
+
+    int dailyTarget;
+
+    @jakarta.inject.Inject
+    void configure(Settings settings) {
+        overlap = settings.annotation().overlap();
+        ttl = settings.annotation().assignmentTtl();
+        dailyTarget = settings.annotation().dailyTarget();
+    }
 
     private final AtomicLong lastSweep = new AtomicLong();
 
@@ -53,9 +60,6 @@ public class TaskQueue {
     /** {@code dailyTarget}: how many judgments a day the project asks of each annotator (0: none). */
     public record Stats(long today, long total, long open, int dailyTarget) {
     }
-
-    @ConfigProperty(name = "prefloop.annotation.daily-target")
-    int dailyTarget;
 
     /**
      * The annotator's oldest open assignment not in {@code pending} (judgments the page holds for

@@ -7,9 +7,9 @@ import jakarta.ws.rs.GET;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.prefloop.identity.User;
 import org.prefloop.ingest.ConsumerLag;
+import org.prefloop.platform.Settings;
 
 import java.time.Instant;
 import java.time.LocalDate;
@@ -34,8 +34,8 @@ public class OverviewResource {
     @Inject
     ConsumerLag lag;
 
-    @ConfigProperty(name = "prefloop.annotation.overlap")
-    int overlap;
+    @Inject
+    Settings settings;
 
     /** Judgments submitted in one hour, by people and by programmatic judges. */
     public record Hour(Instant start, long humans, long judges) {
@@ -75,11 +75,11 @@ public class OverviewResource {
                 + "from preferences where judge is null group by annotator order by 2 desc", midnight).stream()
                 .map(r -> new Annotator((String) r[0], ((Number) r[1]).longValue(), ((Number) r[2]).longValue())).toList();
         Object[] q = rows("select count(*), sum(case when assigned < ?1 then 1 else 0 end), "
-                + "sum(case when assigned < ?1 then ?1 - assigned else 0 end) from comparisons", overlap).get(0);
+                + "sum(case when assigned < ?1 then ?1 - assigned else 0 end) from comparisons", settings.annotation().overlap()).get(0);
         long open = ((Number) em.createNativeQuery("select count(*) from assignments where answered_at is null and skipped_at is null")
                 .getSingleResult()).longValue();
         long judgments = ((Number) em.createNativeQuery("select count(*) from preferences").getSingleResult()).longValue();
-        return new Overview(judgments, hours, annotators, new Queue(num(q[0]), num(q[1]), num(q[2]), open, overlap), lag.lag());
+        return new Overview(judgments, hours, annotators, new Queue(num(q[0]), num(q[1]), num(q[2]), open, settings.annotation().overlap()), lag.lag());
     }
 
     @SuppressWarnings("unchecked")

@@ -4,6 +4,7 @@ import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
+import org.prefloop.platform.Settings;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -51,10 +52,10 @@ public class Credentials {
     public record Locked(Duration retryAfter) implements Result {
     }
 
-    Credentials() {
+    @Inject
+    Credentials(Settings settings) {
         new SecureRandom().nextBytes(salt);
-        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig().getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
-        dummyHash = BcryptUtil.bcryptHash("no-such-user-" + new SecureRandom().nextLong(), cost);
+        dummyHash = BcryptUtil.bcryptHash("no-such-user-" + new SecureRandom().nextLong(), settings.bcryptCost());
     }
 
     public Result check(String username, String password, String address) {

@@ -4,12 +4,12 @@ import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Settings;
 
 import java.security.SecureRandom;
 import java.util.Base64;
-import java.util.Optional;
 
 /**
  * On the first start (no users at all) creates the admin {@code admin}, with the password from
@@ -19,13 +19,13 @@ import java.util.Optional;
 public class FirstAdmin {
     private static final Logger LOG = Logger.getLogger(FirstAdmin.class);
 
-    @ConfigProperty(name = "prefloop.admin-password")
-    Optional<String> configuredPassword;
+    @Inject
+    Settings settings;
 
     void onStart(@Observes StartupEvent event) {
         QuarkusTransaction.requiringNew().run(() -> {
             if (User.count() > 0) return;
-            String password = configuredPassword.filter(p -> !p.isBlank()).orElse(null);
+            String password = settings.adminPassword().filter(p -> !p.isBlank()).orElse(null);
             boolean generated = password == null;
             if (generated) {
                 byte[] random = new byte[18];

@@ -1,8 +1,8 @@
 package org.prefloop.identity;
 
 import jakarta.inject.Singleton;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Settings;
 
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
@@ -34,12 +34,10 @@ public class SessionCookies {
     private final Duration lifetime;
     private final boolean secure;
 
-    SessionCookies(@ConfigProperty(name = "prefloop.session.key") Optional<String> configuredKey,
-                   @ConfigProperty(name = "prefloop.session.lifetime") Duration lifetime,
-                   @ConfigProperty(name = "prefloop.session.secure-cookie") boolean secure) {
-        this.lifetime = lifetime;
-        this.secure = secure;
-        String k = configuredKey.filter(s -> !s.isBlank()).orElse(null);
+    SessionCookies(Settings settings) {
+        this.lifetime = settings.session().lifetime();
+        this.secure = settings.session().secureCookie();
+        String k = settings.session().key().filter(s -> !s.isBlank()).orElse(null);
         if (k == null) {
             this.key = randomBytes(32);
             LOG.warn("PREFLOOP_SESSION_KEY is not set: sessions are signed with a key drawn at start, so they end when this "

@@ -3,7 +3,7 @@ package org.prefloop.identity;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.inject.Singleton;
 import jakarta.persistence.EntityManager;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.prefloop.platform.Settings;
 
 import java.time.Duration;
 import java.time.OffsetDateTime;
@@ -24,12 +24,10 @@ public class SignInThrottle {
     private final int maxAddressFailures;
     private final Duration window;
 
-    SignInThrottle(@ConfigProperty(name = "prefloop.sign-in.max-failures") int maxFailures,
-                   @ConfigProperty(name = "prefloop.sign-in.max-address-failures") int maxAddressFailures,
-                   @ConfigProperty(name = "prefloop.sign-in.window") Duration window) {
-        this.maxFailures = maxFailures;
-        this.maxAddressFailures = maxAddressFailures;
-        this.window = window;
+    SignInThrottle(Settings settings) {
+        this.maxFailures = settings.signIn().maxFailures();
+        this.maxAddressFailures = settings.signIn().maxAddressFailures();
+        this.window = settings.signIn().window();
     }
 
     /** How long this user name or address must wait; empty when it may try now. */

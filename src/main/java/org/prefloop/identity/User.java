@@ -1,5 +1,6 @@
 package org.prefloop.identity;
 
+import io.quarkus.arc.Arc;
 import io.quarkus.elytron.security.common.BcryptUtil;
 import io.quarkus.hibernate.orm.panache.PanacheEntityBase;
 import io.quarkus.security.jpa.Password;
@@ -12,6 +13,7 @@ import jakarta.persistence.GeneratedValue;
 import jakarta.persistence.GenerationType;
 import jakarta.persistence.Id;
 import jakarta.persistence.Table;
+import org.prefloop.platform.Settings;
 
 import java.time.OffsetDateTime;
 import java.util.Optional;
@@ -48,13 +50,10 @@ public class User extends PanacheEntityBase {
         return disabledAt != null;
     }
 
-    /** bcrypt's cost (log2 of its rounds): prefloop.bcrypt-cost, 10 unless set. */
     public static User create(String username, String plainPassword, String role) {
-        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()
-                .getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
         User u = new User();
         u.username = username;
-        u.password = BcryptUtil.bcryptHash(plainPassword, cost);
+        u.password = BcryptUtil.bcryptHash(plainPassword, bcryptCost());
         u.role = role;
         u.persist();
         return u;
@@ -62,9 +61,12 @@ public class User extends PanacheEntityBase {
 
     /** Stores the bcrypt hash of a new password (prefloop.bcrypt-cost). Not named setPassword: Panache would route field writes through it. */
     public void changePassword(String plainPassword) {
-        int cost = org.eclipse.microprofile.config.ConfigProvider.getConfig()
-                .getOptionalValue("prefloop.bcrypt-cost", Integer.class).orElse(10);
-        password = BcryptUtil.bcryptHash(plainPassword, cost);
+        password = BcryptUtil.bcryptHash(plainPassword, bcryptCost());
+    }
+
+    /** bcrypt's cost (log2 of its rounds), prefloop.bcrypt-cost; an entity is no bean, so it asks the container. */
+    private static int bcryptCost() {
+        return Arc.container().instance(Settings.class).get().bcryptCost();
     }
 
     public static Optional<User> byName(String username) {

@@ -1,7 +1,6 @@
 package org.prefloop.model;
 
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
@@ -10,10 +9,6 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -84,16 +79,11 @@ public final class ChatTemplate {
     /** The chat_template of {@code hfDir}/tokenizer_config.json, with its special tokens. */
     public static ChatTemplate load(Path hfDir) {
         Path file = hfDir.resolve("tokenizer_config.json");
-        JsonObject config;
-        try {
-            config = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
-        }
-        if (!config.has("chat_template") || config.get("chat_template").isJsonNull()) {
+        ObjectNode config = HfJson.readObject(file);
+        if (!config.hasNonNull("chat_template")) {
             throw new IllegalArgumentException(file + " has no chat_template");
         }
-        if (!config.get("chat_template").isJsonPrimitive()) {
+        if (config.get("chat_template").isContainerNode()) {
             throw new IllegalArgumentException(file + " has several named chat templates; only a single template is supported");
         }
         Map<String, Object> tokens = new HashMap<>();
@@ -101,7 +91,7 @@ public final class ChatTemplate {
             String v = TextTokenizer.tokenString(config, key);
             if (v != null) tokens.put(key, v);
         }
-        return new ChatTemplate(config.get("chat_template").getAsString(), tokens);
+        return new ChatTemplate(HfJson.text(config.get("chat_template"), "chat_template"), tokens);
     }
 
     /** The prompt text of {@code messages}; with {@code addGenerationPrompt}, the opening of the assistant's turn. */

@@ -15,14 +15,11 @@ import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -160,14 +157,10 @@ public final class LlamaModel implements AutoCloseable {
         Path index = hfDir.resolve("model.safetensors.index.json");
         Path single = hfDir.resolve("model.safetensors");
         if (Files.exists(index)) {
-            try {
-                JsonObject map = JsonParser.parseString(Files.readString(index)).getAsJsonObject().getAsJsonObject("weight_map");
-                if (map == null) throw new IllegalArgumentException(index + " has no weight_map");
-                return map.entrySet().stream().map(e -> e.getValue().getAsString()).distinct().sorted()
-                        .map(hfDir::resolve).toList();
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + index, e);
-            }
+            JsonNode map = HfJson.readObject(index).get("weight_map");
+            if (map == null || !map.isObject()) throw new IllegalArgumentException(index + " has no weight_map");
+            return map.properties().stream().map(e -> HfJson.text(e.getValue(), "weight_map." + e.getKey())).distinct().sorted()
+                    .map(hfDir::resolve).toList();
         }
         if (Files.exists(single)) return List.of(single);
         throw new IllegalArgumentException(hfDir + " has neither model.safetensors nor model.safetensors.index.json");

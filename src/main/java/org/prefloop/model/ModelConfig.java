@@ -1,16 +1,9 @@
 package org.prefloop.model;
 
-import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonNull;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.NullNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Set;
@@ -106,26 +99,26 @@ public record ModelConfig(
     // config.json (equals compares them), and the canonical constructor checks the result.
 
     public ModelConfig withModelType(String type) {
-        return with(j -> j.addProperty("model_type", type));
+        return with(j -> j.put("model_type", type));
     }
 
     public ModelConfig withHeadDim(int dim) {
-        return with(j -> j.addProperty("head_dim", dim));
+        return with(j -> j.put("head_dim", dim));
     }
 
     public ModelConfig withRope(double theta, RopeScaling scaling) {
         return with(j -> {
-            j.addProperty("rope_theta", theta);
-            j.add("rope_scaling", ropeScalingJson(scaling));
+            j.put("rope_theta", theta);
+            j.set("rope_scaling", ropeScalingJson(scaling));
         });
     }
 
     public ModelConfig withTiedEmbeddings(boolean tied) {
-        return with(j -> j.addProperty("tie_word_embeddings", tied));
+        return with(j -> j.put("tie_word_embeddings", tied));
     }
 
     public ModelConfig withAttentionBias(boolean bias) {
-        return with(j -> j.addProperty("attention_bias", bias));
+        return with(j -> j.put("attention_bias", bias));
     }
 
     public ModelConfig withSpecialTokens(Long bos, long[] eos) {
@@ -137,11 +130,11 @@ public record ModelConfig(
     }
 
     public ModelConfig withRmsNormEps(double eps) {
-        return with(j -> j.addProperty("rms_norm_eps", eps));
+        return with(j -> j.put("rms_norm_eps", eps));
     }
 
-    private ModelConfig with(Consumer<JsonObject> change) {
-        JsonObject j = toJson();
+    private ModelConfig with(Consumer<ObjectNode> change) {
+        ObjectNode j = toJson();
         change.accept(j);
         return parse(j);
     }
@@ -152,16 +145,10 @@ public record ModelConfig(
     }
 
     public static ModelConfig read(Path configJson) {
-        String text;
-        try {
-            text = Files.readString(configJson, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + configJson, e);
-        }
-        return parse(JsonParser.parseString(text).getAsJsonObject());
+        return parse(HfJson.readObject(configJson));
     }
 
-    static ModelConfig parse(JsonObject j) {
+    static ModelConfig parse(ObjectNode j) {
         String type = string(j, "model_type", null);
         if (type == null) throw new IllegalArgumentException("config.json has no model_type");
         String act = string(j, "hidden_act", "silu");
@@ -171,37 +158,38 @@ public record ModelConfig(
             throw new IllegalArgumentException("unsupported option pretraining_tp=" + integer(j, "pretraining_tp", 1));
         }
         int window = 0;
-        if (type.equals("mistral") && j.has("sliding_window") && !j.get("sliding_window").isJsonNull()) {
-            window = j.get("sliding_window").getAsInt();
+        if (type.equals("mistral") && j.hasNonNull("sliding_window")) {
+            window = HfJson.intValue(j.get("sliding_window"), "sliding_window");
         }
         if ((type.equals("qwen2") || type.equals("qwen3")) && bool(j, "use_sliding_window", false)) {
             throw new IllegalArgumentException("unsupported option use_sliding_window=true for " + type);
         }
         int hidden = integer(j, "hidden_size", 0);
         int heads = integer(j, "num_attention_heads", 0);
-        int headDim = j.has("head_dim") && !j.get("head_dim").isJsonNull() ? j.get("head_dim").getAsInt()
+        int headDim = j.hasNonNull("head_dim") ? HfJson.intValue(j.get("head_dim"), "head_dim")
                 : (heads > 0 ? hidden / heads : 0);
         RopeScaling scaling = null;
-        if (j.has("rope_scaling") && j.get("rope_scaling").isJsonObject()) {
-            JsonObject rs = j.getAsJsonObject("rope_scaling");
+        if (j.has("rope_scaling") && j.get("rope_scaling").isObject()) {
+            ObjectNode rs = (ObjectNode) j.get("rope_scaling");
             String ropeType = string(rs, "rope_type", string(rs, "type", "default"));
             if (ropeType.equals("llama3")) {
-                scaling = new RopeScaling(rs.get("factor").getAsDouble(), rs.get("low_freq_factor").getAsDouble(),
-                        rs.get("high_freq_factor").getAsDouble(), rs.get("original_max_position_embeddings").getAsInt());
+                scaling = new RopeScaling(HfJson.doubleValue(rs.get("factor"), "rope_scaling.factor"),
+                        HfJson.doubleValue(rs.get("low_freq_factor"), "rope_scaling.low_freq_factor"),
+                        HfJson.doubleValue(rs.get("high_freq_factor"), "rope_scaling.high_freq_factor"),
+                        HfJson.intValue(rs.get("original_max_position_embeddings"), "rope_scaling.original_max_position_embeddings"));
             } else if (!ropeType.equals("default")) {
                 throw new IllegalArgumentException("unsupported rope_scaling type '" + ropeType + "' (only llama3)");
             }
         }
-        Long bos = j.has("bos_token_id") && !j.get("bos_token_id").isJsonNull() ? j.get("bos_token_id").getAsLong() : null;
+        Long bos = j.hasNonNull("bos_token_id") ? HfJson.longValue(j.get("bos_token_id"), "bos_token_id") : null;
         long[] eos = new long[0];
-        if (j.has("eos_token_id") && !j.get("eos_token_id").isJsonNull()) {
-            JsonElement e = j.get("eos_token_id");
-            if (e.isJsonArray()) {
-                JsonArray a = e.getAsJsonArray();
-                eos = new long[a.size()];
-                for (int i = 0; i < eos.length; i++) eos[i] = a.get(i).getAsLong();
+        if (j.hasNonNull("eos_token_id")) {
+            JsonNode e = j.get("eos_token_id");
+            if (e.isArray()) {
+                eos = new long[e.size()];
+                for (int i = 0; i < eos.length; i++) eos[i] = HfJson.longValue(e.get(i), "eos_token_id[" + i + "]");
             } else {
-                eos = new long[] {e.getAsLong()};
+                eos = new long[] {HfJson.longValue(e, "eos_token_id")};
             }
         }
         return new ModelConfig(type,
@@ -212,8 +200,8 @@ public record ModelConfig(
                 heads,
                 integer(j, "num_key_value_heads", heads),
                 headDim,
-                j.has("rms_norm_eps") ? j.get("rms_norm_eps").getAsDouble() : 1e-6,
-                j.has("rope_theta") ? j.get("rope_theta").getAsDouble() : 10000.0,
+                j.has("rms_norm_eps") ? HfJson.doubleValue(j.get("rms_norm_eps"), "rms_norm_eps") : 1e-6,
+                j.has("rope_theta") ? HfJson.doubleValue(j.get("rope_theta"), "rope_theta") : 10000.0,
                 scaling,
                 integer(j, "max_position_embeddings", 2048),
                 bool(j, "tie_word_embeddings", false),
@@ -224,71 +212,64 @@ public record ModelConfig(
     }
 
     /** The config.json transformers would accept for this model. */
-    public JsonObject toJson() {
-        JsonObject j = new JsonObject();
+    public ObjectNode toJson() {
+        ObjectNode j = HfJson.newObject();
         String arch = switch (modelType) {
             case "mistral" -> "MistralForCausalLM";
             case "qwen2" -> "Qwen2ForCausalLM";
             case "qwen3" -> "Qwen3ForCausalLM";
             default -> "LlamaForCausalLM";
         };
-        JsonArray archs = new JsonArray();
-        archs.add(arch);
-        j.add("architectures", archs);
-        j.addProperty("model_type", modelType);
-        j.addProperty("vocab_size", vocabSize);
-        j.addProperty("hidden_size", hiddenSize);
-        j.addProperty("intermediate_size", intermediateSize);
-        j.addProperty("num_hidden_layers", numHiddenLayers);
-        j.addProperty("num_attention_heads", numAttentionHeads);
-        j.addProperty("num_key_value_heads", numKeyValueHeads);
-        j.addProperty("head_dim", headDim);
-        j.addProperty("hidden_act", "silu");
-        j.addProperty("rms_norm_eps", rmsNormEps);
-        j.addProperty("rope_theta", ropeTheta);
-        j.add("rope_scaling", ropeScalingJson(ropeScaling));
-        j.addProperty("max_position_embeddings", maxPositionEmbeddings);
-        j.addProperty("tie_word_embeddings", tieWordEmbeddings);
-        j.addProperty("attention_bias", attentionBias);
+        j.putArray("architectures").add(arch);
+        j.put("model_type", modelType);
+        j.put("vocab_size", vocabSize);
+        j.put("hidden_size", hiddenSize);
+        j.put("intermediate_size", intermediateSize);
+        j.put("num_hidden_layers", numHiddenLayers);
+        j.put("num_attention_heads", numAttentionHeads);
+        j.put("num_key_value_heads", numKeyValueHeads);
+        j.put("head_dim", headDim);
+        j.put("hidden_act", "silu");
+        j.put("rms_norm_eps", rmsNormEps);
+        j.put("rope_theta", ropeTheta);
+        j.set("rope_scaling", ropeScalingJson(ropeScaling));
+        j.put("max_position_embeddings", maxPositionEmbeddings);
+        j.put("tie_word_embeddings", tieWordEmbeddings);
+        j.put("attention_bias", attentionBias);
         if (modelType.equals("mistral")) {
-            if (slidingWindow > 0) j.addProperty("sliding_window", slidingWindow);
-            else j.add("sliding_window", JsonNull.INSTANCE);
+            if (slidingWindow > 0) j.put("sliding_window", slidingWindow);
+            else j.putNull("sliding_window");
         }
         addSpecialTokens(j, bosTokenId, eosTokenIds);
-        j.addProperty("torch_dtype", torchDtype);
+        j.put("torch_dtype", torchDtype);
         return j;
     }
 
-    private static JsonElement ropeScalingJson(RopeScaling scaling) {
-        if (scaling == null) return JsonNull.INSTANCE;
-        JsonObject rs = new JsonObject();
-        rs.addProperty("rope_type", "llama3");
-        rs.addProperty("factor", scaling.factor());
-        rs.addProperty("low_freq_factor", scaling.lowFreqFactor());
-        rs.addProperty("high_freq_factor", scaling.highFreqFactor());
-        rs.addProperty("original_max_position_embeddings", scaling.originalMaxPositionEmbeddings());
+    private static JsonNode ropeScalingJson(RopeScaling scaling) {
+        if (scaling == null) return NullNode.getInstance();
+        ObjectNode rs = HfJson.newObject();
+        rs.put("rope_type", "llama3");
+        rs.put("factor", scaling.factor());
+        rs.put("low_freq_factor", scaling.lowFreqFactor());
+        rs.put("high_freq_factor", scaling.highFreqFactor());
+        rs.put("original_max_position_embeddings", scaling.originalMaxPositionEmbeddings());
         return rs;
     }
 
-    private static void addSpecialTokens(JsonObject j, Long bos, long[] eos) {
-        if (bos != null) j.addProperty("bos_token_id", bos);
+    private static void addSpecialTokens(ObjectNode j, Long bos, long[] eos) {
+        if (bos != null) j.put("bos_token_id", bos);
         if (eos == null) return;
         if (eos.length == 1) {
-            j.addProperty("eos_token_id", eos[0]);
+            j.put("eos_token_id", eos[0]);
         } else if (eos.length > 1) {
-            JsonArray a = new JsonArray();
+            ArrayNode a = j.putArray("eos_token_id");
             for (long e : eos) a.add(e);
-            j.add("eos_token_id", a);
         }
     }
 
+    /** config.json as transformers writes it; members that are null are left out (null: not set). */
     public void write(Path configJson) {
-        Gson gson = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
-        try {
-            Files.writeString(configJson, gson.toJson(toJson()) + "\n", StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + configJson, e);
-        }
+        HfJson.writePretty(configJson, toJson());
     }
 
     @Override
@@ -303,18 +284,18 @@ public record ModelConfig(
 
     @Override
     public String toString() {
-        return "ModelConfig" + toJson() + " eos=" + Arrays.toString(eosTokenIds);
+        return "ModelConfig" + HfJson.compact(toJson()) + " eos=" + Arrays.toString(eosTokenIds);
     }
 
-    private static String string(JsonObject j, String key, String fallback) {
-        return j.has(key) && !j.get(key).isJsonNull() ? j.get(key).getAsString() : fallback;
+    private static String string(ObjectNode j, String key, String fallback) {
+        return j.hasNonNull(key) ? HfJson.text(j.get(key), key) : fallback;
     }
 
-    private static int integer(JsonObject j, String key, int fallback) {
-        return j.has(key) && !j.get(key).isJsonNull() ? j.get(key).getAsInt() : fallback;
+    private static int integer(ObjectNode j, String key, int fallback) {
+        return j.hasNonNull(key) ? HfJson.intValue(j.get(key), key) : fallback;
     }
 
-    private static boolean bool(JsonObject j, String key, boolean fallback) {
-        return j.has(key) && !j.get(key).isJsonNull() ? j.get(key).getAsBoolean() : fallback;
+    private static boolean bool(ObjectNode j, String key, boolean fallback) {
+        return j.hasNonNull(key) ? HfJson.boolValue(j.get(key), key) : fallback;
     }
 }

@@ -4,9 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -112,13 +112,15 @@ public final class Safetensors {
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLen);
             readFully(ch, header, 8);
-            JsonObject json = JsonParser.parseString(new String(header.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+            ObjectNode json = HfJson.parseObject(new String(header.array(), StandardCharsets.UTF_8), "the header of " + file);
             long base = 8 + headerLen;
             Map<String, Tensor> out = new LinkedHashMap<>();
-            for (Map.Entry<String, JsonElement> e : json.entrySet()) {
+            for (Map.Entry<String, JsonNode> e : json.properties()) {
                 if (e.getKey().equals("__metadata__")) continue;
-                JsonObject t = e.getValue().getAsJsonObject();
-                String dt = t.get("dtype").getAsString();
+                JsonNode t = e.getValue();
+                String field = "tensor " + e.getKey() + " in " + file;
+                if (!t.isObject()) throw new IllegalArgumentException(field + " is not an object");
+                String dt = HfJson.text(t.get("dtype"), field + ": dtype");
                 StoredType type;
                 try {
                     type = StoredType.valueOf(dt);
@@ -126,9 +128,11 @@ public final class Safetensors {
                     throw new IllegalArgumentException("tensor " + e.getKey() + " in " + file + " has unsupported dtype " + dt
                             + " (supported: F32, F16, BF16)");
                 }
-                long[] shape = t.getAsJsonArray("shape").asList().stream().mapToLong(JsonElement::getAsLong).toArray();
-                long begin = t.getAsJsonArray("data_offsets").get(0).getAsLong();
-                long end = t.getAsJsonArray("data_offsets").get(1).getAsLong();
+                long[] shape = longs(t.get("shape"), field + ": shape");
+                long[] offsets = longs(t.get("data_offsets"), field + ": data_offsets");
+                if (offsets.length < 2) throw new IllegalArgumentException(field + ": data_offsets has fewer than two numbers");
+                long begin = offsets[0];
+                long end = offsets[1];
                 long expected = type.bytes * Arrays.stream(shape).reduce(1, (a, b) -> a * b);
                 if (end - begin != expected || base + end > fileSize || begin < 0) {
                     throw new IllegalArgumentException("tensor " + e.getKey() + " in " + file + " has byte range ["
@@ -143,6 +147,14 @@ public final class Safetensors {
         }
     }
 
+    /** A JSON array of integers (shapes and offsets are longs: files pass 2 GiB). */
+    private static long[] longs(JsonNode array, String field) {
+        if (array == null || !array.isArray()) throw new IllegalArgumentException(field + " is not an array");
+        long[] out = new long[array.size()];
+        for (int i = 0; i < out.length; i++) out[i] = HfJson.longValue(array.get(i), field + "[" + i + "]");
+        return out;
+    }
+
     /** The {@code __metadata__} strings of a file. */
     public static Map<String, String> metadata(Path file) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
@@ -150,10 +162,10 @@ public final class Safetensors {
             readFully(ch, len, 0);
             ByteBuffer header = ByteBuffer.allocate(Math.toIntExact(len.getLong(0)));
             readFully(ch, header, 8);
-            JsonObject json = JsonParser.parseString(new String(header.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+            ObjectNode json = HfJson.parseObject(new String(header.array(), StandardCharsets.UTF_8), "the header of " + file);
             Map<String, String> out = new TreeMap<>();
             if (json.has("__metadata__")) {
-                json.getAsJsonObject("__metadata__").entrySet().forEach(e -> out.put(e.getKey(), e.getValue().getAsString()));
+                json.get("__metadata__").properties().forEach(e -> out.put(e.getKey(), HfJson.text(e.getValue(), "__metadata__." + e.getKey())));
             }
             return out;
         } catch (IOException e) {
@@ -170,27 +182,21 @@ public final class Safetensors {
     public static void write(Path file, Map<String, NDArray> tensors, Map<String, String> metadata, StoredType type) {
         if (type == StoredType.F16) throw new IllegalArgumentException("writing F16 is not supported; use F32 or BF16");
         TreeMap<String, NDArray> sorted = new TreeMap<>(tensors);
-        JsonObject header = new JsonObject();
-        JsonObject meta = new JsonObject();
-        meta.addProperty("format", "pt");
-        if (metadata != null) new TreeMap<>(metadata).forEach(meta::addProperty);
-        header.add("__metadata__", meta);
+        ObjectNode header = HfJson.newObject();
+        ObjectNode meta = header.putObject("__metadata__");
+        meta.put("format", "pt");
+        if (metadata != null) new TreeMap<>(metadata).forEach(meta::put);
         long offset = 0;
         for (Map.Entry<String, NDArray> e : sorted.entrySet()) {
-            JsonObject t = new JsonObject();
-            t.addProperty("dtype", type.name());
-            com.google.gson.JsonArray shape = new com.google.gson.JsonArray();
+            ObjectNode t = header.putObject(e.getKey());
+            t.put("dtype", type.name());
+            ArrayNode shape = t.putArray("shape");
             for (long d : e.getValue().getShape().getShape()) shape.add(d);
-            t.add("shape", shape);
             long bytes = e.getValue().size() * type.bytes;
-            com.google.gson.JsonArray offs = new com.google.gson.JsonArray();
-            offs.add(offset);
-            offs.add(offset + bytes);
-            t.add("data_offsets", offs);
-            header.add(e.getKey(), t);
+            t.putArray("data_offsets").add(offset).add(offset + bytes);
             offset += bytes;
         }
-        byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
+        byte[] h = HfJson.compact(header).getBytes(StandardCharsets.UTF_8);
         int padded = (h.length + 7) / 8 * 8; // data starts 8-byte aligned, as the reference writer does
         byte[] hp = Arrays.copyOf(h, padded);
         Arrays.fill(hp, h.length, padded, (byte) ' ');

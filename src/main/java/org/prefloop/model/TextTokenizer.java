@@ -1,13 +1,10 @@
 package org.prefloop.model;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.Reader;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -50,27 +47,23 @@ public final class TextTokenizer implements AutoCloseable {
         if (!Files.isRegularFile(json)) throw new IllegalArgumentException(hfDir + " has no tokenizer.json");
         Map<String, Long> vocab = new HashMap<>();
         Set<Long> special = new LinkedHashSet<>();
-        try (Reader r = Files.newBufferedReader(json, StandardCharsets.UTF_8)) {
-            JsonObject root = JsonParser.parseReader(r).getAsJsonObject();
-            JsonElement v = root.getAsJsonObject("model").get("vocab");
-            if (v != null && v.isJsonObject()) {
-                v.getAsJsonObject().entrySet().forEach(e -> vocab.put(e.getKey(), e.getValue().getAsLong()));
-            } else if (v != null && v.isJsonArray()) { // Unigram: [[piece, score], ...]
-                for (int i = 0; i < v.getAsJsonArray().size(); i++) {
-                    vocab.put(v.getAsJsonArray().get(i).getAsJsonArray().get(0).getAsString(), (long) i);
-                }
+        ObjectNode root = HfJson.readObject(json);
+        JsonNode model = root.get("model");
+        if (model == null || !model.isObject()) throw new IllegalArgumentException(json + " has no model");
+        JsonNode v = model.get("vocab");
+        if (v != null && v.isObject()) {
+            v.properties().forEach(e -> vocab.put(e.getKey(), HfJson.longValue(e.getValue(), "vocab." + e.getKey())));
+        } else if (v != null && v.isArray()) { // Unigram: [[piece, score], ...]
+            for (int i = 0; i < v.size(); i++) {
+                vocab.put(HfJson.text(v.get(i).get(0), "vocab[" + i + "]"), (long) i);
             }
-            if (root.has("added_tokens")) {
-                for (JsonElement e : root.getAsJsonArray("added_tokens")) {
-                    JsonObject t = e.getAsJsonObject();
-                    vocab.put(t.get("content").getAsString(), t.get("id").getAsLong());
-                    if (t.has("special") && t.get("special").getAsBoolean()) special.add(t.get("id").getAsLong());
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + json, e);
         }
-        JsonObject tokConfig = readJson(hfDir.resolve("tokenizer_config.json"));
+        for (JsonNode t : root.path("added_tokens")) {
+            long id = HfJson.longValue(t.get("id"), "added_tokens: id");
+            vocab.put(HfJson.text(t.get("content"), "added_tokens: content"), id);
+            if (t.has("special") && HfJson.boolValue(t.get("special"), "added_tokens: special")) special.add(id);
+        }
+        ObjectNode tokConfig = readJson(hfDir.resolve("tokenizer_config.json"));
         Set<Long> eos = new LinkedHashSet<>();
         Long bos = null;
         if (Files.exists(hfDir.resolve("config.json"))) {
@@ -82,7 +75,7 @@ public final class TextTokenizer implements AutoCloseable {
         if (eosToken != null && vocab.containsKey(eosToken)) eos.add(vocab.get(eosToken));
         String bosToken = tokenString(tokConfig, "bos_token");
         if (bosToken != null && vocab.containsKey(bosToken)) bos = vocab.get(bosToken);
-        boolean addBos = tokConfig.has("add_bos_token") && tokConfig.get("add_bos_token").getAsBoolean() && bos != null;
+        boolean addBos = tokConfig.has("add_bos_token") && HfJson.boolValue(tokConfig.get("add_bos_token"), "add_bos_token") && bos != null;
         try {
             HuggingFaceTokenizer tok = HuggingFaceTokenizer.builder()
                     .optTokenizerPath(json)
@@ -97,21 +90,16 @@ public final class TextTokenizer implements AutoCloseable {
         }
     }
 
-    private static JsonObject readJson(Path file) {
-        if (!Files.exists(file)) return new JsonObject();
-        try {
-            return JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
-        }
+    private static ObjectNode readJson(Path file) {
+        return Files.exists(file) ? HfJson.readObject(file) : HfJson.newObject();
     }
 
     /** A token in tokenizer_config.json is either a string or {"content": ...}. */
-    static String tokenString(JsonObject config, String key) {
-        JsonElement e = config.get(key);
-        if (e == null || e.isJsonNull()) return null;
-        if (e.isJsonObject()) return e.getAsJsonObject().get("content").getAsString();
-        return e.getAsString();
+    static String tokenString(ObjectNode config, String key) {
+        JsonNode e = config.get(key);
+        if (e == null || e.isNull()) return null;
+        if (e.isObject()) return HfJson.text(e.get("content"), key + ".content");
+        return HfJson.text(e, key);
     }
 
     /**

@@ -4,13 +4,10 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import com.google.gson.GsonBuilder;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonNull;
-import com.google.gson.JsonObject;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -102,66 +99,63 @@ public final class TinyCheckpoint {
      * Fuse decoder joins characters without spaces; special tokens are added tokens so that
      * ChatML markers in text become single ids.
      */
-    private static void writeCharacterTokenizer(Path dir, List<String> symbols) throws IOException {
-        JsonObject vocab = new JsonObject();
-        for (int i = 0; i < symbols.size(); i++) vocab.addProperty(symbols.get(i), i);
-        JsonArray added = new JsonArray();
-        JsonObject decoderSpecials = new JsonObject();
+    private static void writeCharacterTokenizer(Path dir, List<String> symbols) {
+        ObjectNode vocab = HfJson.newObject();
+        for (int i = 0; i < symbols.size(); i++) vocab.put(symbols.get(i), i);
+        ArrayNode added = HfJson.newArray();
+        ObjectNode decoderSpecials = HfJson.newObject();
         for (int i = 0; i < TokenizerSpec.SPECIAL_TOKENS.size(); i++) {
             String content = TokenizerSpec.SPECIAL_TOKENS.get(i);
             int id = symbols.size() + i;
-            vocab.addProperty(content, id);
-            JsonObject t = new JsonObject();
-            t.addProperty("id", id);
-            t.addProperty("content", content);
-            t.addProperty("single_word", false);
-            t.addProperty("lstrip", false);
-            t.addProperty("rstrip", false);
-            t.addProperty("normalized", false);
-            t.addProperty("special", true);
-            added.add(t);
-            JsonObject d = t.deepCopy();
+            vocab.put(content, id);
+            ObjectNode t = added.addObject();
+            t.put("id", id);
+            t.put("content", content);
+            t.put("single_word", false);
+            t.put("lstrip", false);
+            t.put("rstrip", false);
+            t.put("normalized", false);
+            t.put("special", true);
+            ObjectNode d = t.deepCopy();
             d.remove("id");
-            decoderSpecials.add(Integer.toString(id), d);
+            decoderSpecials.set(Integer.toString(id), d);
         }
-        JsonObject model = new JsonObject();
-        model.addProperty("type", "BPE");
-        model.add("dropout", JsonNull.INSTANCE);
-        model.add("unk_token", JsonNull.INSTANCE);
-        model.add("continuing_subword_prefix", JsonNull.INSTANCE);
-        model.add("end_of_word_suffix", JsonNull.INSTANCE);
-        model.addProperty("fuse_unk", false);
-        model.addProperty("byte_fallback", false);
-        model.addProperty("ignore_merges", false);
-        model.add("vocab", vocab);
-        model.add("merges", new JsonArray());
-        JsonObject tokenizer = new JsonObject();
-        tokenizer.addProperty("version", "1.0");
-        tokenizer.add("truncation", JsonNull.INSTANCE);
-        tokenizer.add("padding", JsonNull.INSTANCE);
-        tokenizer.add("added_tokens", added);
-        tokenizer.add("normalizer", JsonNull.INSTANCE);
-        tokenizer.add("pre_tokenizer", JsonNull.INSTANCE);
-        tokenizer.add("post_processor", JsonNull.INSTANCE);
-        JsonObject decoder = new JsonObject();
-        decoder.addProperty("type", "Fuse");
-        tokenizer.add("decoder", decoder);
-        tokenizer.add("model", model);
+        // the null members are left out of the file, as Gson wrote it (tokenizers reads them as absent)
+        ObjectNode model = HfJson.newObject();
+        model.put("type", "BPE");
+        model.putNull("dropout");
+        model.putNull("unk_token");
+        model.putNull("continuing_subword_prefix");
+        model.putNull("end_of_word_suffix");
+        model.put("fuse_unk", false);
+        model.put("byte_fallback", false);
+        model.put("ignore_merges", false);
+        model.set("vocab", vocab);
+        model.putArray("merges");
+        ObjectNode tokenizer = HfJson.newObject();
+        tokenizer.put("version", "1.0");
+        tokenizer.putNull("truncation");
+        tokenizer.putNull("padding");
+        tokenizer.set("added_tokens", added);
+        tokenizer.putNull("normalizer");
+        tokenizer.putNull("pre_tokenizer");
+        tokenizer.putNull("post_processor");
+        tokenizer.putObject("decoder").put("type", "Fuse");
+        tokenizer.set("model", model);
 
-        JsonObject config = new JsonObject();
-        config.addProperty("tokenizer_class", "PreTrainedTokenizerFast");
-        config.add("added_tokens_decoder", decoderSpecials);
-        config.add("bos_token", JsonNull.INSTANCE);
-        config.addProperty("eos_token", "<|im_end|>");
-        config.addProperty("pad_token", "<|endoftext|>");
-        config.addProperty("add_bos_token", false);
-        config.addProperty("add_eos_token", false);
-        config.addProperty("clean_up_tokenization_spaces", false);
-        config.addProperty("model_max_length", 32768);
-        config.addProperty("chat_template", CHATML_TEMPLATE);
+        ObjectNode config = HfJson.newObject();
+        config.put("tokenizer_class", "PreTrainedTokenizerFast");
+        config.set("added_tokens_decoder", decoderSpecials);
+        config.putNull("bos_token");
+        config.put("eos_token", "<|im_end|>");
+        config.put("pad_token", "<|endoftext|>");
+        config.put("add_bos_token", false);
+        config.put("add_eos_token", false);
+        config.put("clean_up_tokenization_spaces", false);
+        config.put("model_max_length", 32768);
+        config.put("chat_template", CHATML_TEMPLATE);
 
-        var gson = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
-        Files.writeString(dir.resolve("tokenizer.json"), gson.toJson(tokenizer) + "\n", StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("tokenizer_config.json"), gson.toJson(config) + "\n", StandardCharsets.UTF_8);
+        HfJson.writePretty(dir.resolve("tokenizer.json"), tokenizer);
+        HfJson.writePretty(dir.resolve("tokenizer_config.json"), config);
     }
 }

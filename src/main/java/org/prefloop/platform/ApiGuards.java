@@ -6,7 +6,6 @@ import jakarta.ws.rs.container.ContainerResponseContext;
 import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.resteasy.reactive.server.ServerRequestFilter;
 import org.jboss.resteasy.reactive.server.ServerResponseFilter;
 
@@ -27,8 +26,8 @@ public class ApiGuards {
 
     private final long maxBody;
 
-    ApiGuards(@ConfigProperty(name = "prefloop.api.max-body-size") io.quarkus.runtime.configuration.MemorySize maxBody) {
-        this.maxBody = maxBody.asLongValue();
+    ApiGuards(Settings settings) {
+        this.maxBody = settings.api().maxBodySize().asLongValue();
     }
 
     @ServerRequestFilter(preMatching = true)

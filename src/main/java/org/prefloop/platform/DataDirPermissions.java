@@ -3,7 +3,6 @@ package org.prefloop.platform;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Singleton;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 import java.io.IOException;
@@ -34,8 +33,8 @@ public class DataDirPermissions {
         }
     }
 
-    void onStart(@Observes StartupEvent event, @ConfigProperty(name = "prefloop.data-dir") String dataDir) {
-        secureTree(Path.of(dataDir));
+    void onStart(@Observes StartupEvent event, Settings settings) {
+        secureTree(Path.of(settings.dataDir()));
     }
 
     /** 0700 for every directory, 0600 for every file under {@code root}. */

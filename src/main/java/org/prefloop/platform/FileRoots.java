@@ -1,7 +1,6 @@
 package org.prefloop.platform;
 
 import jakarta.inject.Singleton;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,10 +24,9 @@ public class FileRoots {
     private final List<Path> denied = new ArrayList<>();
     private final String described;
 
-    FileRoots(@ConfigProperty(name = "prefloop.file-roots") List<String> configured,
-              @ConfigProperty(name = "prefloop.data-dir") String dataDir) {
-        for (String r : configured) roots.add(real(Path.of(r.trim()).toAbsolutePath().normalize()));
-        Path data = real(Path.of(dataDir).toAbsolutePath().normalize());
+    FileRoots(Settings settings) {
+        for (String r : settings.fileRoots()) roots.add(real(Path.of(r.trim()).toAbsolutePath().normalize()));
+        Path data = real(Path.of(settings.dataDir()).toAbsolutePath().normalize());
         denied.add(data.resolve("db"));
         denied.add(data.resolve("kafka"));
         described = "the models root, the datasets root or the data directory (prefloop.file-roots)";

@@ -3,10 +3,8 @@ package org.prefloop.platform;
 import jakarta.inject.Singleton;
 import jakarta.ws.rs.container.ContainerRequestContext;
 import jakarta.ws.rs.core.Response;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.resteasy.reactive.server.ServerRequestFilter;
 
-import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -21,8 +19,8 @@ import java.util.stream.Collectors;
 public class Roles {
     private final Set<String> enabled;
 
-    Roles(@ConfigProperty(name = "prefloop.roles") List<String> roles) {
-        this.enabled = roles.stream().map(String::trim).collect(Collectors.toUnmodifiableSet());
+    Roles(Settings settings) {
+        this.enabled = settings.roles().stream().map(String::trim).collect(Collectors.toUnmodifiableSet());
     }
 
     public boolean has(String role) {

@@ -1,5 +1,6 @@
 package org.prefloop.runs;
 
+import org.prefloop.platform.Settings;
 import org.prefloop.registry.ModelVersion;
 import org.prefloop.platform.KafkaClients;
 
@@ -10,7 +11,6 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.train.AlignmentRun;
 import org.prefloop.train.Preflight;
@@ -45,13 +45,8 @@ public class JobRunner {
     MeterRegistry registry;
     @Inject
     Kubeflow kubeflow;
-    @ConfigProperty(name = "prefloop.runs-dir")
-    String runsDir;
-    /** The executor of a spec that names none: djl, trl or kubeflow. */
-    @ConfigProperty(name = "prefloop.executor", defaultValue = "djl")
-    String defaultExecutor;
-    @ConfigProperty(name = "prefloop.trl.python", defaultValue = "python3")
-    String trlPython;
+    @Inject
+    Settings settings;
 
     /** Latest training metrics per run, for the Micrometer gauges. */
     private final Map<String, Double> gauges = new ConcurrentHashMap<>();
@@ -69,19 +64,19 @@ public class JobRunner {
         try {
             ai.djl.engine.Engine.getEngine("PyTorch"); // loads the native library before the first native call on this thread
             JniUtils.setGradMode(false);
-            RunPreparation.Prepared p = preparation.prepare(RunSpec.parse(run.spec), runDir(Path.of(runsDir), run));
+            RunPreparation.Prepared p = preparation.prepare(RunSpec.parse(run.spec), runDir(Path.of(settings.runsDir()), run));
             QuarkusTransaction.requiringNew().run(() -> {
                 TrainingRun r = TrainingRun.findById(runId);
                 r.parentVersionId = p.parentVersionId();
                 r.datasetHashes = write(p.datasetHashes());
             });
-            String executor = p.spec().executor() != null ? p.spec().executor() : defaultExecutor;
+            String executor = p.spec().executor() != null ? p.spec().executor() : settings.executor();
             if (executor.equals("djl") && p.spec().accelerate() != null) {
                 throw new IllegalArgumentException("accelerate: the djl executor trains in one process; use executor: trl or kubeflow");
             }
             Map<String, Object> summary = switch (executor) {
                 case "djl" -> train(p, listener(runId), stop);
-                case "trl" -> new TrlExecutor(trlPython).run(p.spec(), p.dir(), listener(runId), stop);
+                case "trl" -> new TrlExecutor(settings.trl().python()).run(p.spec(), p.dir(), listener(runId), stop);
                 case "kubeflow" -> kubeflow.executor().run(p.spec(), p.dir(), listener(runId), stop, cancelRequested);
                 default -> throw new IllegalArgumentException("unknown executor '" + executor + "' (PREFLOOP_EXECUTOR is djl, trl or kubeflow)");
             };

@@ -7,10 +7,10 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import jakarta.inject.Inject;
+import org.prefloop.platform.Settings;
 
 import java.time.Duration;
-import java.util.Optional;
 
 /**
  * The worker's link to the Kubeflow Trainer for the {@code kubeflow} executor. The Kubernetes
@@ -20,33 +20,22 @@ import java.util.Optional;
  */
 @ApplicationScoped
 public class Kubeflow {
-    @ConfigProperty(name = "prefloop.kubeflow.namespace")
-    Optional<String> namespace;
-    @ConfigProperty(name = "prefloop.kubeflow.runtime", defaultValue = "prefloop-trl")
-    String runtime;
-    @ConfigProperty(name = "prefloop.kubeflow.queue")
-    Optional<String> queue;
-    @ConfigProperty(name = "prefloop.kubeflow.image")
-    Optional<String> image;
-    @ConfigProperty(name = "prefloop.kubeflow.poll-millis", defaultValue = "5000")
-    long pollMillis;
-    @ConfigProperty(name = "prefloop.kubeflow.api-errors-seconds", defaultValue = "600")
-    long apiErrorsSeconds;
-    @ConfigProperty(name = "prefloop.kubeflow.master-url")
-    Optional<String> masterUrl;
+    @Inject
+    Settings settings;
 
     private KubernetesClient client;
 
     synchronized KubeflowExecutor executor() {
+        Settings.Kubeflow k = settings.kubeflow();
         if (client == null) {
-            Config config = masterUrl.isPresent()
-                    ? new ConfigBuilder(Config.empty()).withMasterUrl(masterUrl.get()).withTrustCerts(true).build()
+            Config config = k.masterUrl().isPresent()
+                    ? new ConfigBuilder(Config.empty()).withMasterUrl(k.masterUrl().get()).withTrustCerts(true).build()
                     : Config.autoConfigure(null);
             client = new KubernetesClientBuilder().withConfig(config).build();
         }
-        String ns = namespace.filter(s -> !s.isBlank()).orElseGet(() -> client.getNamespace() != null ? client.getNamespace() : "default");
-        return new KubeflowExecutor(client, new KubeflowExecutor.Settings(ns, runtime, queue.orElse(null), image.orElse(null),
-                Duration.ofMillis(pollMillis), Duration.ofSeconds(apiErrorsSeconds)));
+        String ns = k.namespace().filter(s -> !s.isBlank()).orElseGet(() -> client.getNamespace() != null ? client.getNamespace() : "default");
+        return new KubeflowExecutor(client, new KubeflowExecutor.Settings(ns, k.runtime(), k.queue().orElse(null), k.image().orElse(null),
+                Duration.ofMillis(k.pollMillis()), Duration.ofSeconds(k.apiErrorsSeconds())));
     }
 
     synchronized void close(@Observes ShutdownEvent event) {

@@ -1,5 +1,6 @@
 package org.prefloop.runs;
 
+import org.prefloop.platform.Settings;
 import org.prefloop.registry.ModelVersion;
 import org.prefloop.platform.KafkaClients;
 
@@ -21,7 +22,6 @@ import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.resteasy.reactive.RestStreamElementType;
 import org.prefloop.identity.User;
 import org.prefloop.platform.Problem;
@@ -63,8 +63,8 @@ public class RunResource {
     SecurityIdentity identity;
     @Inject
     org.prefloop.platform.AuditLog audit;
-    @ConfigProperty(name = "prefloop.runs-dir")
-    String runsDir;
+    @Inject
+    Settings settings;
 
     public record RunView(long id, String name, String status, OffsetDateTime createdAt, OffsetDateTime startedAt,
                           OffsetDateTime finishedAt, String stage, Integer step, Integer totalSteps, int attempts, String worker,
@@ -139,7 +139,7 @@ public class RunResource {
     }
 
     private Checked preflight(RunSpec spec) throws IOException {
-        java.nio.file.Path scratch = Files.createDirectories(java.nio.file.Path.of(runsDir)).resolve(".preflight-" + java.util.UUID.randomUUID());
+        java.nio.file.Path scratch = Files.createDirectories(java.nio.file.Path.of(settings.runsDir())).resolve(".preflight-" + java.util.UUID.randomUUID());
         RunPreparation.Prepared p = null;
         try {
             p = preparation.prepare(spec, scratch, true);

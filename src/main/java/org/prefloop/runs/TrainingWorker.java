@@ -1,6 +1,7 @@
 package org.prefloop.runs;
 
 import org.prefloop.platform.KafkaClients;
+import org.prefloop.platform.Settings;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import io.quarkus.runtime.ShutdownEvent;
@@ -15,7 +16,6 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.platform.Roles;
 
@@ -46,8 +46,12 @@ public class TrainingWorker {
     JobRunner runner;
     @Inject
     Roles roles;
-    @ConfigProperty(name = "prefloop.worker.lease-seconds")
     int leaseSeconds;
+
+    @Inject
+    void configure(Settings settings) {
+        leaseSeconds = settings.worker().leaseSeconds();
+    }
 
     private final String id = "worker-" + UUID.randomUUID().toString().substring(0, 8);
     private final AtomicBoolean running = new AtomicBoolean();

@@ -5,11 +5,11 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
+import org.prefloop.platform.Settings;
 
 import java.util.List;
-import java.util.Optional;
 
 import java.util.Set;
 import java.util.concurrent.Executors;
@@ -30,8 +30,8 @@ public class ApiKeys {
     private volatile Set<String> activeHashes = Set.of();
     private ScheduledExecutorService refresher;
 
-    @ConfigProperty(name = "prefloop.api-keys")
-    Optional<List<String>> seededKeys;
+    @Inject
+    Settings settings;
 
     void start(@Observes StartupEvent event) {
         seed();
@@ -52,7 +52,7 @@ public class ApiKeys {
      * shorter than {@value #MIN_SEEDED_LENGTH} characters stops the start (named by position, never quoted).
      */
     private void seed() {
-        List<String> keys = seededKeys.orElse(List.of());
+        List<String> keys = settings.apiKeys().orElse(List.of());
         checkSeeded(keys);
         QuarkusTransaction.requiringNew().run(() -> {
             for (int i = 0; i < keys.size(); i++) {

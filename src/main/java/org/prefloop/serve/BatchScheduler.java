@@ -8,12 +8,12 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.ShutdownEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.model.DecodeBatch;
 import org.prefloop.model.Generator;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TokenLogprobs;
+import org.prefloop.platform.Settings;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -73,22 +73,27 @@ public class BatchScheduler {
     record Load(int waiting, int running) {
     }
 
-    @ConfigProperty(name = "prefloop.serve.max-batch", defaultValue = "8")
     int maxBatch;
 
-    @ConfigProperty(name = "prefloop.serve.max-queue", defaultValue = "64")
     int maxQueue;
 
-    @ConfigProperty(name = "prefloop.serve.kv-cache-mb", defaultValue = "1024")
     long kvCacheMb;
 
     /** Prompts longer than this are prefilled this many tokens per decode step (0: at once), so running streams keep going. */
-    @ConfigProperty(name = "prefloop.serve.prefill-chunk", defaultValue = "256")
     int prefillChunk;
 
     /** Keys and values of shared prompt prefixes kept for reuse, per base, counted within kv-cache-mb (0: off). */
-    @ConfigProperty(name = "prefloop.serve.prefix-cache-mb", defaultValue = "128")
     long prefixCacheMb;
+
+    @jakarta.inject.Inject
+    void configure(Settings settings) {
+        Settings.Serve serve = settings.serve();
+        maxBatch = serve.maxBatch();
+        maxQueue = serve.maxQueue();
+        kvCacheMb = serve.kvCacheMb();
+        prefillChunk = serve.prefillChunk();
+        prefixCacheMb = serve.prefixCacheMb();
+    }
 
     private final Deque<Job> waiting = new ArrayDeque<>();
     private final DistributionSummary batchSizes;

@@ -5,7 +5,7 @@ import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import jakarta.inject.Inject;
 import org.jboss.logging.Logger;
 import org.prefloop.model.ChatTemplate;
 import org.prefloop.model.Generator;
@@ -13,6 +13,7 @@ import org.prefloop.model.LlamaModel;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TextTokenizer;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 import org.prefloop.registry.ModelVersion;
 
 import java.nio.file.Files;
@@ -33,12 +34,16 @@ import java.util.concurrent.ConcurrentHashMap;
 public class ModelHost {
     private static final Logger LOG = Logger.getLogger(ModelHost.class);
 
-    @ConfigProperty(name = "prefloop.model")
     Optional<String> configuredBase;
 
     /** LoRA adapters kept loaded per base (least recently used evicted first; adapters in use stay). */
-    @ConfigProperty(name = "prefloop.serve.adapter-cache", defaultValue = "8")
     int adapterCacheSize;
+
+    @Inject
+    void configure(Settings settings) {
+        configuredBase = settings.model();
+        adapterCacheSize = settings.serve().adapterCache();
+    }
 
     private final Map<Path, Base> bases = new ConcurrentHashMap<>();
     private final Map<Long, Resolved> versions = new ConcurrentHashMap<>();

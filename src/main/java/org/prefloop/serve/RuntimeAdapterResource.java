@@ -9,9 +9,9 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.prefloop.platform.FileRoots;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,8 +34,8 @@ public class RuntimeAdapterResource {
     FileRoots roots;
     @Inject
     ObjectMapper json;
-    @ConfigProperty(name = "prefloop.serve.runtime-lora-updating", defaultValue = "false")
-    boolean enabled;
+    @Inject
+    Settings settings;
 
     @POST
     @Path("/load_lora_adapter")
@@ -86,7 +86,7 @@ public class RuntimeAdapterResource {
     }
 
     private JsonNode parse(String body) {
-        if (!enabled) {
+        if (!settings.serve().runtimeLoraUpdating()) {
             throw new OpenAiException(404, "run-time LoRA updating is off on this service (prefloop.serve.runtime-lora-updating)", null, "not_found");
         }
         try {

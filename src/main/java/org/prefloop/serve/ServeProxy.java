@@ -11,10 +11,10 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.platform.Problem;
 import org.prefloop.platform.Roles;
+import org.prefloop.platform.Settings;
 
 import java.net.URI;
 import java.util.List;
@@ -38,7 +38,8 @@ public class ServeProxy {
     public static final List<String> GENERATING = List.of("/api/rounds", "/api/evaluations");
 
     void routes(@Observes Router router, Vertx vertx, Roles roles, ObjectMapper json,
-                @ConfigProperty(name = "prefloop.serve-url") Optional<URI> serveUrl) {
+                Settings settings) {
+        Optional<URI> serveUrl = settings.serveUrl();
         if (roles.has("serve") || !roles.has("web") || serveUrl.isEmpty()) return;
         URI target = serveUrl.get();
         boolean tls = "https".equals(target.getScheme());

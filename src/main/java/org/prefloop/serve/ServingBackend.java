@@ -8,10 +8,10 @@ import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 import org.prefloop.model.Generator;
 import org.prefloop.platform.ProblemException;
+import org.prefloop.platform.Settings;
 import org.prefloop.registry.ModelVersion;
 import org.prefloop.registry.VersionPromoted;
 
@@ -57,14 +57,18 @@ public class ServingBackend {
     static final String LOAD = "/v1/load_lora_adapter";
     static final String UNLOAD = "/v1/unload_lora_adapter";
 
-    @ConfigProperty(name = "prefloop.serve.backend-url")
     Optional<URI> url;
-    @ConfigProperty(name = "prefloop.serve.backend-api-key")
     Optional<String> apiKey;
-    @ConfigProperty(name = "prefloop.serve.backend-max-adapters", defaultValue = "8")
     int maxAdapters;
     @Inject
     ObjectMapper json;
+
+    @Inject
+    void configure(Settings settings) {
+        url = settings.serve().backendUrl();
+        apiKey = settings.serve().backendApiKey();
+        maxAdapters = settings.serve().backendMaxAdapters();
+    }
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     /** Version adapters loaded on the engine by this process: name -> path, least recently used first. */

@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.gson.JsonParser;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -88,8 +88,7 @@ class ModelConfigTest {
         Path out = tmp.resolve("out.json");
         c.write(out);
         assertEquals(c, ModelConfig.read(out));
-        assertEquals("llama3", JsonParser.parseString(Files.readString(out)).getAsJsonObject()
-                .getAsJsonObject("rope_scaling").get("rope_type").getAsString());
+        assertEquals("llama3", new ObjectMapper().readTree(Files.readString(out)).get("rope_scaling").get("rope_type").asText());
     }
 
     @Test
