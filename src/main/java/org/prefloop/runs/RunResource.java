@@ -148,7 +148,7 @@ public class RunResource {
                 // a registered version whose files live on the model store, which this process does not mount
                 return checked(PreflightReport.deferred("the model store is not mounted here; the worker runs the checks before training"), p, scratch);
             }
-            return checked(Preflight.check(p.spec(), p.dir()), p, scratch);
+            return checked(Preflight.check(p.spec().withDefaultExecutor(settings.executor()), p.dir()), p, scratch);
         } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
             String message = p == null ? e.getMessage() : p.redact(e.getMessage());
             throw ProblemException.invalid(null, message == null ? "the run spec cannot be prepared" : message.replace(scratch.toString(), "<run>"));

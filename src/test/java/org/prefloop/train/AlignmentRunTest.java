@@ -207,6 +207,10 @@ class AlignmentRunTest {
             assertTrue(refused.has("sft." + key) && refused.render().contains("executor: trl"), refused.render());
             assertFalse(Preflight.check(RunSpec.parse(half.formatted(init, "executor: trl\n", few, key)), tmp).has("sft." + key),
                     "TRL applies " + key + " as given");
+            RunSpec unnamed = RunSpec.parse(half.formatted(init, "", few, key));
+            assertFalse(Preflight.check(unnamed.withDefaultExecutor("trl"), tmp).has("sft." + key),
+                    "a spec without an executor on a server whose PREFLOOP_EXECUTOR is trl is checked as a trl run");
+            assertTrue(Preflight.check(unnamed.withDefaultExecutor("djl"), tmp).has("sft." + key));
         }
 
         IllegalArgumentException typo = assertThrows(IllegalArgumentException.class, () -> RunSpec.parse("""
