@@ -9,7 +9,7 @@ import java.util.Map;
 public class DemoModelProfile implements QuarkusTestProfile {
     @Override
     public Map<String, String> getConfigOverrides() {
-        return Map.of("prefloop.model", Path.of("models/demo").toAbsolutePath().toString(), "prefloop.serve.batch-window-ms", "20",
+        return Map.of("prefloop.model", Path.of("models/demo").toAbsolutePath().toString(),
                 "prefloop.serve.max-batch", "64");
     }
 }
