@@ -7,7 +7,6 @@ import org.prefloop.platform.ProblemException;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * Generation for the service's own use (the next round's comparisons, held-out evaluations):
@@ -50,23 +49,8 @@ public class Completions {
             }
             prompts.add(prompt);
         }
-        List<CompletableFuture<Generator.Completion>> futures = new ArrayList<>();
-        for (long[] prompt : prompts) {
-            CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
-            scheduler.submit(new BatchScheduler.Job(resolved, prompt, params, new BatchScheduler.Sink() {
-                public void delta(String text) {
-                }
-
-                public void done(Generator.Completion completion) {
-                    done.complete(completion);
-                }
-
-                public void failed(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            }));
-            futures.add(done);
-        }
-        return futures.stream().map(CompletableFuture::join).toList();
+        RequestJobs jobs = new RequestJobs();
+        jobs.submit(scheduler, prompts.stream().map(p -> new RequestJobs.Sequence(resolved, p, params)).toList());
+        return jobs.all().join().stream().map(RequestJobs.Finished::completion).toList();
     }
 }
