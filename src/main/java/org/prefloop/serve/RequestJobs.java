@@ -77,7 +77,25 @@ final class RequestJobs {
      */
     RequestJobs(HttpServerRequest request, HttpServerResponse response, Counter tokens) {
         this.tokens = tokens;
-        this.hungUp = response::closed; // noticed by a failed write, without the close handler
+        this.hungUp = watch(request, response, () -> {
+            gone.set(true);
+            events.add(GONE);
+        });
+        if (hungUp.getAsBoolean()) gone.set(true); // hung up before the handler was there
+    }
+
+    /** The service's own sequences (rounds, evaluations): cancelled when {@code hungUp} says so, no API usage counted. */
+    RequestJobs(BooleanSupplier hungUp) {
+        this.tokens = null;
+        this.hungUp = hungUp;
+    }
+
+    /**
+     * Whether an HTTP client has hung up: true once its connection closed, or a write to it
+     * failed; {@code onHangUp} runs when the close is seen.
+     */
+    static BooleanSupplier watch(HttpServerRequest request, HttpServerResponse response, Runnable onHangUp) {
+        AtomicBoolean closed = new AtomicBoolean();
         if (request.version() != HttpVersion.HTTP_2) {
             // RESTEasy Reactive pauses reading an HTTP/1 connection; resumed, the hang-up (end of stream) is read and
             // reported. (An HTTP/2 connection carries other streams: a reset stream closes the response, checked below.)
@@ -87,17 +105,11 @@ final class RequestJobs {
                 // nothing left to read: the close is still reported when a write fails
             }
             request.connection().closeHandler(v -> {
-                gone.set(true);
-                events.add(GONE);
+                closed.set(true);
+                onHangUp.run();
             });
         }
-        if (response.closed()) gone.set(true); // hung up before the handler was there
-    }
-
-    /** The service's own sequences (rounds, evaluations): no client to watch, no API usage to count. */
-    RequestJobs() {
-        this.tokens = null;
-        this.hungUp = () -> false;
+        return () -> closed.get() || response.closed();
     }
 
     /**

@@ -110,9 +110,10 @@ class ServeProxyIT {
 
     /**
      * 20 streams dropped at their first token, then non-streaming requests dropped while they run
-     * or wait, all through the web role: the serve role cancels every one (its counter), runs
-     * far fewer decode steps than the requests asked for (each wants 2,000 tokens and ignores
-     * EOS, so uncancelled they would keep it busy for minutes), and is idle again at once.
+     * or wait, then a round of 1,000 prompts abandoned once it runs, all through the web role:
+     * the serve role cancels every one (its counter), runs far fewer decode steps than the
+     * requests asked for (each /v1 request wants 2,000 tokens and ignores EOS, so uncancelled
+     * they would keep it busy for minutes), and is idle again at once.
      */
     private void dropsThroughTheWebRoleFreeTheServeRole(ServiceProcess serve, ServiceProcess web, String body) throws Exception {
         String endless = body.replace("\"max_tokens\":12", "\"max_tokens\":2000,\"ignore_eos\":true");
@@ -138,16 +139,31 @@ class ServeProxyIT {
         for (Socket s : waiting) s.close();
         awaitIdle(serve);
         assertEquals(3, metric(serve, "prefloop_serve_cancelled_total") - cancelled, "whole answers waited for at the web role were cancelled too");
+
+        // a round of 1,000 prompts (2,000 sequences) abandoned once it runs: the serve role drops the rest
+        cancelled = metric(serve, "prefloop_serve_cancelled_total");
+        String prompts = String.join(",", java.util.Collections.nCopies(1000, "[{\"role\":\"user\",\"content\":\"reverse: abcde\"}]"));
+        String admin = "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + ServiceProcess.ADMIN_PASSWORD).getBytes(StandardCharsets.UTF_8));
+        try (Socket round = open(web.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"mode\":\"samples\",\"max_tokens\":64,\"seed\":3}")) {
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (metric(serve, "prefloop_serve_running") == 0 && System.currentTimeMillis() < deadline) Thread.sleep(20);
+        }
+        awaitIdle(serve);
+        assertTrue(metric(serve, "prefloop_serve_cancelled_total") - cancelled >= 1, "the abandoned round's sequences were cancelled");
         assertEquals(200, post(web.port(), body, "proxy-test-key-0123456789").statusCode(), "the next request is answered");
     }
 
     /** A raw HTTP/1.1 request to the web role whose connection the test closes when it likes: a client that hangs up. */
     private static Socket open(int port, String json) throws Exception {
+        return open(port, "/v1/chat/completions", "Bearer proxy-test-key-0123456789", json);
+    }
+
+    private static Socket open(int port, String path, String authorization, String json) throws Exception {
         Socket s = new Socket("127.0.0.1", port);
         s.setSoTimeout(60_000);
         byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
         OutputStream out = s.getOutputStream();
-        out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer proxy-test-key-0123456789"
+        out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + authorization
                 + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
         out.write(bytes);
         out.flush();
