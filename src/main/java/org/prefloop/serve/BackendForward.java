@@ -162,7 +162,8 @@ public class BackendForward {
                             if (!ServeProxy.HOP_BY_HOP.contains(e.getKey().toLowerCase())) response.putHeader(e.getKey(), e.getValue());
                         });
                         if (res.getHeader("Content-Length") == null) response.setChunked(true); // streamed answers
-                        res.pipeTo(response);
+                        // a write to a client that went away fails: a second sign of the hang-up, should the close pass unseen
+                    res.pipeTo(response).onFailure(e -> res.request().reset());
                     })
                     .onFailure(e -> {
                         if (rc.response().closed()) return; // the client hung up: nobody to answer

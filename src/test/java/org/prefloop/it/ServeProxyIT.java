@@ -96,7 +96,13 @@ class ServeProxyIT {
             assertEquals("invalid_api_key", json.readTree(refused.body()).at("/error/code").asText());
 
             // clients of the web role that hang up free their sequences on the serve role, as its own clients do
-            dropsThroughTheWebRoleFreeTheServeRole(serve, web, body);
+            try {
+                dropsThroughTheWebRoleFreeTheServeRole(serve, web, body);
+            } catch (AssertionError e) { // the temporary directory goes: keep both roles' logs for a look
+                Files.copy(serveData.resolve("service-1.log"), Path.of("target/serve-proxy-it-serve.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(webData.resolve("service-1.log"), Path.of("target/serve-proxy-it-web.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                throw e;
+            }
 
             serve.stop();
             HttpResponse<String> gone = post(web.port(), body, "proxy-test-key-0123456789");
@@ -199,7 +205,8 @@ class ServeProxyIT {
             Thread.sleep(20);
         }
         throw new AssertionError("the serve role is still busy: running " + metric(serve, "prefloop_serve_running")
-                + ", waiting " + metric(serve, "prefloop_serve_queue"));
+                + ", waiting " + metric(serve, "prefloop_serve_queue") + ", cancelled so far " + metric(serve, "prefloop_serve_cancelled_total")
+                + ", decode steps " + metric(serve, "prefloop_serve_batch_size_count"));
     }
 
     /** A metric of the serve role without tags, from Prometheus' text on its management port. */
