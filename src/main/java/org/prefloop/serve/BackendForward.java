@@ -163,7 +163,7 @@ public class BackendForward {
                         });
                         if (res.getHeader("Content-Length") == null) response.setChunked(true); // streamed answers
                         // a write to a client that went away fails: a second sign of the hang-up, should the close pass unseen
-                    res.pipeTo(response).onFailure(e -> res.request().reset());
+                        res.pipeTo(response).onFailure(e -> res.request().reset());
                     })
                     .onFailure(e -> {
                         if (rc.response().closed()) return; // the client hung up: nobody to answer
