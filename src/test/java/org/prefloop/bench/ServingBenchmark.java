@@ -92,7 +92,9 @@ public final class ServingBenchmark {
                             "{\"lora_name\":\"bench-" + adapter + "\",\"lora_path\":\"" + data.resolve("adapters/" + adapter) + "\"}");
                     if (loaded.statusCode() != 200) throw new IllegalStateException("loading adapter " + adapter + ": " + loaded.body());
                 }
-                for (int i = 0; i < 3; i++) stream(service.port(), body(0, false), null, null, new AtomicLong()); // warm-up
+                // warm-up: every version and sampling setting once, so the first workload measured pays no first-use costs
+                for (int i = 0; i < 12; i++) stream(service.port(), body(i, true), null, null, new AtomicLong());
+                for (int i = 0; i < 3; i++) stream(service.port(), body(i, false), null, null, new AtomicLong());
                 List<Double> lone = Collections.synchronizedList(new ArrayList<>());
                 for (int i = 0; i < 5; i++) stream(service.port(), body(0, false), lone, null, new AtomicLong());
                 Collections.sort(lone);
