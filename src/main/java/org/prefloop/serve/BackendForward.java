@@ -136,7 +136,10 @@ public class BackendForward {
             if (accept != null) options.putHeader("Accept", accept);
             backend.apiKey().ifPresent(k -> options.putHeader("Authorization", "Bearer " + k));
             client.request(options)
-                    .compose(out -> out.send(p.body()))
+                    .compose(out -> {
+                        ServeProxy.cancelOnHangUp(rc, out); // a client that hangs up cancels the engine's work
+                        return out.send(p.body());
+                    })
                     .onSuccess(res -> {
                         if (res.statusCode() == 404 && p.version().adapterPath != null) {
                             // the engine does not know the version (it restarted): load it again and retry once
@@ -159,10 +162,11 @@ public class BackendForward {
                             if (!ServeProxy.HOP_BY_HOP.contains(e.getKey().toLowerCase())) response.putHeader(e.getKey(), e.getValue());
                         });
                         if (res.getHeader("Content-Length") == null) response.setChunked(true); // streamed answers
-                        response.closeHandler(v -> res.request().reset()); // a client that hangs up cancels the engine's work
-                        res.pipeTo(response);
+                        // a write to a client that went away fails: a second sign of the hang-up, should the close pass unseen
+                        res.pipeTo(response).onFailure(e -> res.request().reset());
                     })
                     .onFailure(e -> {
+                        if (rc.response().closed()) return; // the client hung up: nobody to answer
                         if (rc.response().headWritten()) {
                             rc.response().reset();
                             return;

@@ -42,28 +42,20 @@ import java.util.concurrent.atomic.AtomicLong;
 public class BatchScheduler {
     private static final Logger LOG = Logger.getLogger(BatchScheduler.class);
 
-    /** Receives one request's output as it is generated. */
+    /** Receives one sequence's output as it is generated ({@link SequenceSink}). */
     interface Sink {
-        void delta(String text);
+        /** How many alternatives each token's logprobs list; -1: no logprobs. */
+        int topLogprobs();
+
+        /** A generated token's text (possibly empty) and, when asked for, its logprobs. */
+        void token(String textDelta, TokenLogprobs logprobs);
 
         void done(Generator.Completion completion);
 
         void failed(Throwable error);
 
-        /** How many alternatives each token's logprobs list; -1 (the default): no logprobs. */
-        default int topLogprobs() {
-            return -1;
-        }
-
-        /** A generated token's text (possibly empty) and, when asked for, its logprobs. */
-        default void token(String textDelta, TokenLogprobs logprobs) {
-            if (!textDelta.isEmpty()) delta(textDelta);
-        }
-
-        /** True once the client has gone: the request is dropped before its next step. */
-        default boolean cancelled() {
-            return false;
-        }
+        /** True once the client has gone: the sequence is dropped before its next step. */
+        boolean cancelled();
     }
 
     record Job(ModelHost.Resolved model, long[] prompt, Generator.GenerationParams params, Sink sink) {

@@ -21,8 +21,6 @@ import org.prefloop.model.TokenLogprobs;
 import org.prefloop.platform.ProblemException;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -84,7 +82,7 @@ public class ChatCompletionsResource {
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
         // a client that goes away cancels its request: dropped from the queue, or out of the batch before the next step
-        RequestJobs jobs = new RequestJobs(httpRequest, response);
+        RequestJobs jobs = new RequestJobs(httpRequest, response, tokens);
         Long seed = RequestJobs.seedOf(request.seed(), request.n());
         List<RequestJobs.Sequence> sequences = new ArrayList<>();
         for (int i = 0; i < request.n(); i++) sequences.add(new RequestJobs.Sequence(model, prompt, RequestJobs.choice(params, seed, i)));
@@ -105,18 +103,15 @@ public class ChatCompletionsResource {
                 return openAiError(new OpenAiException(500, "generation failed: " + RequestJobs.rootMessage(error), null, null));
             }
             List<ChatCompletionChunks.Choice> choices = new ArrayList<>();
-            int completionTokens = 0;
             for (RequestJobs.Finished f : finished) {
                 Generator.Completion c = f.completion();
-                completionTokens += c.tokenIds().length;
                 choices.add(new ChatCompletionChunks.Choice(f.index(), new ChatCompletionChunks.AssistantMessage("assistant", c.text()),
                         request.logprobs() ? Logprobs.chat(model.base().tokenizer(), f.all()) : null, c.finishReason()));
             }
-            tokens.increment(completionTokens);
             // what feedback on this id refers to: the first choice (the only one unless n > 1)
             completionLog.remember(id, model.name(), request.messages(), choices.get(0).message().content());
             return Response.ok(new ChatCompletionChunks.Completion(id, "chat.completion", created, model.name(), choices,
-                    ChatCompletionChunks.Usage.of(prompt.length, completionTokens))).type(MediaType.APPLICATION_JSON).build();
+                    ChatCompletionChunks.Usage.of(prompt.length, jobs.completionTokens()))).type(MediaType.APPLICATION_JSON).build();
         }, io.smallrye.mutiny.infrastructure.Infrastructure.getDefaultWorkerPool()).thenAccept(result::complete);
         return result;
     }
@@ -137,47 +132,33 @@ public class ChatCompletionsResource {
     private StreamingOutput stream(ModelHost.Resolved model, RequestJobs jobs, ChatCompletionRequest request, String id,
                                    long created, int promptTokens, long start) {
         return out -> {
-            try {
-                for (int i = 0; i < request.n(); i++) {
-                    write(out, chunk(id, created, model.name(), i, new ChatCompletionChunks.Delta("assistant", ""), null, null));
-                }
-                boolean first = true;
-                int finished = 0;
-                int completionTokens = 0;
-                while (true) {
-                    Object e = jobs.next();
-                    if (e == RequestJobs.GONE) return;
-                    if (e instanceof RequestJobs.Piece piece) {
-                        if (first) {
-                            firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
-                            first = false;
-                        }
-                        write(out, chunk(id, created, model.name(), piece.index(), new ChatCompletionChunks.Delta(null, piece.text()),
-                                logprobs(model, request, piece.logprobs()), null));
-                    } else if (e instanceof RequestJobs.Finished f) {
-                        Generator.Completion c = f.completion();
-                        tokens.increment(c.tokenIds().length);
-                        completionTokens += c.tokenIds().length;
-                        if (f.index() == 0) completionLog.remember(id, model.name(), request.messages(), c.text());
-                        write(out, chunk(id, created, model.name(), f.index(), new ChatCompletionChunks.Delta(null, null),
-                                f.unsent().isEmpty() ? null : logprobs(model, request, f.unsent()), c.finishReason()));
-                        if (++finished < request.n()) continue;
-                        if (request.includeUsage()) {
-                            write(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
-                                    List.of(), ChatCompletionChunks.Usage.of(promptTokens, completionTokens))));
-                        }
-                        write(out, "[DONE]");
-                        return;
-                    } else {
-                        write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
-                                "generation failed: " + RequestJobs.rootMessage((Throwable) e), "server_error", null)));
-                        return;
-                    }
-                }
-            } catch (IOException writeFailed) {
-                jobs.gone.set(true); // the client went away mid-stream
-                throw writeFailed;
+            for (int i = 0; i < request.n(); i++) {
+                jobs.send(out, chunk(id, created, model.name(), i, new ChatCompletionChunks.Delta("assistant", ""), null, null));
             }
+            boolean[] first = {true};
+            boolean ended = jobs.relay(request.n(), out, json, new RequestJobs.StreamWriter() {
+                public void piece(RequestJobs.Piece piece) throws IOException {
+                    if (first[0]) {
+                        firstToken.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                        first[0] = false;
+                    }
+                    jobs.send(out, chunk(id, created, model.name(), piece.index(), new ChatCompletionChunks.Delta(null, piece.text()),
+                            logprobs(model, request, piece.logprobs()), null));
+                }
+
+                public void finished(RequestJobs.Finished f) throws IOException {
+                    Generator.Completion c = f.completion();
+                    if (f.index() == 0) completionLog.remember(id, model.name(), request.messages(), c.text());
+                    jobs.send(out, chunk(id, created, model.name(), f.index(), new ChatCompletionChunks.Delta(null, null),
+                            f.unsent().isEmpty() ? null : logprobs(model, request, f.unsent()), c.finishReason()));
+                }
+            });
+            if (!ended) return;
+            if (request.includeUsage()) {
+                jobs.send(out, json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model.name(),
+                        List.of(), ChatCompletionChunks.Usage.of(promptTokens, jobs.completionTokens()))));
+            }
+            jobs.send(out, "[DONE]");
         };
     }
 
@@ -189,11 +170,6 @@ public class ChatCompletionsResource {
                          Logprobs.Chat logprobs, String finish) throws IOException {
         return json.writeValueAsString(new ChatCompletionChunks.Chunk(id, "chat.completion.chunk", created, model,
                 List.of(new ChatCompletionChunks.ChunkChoice(index, delta, logprobs, finish)), null));
-    }
-
-    private static void write(OutputStream out, String data) throws IOException {
-        out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
     }
 
     /**

@@ -7,7 +7,9 @@ import org.prefloop.platform.ProblemException;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletionException;
+import java.util.function.BooleanSupplier;
 
 /**
  * Generation for the service's own use (the next round's comparisons, held-out evaluations):
@@ -37,6 +39,16 @@ public class Completions {
      */
     public List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations,
                                                Generator.GenerationParams params, String field) {
+        return complete(model, conversations, params, field, () -> false);
+    }
+
+    /**
+     * {@link #complete(String, List, Generator.GenerationParams, String)} for a client that may
+     * hang up: once {@code hungUp} is true, the conversations not generated yet leave the queue
+     * and the batch, and a 503 problem ends the request nobody waits for any more.
+     */
+    public List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations,
+                                               Generator.GenerationParams params, String field, BooleanSupplier hungUp) {
         if (backend.enabled()) return backend.complete(model, conversations, params, field);
         ModelHost.Resolved resolved = host.resolve(model);
         int context = resolved.base().model().config().maxPositionEmbeddings();
@@ -50,23 +62,13 @@ public class Completions {
             }
             prompts.add(prompt);
         }
-        List<CompletableFuture<Generator.Completion>> futures = new ArrayList<>();
-        for (long[] prompt : prompts) {
-            CompletableFuture<Generator.Completion> done = new CompletableFuture<>();
-            scheduler.submit(new BatchScheduler.Job(resolved, prompt, params, new BatchScheduler.Sink() {
-                public void delta(String text) {
-                }
-
-                public void done(Generator.Completion completion) {
-                    done.complete(completion);
-                }
-
-                public void failed(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            }));
-            futures.add(done);
+        RequestJobs jobs = new RequestJobs(hungUp);
+        jobs.submit(scheduler, prompts.stream().map(p -> new RequestJobs.Sequence(resolved, p, params)).toList());
+        try {
+            return jobs.all().join().stream().map(RequestJobs.Finished::completion).toList();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof CancellationException) throw new ProblemException(503, field, "the client went away before the answer");
+            throw e;
         }
-        return futures.stream().map(CompletableFuture::join).toList();
     }
 }

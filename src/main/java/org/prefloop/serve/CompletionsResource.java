@@ -24,8 +24,6 @@ import org.prefloop.model.TokenLogprobs;
 import org.prefloop.platform.ProblemException;
 
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -123,7 +121,7 @@ public class CompletionsResource {
         long created = System.currentTimeMillis() / 1000;
         int n = request.settings().n();
         int promptTokens = prompts.stream().mapToInt(p -> p.ids().length).sum();
-        RequestJobs jobs = new RequestJobs(httpRequest, response);
+        RequestJobs jobs = new RequestJobs(httpRequest, response, tokens);
         if (request.maxTokens() > 0) {
             Long seed = RequestJobs.seedOf(request.settings().seed(), n * prompts.size());
             List<RequestJobs.Sequence> sequences = new ArrayList<>();
@@ -149,12 +147,9 @@ public class CompletionsResource {
             }
             TextTokenizer tokenizer = model.base().tokenizer();
             List<Choice> choices = new ArrayList<>();
-            all.forEach(f -> tokens.increment(f.completion().tokenIds().length));
-            int completionTokens = 0;
             for (int k = 0; k < prompts.size() * n; k++) {
                 Prepared p = prompts.get(k / n);
                 Generator.Completion c = all.isEmpty() ? new Generator.Completion(new long[0], "", "length", p.ids().length) : all.get(k).completion();
-                completionTokens += c.tokenIds().length;
                 String echo = request.echo() ? p.text() : "";
                 Logprobs.Legacy block = null;
                 if (request.logprobs() != null) {
@@ -168,7 +163,7 @@ public class CompletionsResource {
                 choices.add(new Choice(echo + c.text(), k, block, c.finishReason()));
             }
             return Response.ok(new Body(id, "text_completion", created, model.name(), choices,
-                    ChatCompletionChunks.Usage.of(promptTokens, completionTokens))).type(MediaType.APPLICATION_JSON).build();
+                    ChatCompletionChunks.Usage.of(promptTokens, jobs.completionTokens()))).type(MediaType.APPLICATION_JSON).build();
         }).thenAccept(result::complete);
         return result;
     }
@@ -224,53 +219,40 @@ public class CompletionsResource {
         int count = prompts.size() * n;
         TextTokenizer tokenizer = model.base().tokenizer();
         return out -> {
-            try {
-                int[] sent = new int[count]; // characters of each choice's text sent so far
-                for (int k = 0; k < count; k++) {
-                    if (!request.echo()) continue;
-                    Prepared p = prompts.get(k / n);
-                    Logprobs.Legacy block = null;
-                    if (request.logprobs() != null) {
-                        block = Logprobs.Legacy.empty();
-                        appendPrompt(block, tokenizer, p);
-                    }
-                    write(out, chunk(id, created, model.name(), new Choice(p.text(), k, block, null), null));
-                    sent[k] = p.text().length();
+            int[] sent = new int[count]; // characters of each choice's text sent so far
+            for (int k = 0; k < count; k++) {
+                if (!request.echo()) continue;
+                Prepared p = prompts.get(k / n);
+                Logprobs.Legacy block = null;
+                if (request.logprobs() != null) {
+                    block = Logprobs.Legacy.empty();
+                    appendPrompt(block, tokenizer, p);
                 }
-                int completionTokens = 0;
-                if (request.maxTokens() == 0) {
-                    for (int k = 0; k < count; k++) write(out, chunk(id, created, model.name(), new Choice("", k, null, "length"), null));
-                } else {
-                    int finished = 0;
-                    while (finished < count) {
-                        Object e = jobs.next();
-                        if (e == RequestJobs.GONE) return;
-                        if (e instanceof RequestJobs.Piece piece) {
-                            Logprobs.Legacy block = block(request, tokenizer, piece.logprobs(), sent[piece.index()], sent[piece.index()] + piece.text().length());
-                            write(out, chunk(id, created, model.name(), new Choice(piece.text(), piece.index(), block, null), null));
-                            sent[piece.index()] += piece.text().length();
-                        } else if (e instanceof RequestJobs.Finished f) {
-                            completionTokens += f.completion().tokenIds().length;
-                            tokens.increment(f.completion().tokenIds().length);
-                            Logprobs.Legacy block = f.unsent().isEmpty() ? null : block(request, tokenizer, f.unsent(), sent[f.index()], sent[f.index()]);
-                            write(out, chunk(id, created, model.name(), new Choice("", f.index(), block, f.completion().finishReason()), null));
-                            finished++;
-                        } else {
-                            write(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
-                                    "generation failed: " + RequestJobs.rootMessage((Throwable) e), "server_error", null)));
-                            return;
-                        }
-                    }
-                }
-                if (request.settings().includeUsage()) {
-                    write(out, json.writeValueAsString(new Body(id, "text_completion", created, model.name(), List.of(),
-                            ChatCompletionChunks.Usage.of(promptTokens, completionTokens))));
-                }
-                write(out, "[DONE]");
-            } catch (IOException writeFailed) {
-                jobs.gone.set(true); // the client went away mid-stream
-                throw writeFailed;
+                jobs.send(out, chunk(id, created, model.name(), new Choice(p.text(), k, block, null), null));
+                sent[k] = p.text().length();
             }
+            if (request.maxTokens() == 0) {
+                for (int k = 0; k < count; k++) jobs.send(out, chunk(id, created, model.name(), new Choice("", k, null, "length"), null));
+            } else {
+                boolean ended = jobs.relay(count, out, json, new RequestJobs.StreamWriter() {
+                    public void piece(RequestJobs.Piece piece) throws IOException {
+                        Logprobs.Legacy block = block(request, tokenizer, piece.logprobs(), sent[piece.index()], sent[piece.index()] + piece.text().length());
+                        jobs.send(out, chunk(id, created, model.name(), new Choice(piece.text(), piece.index(), block, null), null));
+                        sent[piece.index()] += piece.text().length();
+                    }
+
+                    public void finished(RequestJobs.Finished f) throws IOException {
+                        Logprobs.Legacy block = f.unsent().isEmpty() ? null : block(request, tokenizer, f.unsent(), sent[f.index()], sent[f.index()]);
+                        jobs.send(out, chunk(id, created, model.name(), new Choice("", f.index(), block, f.completion().finishReason()), null));
+                    }
+                });
+                if (!ended) return;
+            }
+            if (request.settings().includeUsage()) {
+                jobs.send(out, json.writeValueAsString(new Body(id, "text_completion", created, model.name(), List.of(),
+                        ChatCompletionChunks.Usage.of(promptTokens, jobs.completionTokens()))));
+            }
+            jobs.send(out, "[DONE]");
         };
     }
 
@@ -288,10 +270,5 @@ public class CompletionsResource {
 
     private String chunk(String id, long created, String model, Choice choice, ChatCompletionChunks.Usage usage) throws IOException {
         return json.writeValueAsString(new Body(id, "text_completion", created, model, List.of(choice), usage));
-    }
-
-    private static void write(OutputStream out, String data) throws IOException {
-        out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
     }
 }

@@ -2,12 +2,15 @@ package org.prefloop.serve;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.TextNode;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import org.prefloop.eval.HeldOutEvaluation;
@@ -19,6 +22,7 @@ import org.prefloop.train.TrainingData;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 
 /**
  * Held-out accuracy of a version on prompts with checkable answers: each line of the file is
@@ -41,7 +45,8 @@ public class EvaluationResource {
     }
 
     @POST
-    public Evaluation evaluate(JsonNode body) {
+    public Evaluation evaluate(JsonNode body, @Context HttpServerRequest httpRequest, @Context HttpServerResponse response) {
+        BooleanSupplier hungUp = RequestJobs.watch(httpRequest, response, () -> { }); // nobody waits: the sequences leave
         if (body == null || !body.hasNonNull("file")) throw ProblemException.invalid("file", "file (a JSON Lines file of prompt and answer) is required");
         String given = body.get("file").asText();
         java.nio.file.Path file = roots.resolve("file", given); // confined: never a file outside the configured roots
@@ -71,7 +76,7 @@ public class EvaluationResource {
             answers.add(r.get("answer").asText());
         }
         int maxTokens = (int) Fields.integer(body, "max_tokens", 32, 1, RoundResource.MAX_TOKENS);
-        List<Generator.Completion> out = completions.complete(model, prompts, Generator.GenerationParams.greedy(maxTokens), "file");
+        List<Generator.Completion> out = completions.complete(model, prompts, Generator.GenerationParams.greedy(maxTokens), "file", hungUp);
         int correct = 0;
         StringBuilder outcomes = new StringBuilder(answers.size());
         for (int i = 0; i < answers.size(); i++) {

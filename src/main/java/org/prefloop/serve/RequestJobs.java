@@ -1,25 +1,32 @@
 package org.prefloop.serve;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.micrometer.core.instrument.Counter;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.HttpVersion;
 import org.prefloop.model.Generator;
 import org.prefloop.model.TokenLogprobs;
 
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 
 /**
- * The sequences of one /v1 request (its {@code n} choices, for each of its prompts) on the batch
- * scheduler: queued all together or not at all, cancelled all together when the client goes
- * away, and reported through one queue of events (for a stream) and one future (for a whole
- * answer). A sequence's logprobs travel with the text they produced: a token whose text is held
- * back (a possible stop string, half a UTF-8 character) has its logprobs sent with the text that
- * releases it, or with the sequence's end.
+ * The sequences of one request (a /v1 request's {@code n} choices for each of its prompts; a
+ * round's or an evaluation's conversations) on the batch scheduler: queued all together or not
+ * at all, cancelled all together when the client goes away, and reported through one queue of
+ * events (for a stream, {@link #relay}) and one future (for a whole answer, {@link #all}), each
+ * sequence through its {@link SequenceSink}. The completion tokens of ended sequences are
+ * counted once here, for the answer's usage and the service's metric.
  */
 final class RequestJobs {
     /** Text a sequence released, with the logprobs of the tokens that made it (empty when not asked for). */
@@ -60,11 +67,35 @@ final class RequestJobs {
     final AtomicBoolean gone = new AtomicBoolean();
     private final LinkedBlockingQueue<Object> events = new LinkedBlockingQueue<>();
     private final List<CompletableFuture<Finished>> results = new ArrayList<>();
-    private final HttpServerResponse response;
+    private final BooleanSupplier hungUp;
+    private final Counter tokens;
+    private final AtomicInteger completionTokens = new AtomicInteger();
 
-    /** Watches the client: a hang-up cancels every sequence of the request, queued or decoding. */
-    RequestJobs(HttpServerRequest request, HttpServerResponse response) {
-        this.response = response;
+    /**
+     * Watches the client: a hang-up cancels every sequence of the request, queued or decoding.
+     * {@code tokens} counts the completion tokens of every sequence that ends.
+     */
+    RequestJobs(HttpServerRequest request, HttpServerResponse response, Counter tokens) {
+        this.tokens = tokens;
+        this.hungUp = watch(request, response, () -> {
+            gone.set(true);
+            events.add(GONE);
+        });
+        if (hungUp.getAsBoolean()) gone.set(true); // hung up before the handler was there
+    }
+
+    /** The service's own sequences (rounds, evaluations): cancelled when {@code hungUp} says so, no API usage counted. */
+    RequestJobs(BooleanSupplier hungUp) {
+        this.tokens = null;
+        this.hungUp = hungUp;
+    }
+
+    /**
+     * Whether an HTTP client has hung up: true once its connection closed, or a write to it
+     * failed; {@code onHangUp} runs when the close is seen.
+     */
+    static BooleanSupplier watch(HttpServerRequest request, HttpServerResponse response, Runnable onHangUp) {
+        AtomicBoolean closed = new AtomicBoolean();
         if (request.version() != HttpVersion.HTTP_2) {
             // RESTEasy Reactive pauses reading an HTTP/1 connection; resumed, the hang-up (end of stream) is read and
             // reported. (An HTTP/2 connection carries other streams: a reset stream closes the response, checked below.)
@@ -74,11 +105,11 @@ final class RequestJobs {
                 // nothing left to read: the close is still reported when a write fails
             }
             request.connection().closeHandler(v -> {
-                gone.set(true);
-                events.add(GONE);
+                closed.set(true);
+                onHangUp.run();
             });
         }
-        if (response.closed()) gone.set(true); // hung up before the handler was there
+        return () -> closed.get() || response.closed();
     }
 
     /**
@@ -88,10 +119,7 @@ final class RequestJobs {
      */
     boolean offer(BatchScheduler scheduler, List<Sequence> sequences, boolean stream, int topLogprobs) {
         for (int i = 0; i < sequences.size(); i++) {
-            Sequence s = sequences.get(i);
-            CompletableFuture<Finished> result = new CompletableFuture<>();
-            results.add(result);
-            if (!scheduler.offer(new BatchScheduler.Job(s.model(), s.prompt(), s.params(), sink(i, result, stream, topLogprobs)))) {
+            if (!scheduler.offer(job(sequences.get(i), i, stream, topLogprobs))) {
                 gone.set(true); // the ones queued already leave the queue unrun
                 return false;
             }
@@ -99,48 +127,32 @@ final class RequestJobs {
         return true;
     }
 
-    private BatchScheduler.Sink sink(int index, CompletableFuture<Finished> result, boolean stream, int topLogprobs) {
-        return new BatchScheduler.Sink() {
-            // written on the scheduler's thread only
-            final List<TokenLogprobs> unsent = new ArrayList<>();
-            final List<TokenLogprobs> all = new ArrayList<>();
+    /** Queues the sequences, waiting for room in the queue: the service's own work waits rather than fails. */
+    void submit(BatchScheduler scheduler, List<Sequence> sequences) {
+        for (int i = 0; i < sequences.size(); i++) scheduler.submit(job(sequences.get(i), i, false, -1));
+    }
 
-            public int topLogprobs() {
-                return topLogprobs;
-            }
+    private BatchScheduler.Job job(Sequence s, int index, boolean stream, int topLogprobs) {
+        SequenceSink sink = new SequenceSink(index, topLogprobs, stream ? events : null, this::cancelled, () -> gone.set(true));
+        results.add(sink.result().thenApply(this::counted));
+        return new BatchScheduler.Job(s.model(), s.prompt(), s.params(), sink);
+    }
 
-            public void token(String text, TokenLogprobs logprobs) {
-                if (logprobs != null) {
-                    all.add(logprobs);
-                    if (stream) unsent.add(logprobs);
-                }
-                if (stream && !text.isEmpty()) {
-                    events.add(new Piece(index, text, List.copyOf(unsent)));
-                    unsent.clear();
-                }
-            }
+    private Finished counted(Finished f) {
+        int n = f.completion().tokenIds().length;
+        completionTokens.addAndGet(n);
+        if (tokens != null) tokens.increment(n);
+        return f;
+    }
 
-            public void delta(String text) {
-                token(text, null);
-            }
+    private boolean cancelled() {
+        if (!gone.get() && hungUp.getAsBoolean()) gone.set(true);
+        return gone.get();
+    }
 
-            public void done(Generator.Completion completion) {
-                Finished f = new Finished(index, completion, List.copyOf(unsent), List.copyOf(all));
-                events.add(f);
-                result.complete(f);
-            }
-
-            public void failed(Throwable error) {
-                gone.set(true); // one failed sequence fails the request: its siblings stop too
-                events.add(error);
-                result.completeExceptionally(error);
-            }
-
-            public boolean cancelled() {
-                if (!gone.get() && response.closed()) gone.set(true); // noticed by a failed write, without the close handler
-                return gone.get();
-            }
-        };
+    /** The completion tokens of the sequences that have ended so far, for the answer's usage. */
+    int completionTokens() {
+        return completionTokens.get();
     }
 
     /** Every sequence's end, in index order; fails with the first failure. */
@@ -162,6 +174,52 @@ final class RequestJobs {
             Thread.currentThread().interrupt();
             gone.set(true);
             return GONE;
+        }
+    }
+
+    /** What a stream writes for each event of its sequences. */
+    interface StreamWriter {
+        void piece(Piece piece) throws IOException;
+
+        void finished(Finished finished) throws IOException;
+    }
+
+    /**
+     * Hands a stream's events to {@code writer} until all {@code count} sequences have ended
+     * (true), the client went away or a sequence failed (false; the failure is sent as OpenAI's
+     * error in a data line). A write that fails means the client went away: the sequences stop.
+     */
+    boolean relay(int count, OutputStream out, ObjectMapper json, StreamWriter writer) throws IOException {
+        try {
+            for (int ended = 0; ended < count; ) {
+                Object e = next();
+                if (e == GONE) return false;
+                if (e instanceof Piece piece) {
+                    writer.piece(piece);
+                } else if (e instanceof Finished f) {
+                    writer.finished(f);
+                    ended++;
+                } else {
+                    send(out, json.writeValueAsString(BearerKeyFilter.OpenAiError.of(
+                            "generation failed: " + rootMessage((Throwable) e), "server_error", null)));
+                    return false;
+                }
+            }
+            return true;
+        } catch (IOException writeFailed) {
+            gone.set(true); // the client went away mid-stream
+            throw writeFailed;
+        }
+    }
+
+    /** One server-sent event, flushed at once; a write that fails means the client went away, and the sequences stop. */
+    void send(OutputStream out, String data) throws IOException {
+        try {
+            out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        } catch (IOException writeFailed) {
+            gone.set(true);
+            throw writeFailed;
         }
     }
 

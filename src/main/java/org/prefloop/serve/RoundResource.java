@@ -4,12 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.TextNode;
 import io.quarkus.narayana.jta.QuarkusTransaction;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import org.prefloop.collect.Comparison;
@@ -19,6 +22,7 @@ import org.prefloop.platform.ProblemException;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 import java.util.Random;
 
 /**
@@ -45,7 +49,9 @@ public class RoundResource {
     }
 
     @POST
-    public Response create(JsonNode body) throws Exception {
+    public Response create(JsonNode body, @Context HttpServerRequest httpRequest, @Context HttpServerResponse response) throws Exception {
+        // an admin who leaves (or a web role whose client left) frees the round's sequences
+        BooleanSupplier hungUp = RequestJobs.watch(httpRequest, response, () -> { });
         if (body == null || !body.has("prompts") || !body.get("prompts").isArray() || body.get("prompts").isEmpty()) {
             throw ProblemException.invalid("prompts", "prompts must be a non-empty list of conversations (lists of {role, content})");
         }
@@ -69,8 +75,8 @@ public class RoundResource {
         if (mode.equals("samples")) {
             a = b = completions.resolveName(body.path("model").asText(ModelsResource.PROMOTED_ALIAS));
             if (temperature <= 0) throw ProblemException.invalid("temperature", "two samples of one version need a temperature above 0");
-            first = completions.complete(a, prompts, params(maxTokens, temperature, seed), "prompts");
-            second = completions.complete(a, prompts, params(maxTokens, temperature, seed + 7919), "prompts");
+            first = completions.complete(a, prompts, params(maxTokens, temperature, seed), "prompts", hungUp);
+            second = completions.complete(a, prompts, params(maxTokens, temperature, seed + 7919), "prompts", hungUp);
         } else if (mode.equals("versions")) {
             JsonNode versions = body.get("versions");
             if (versions == null || !versions.isArray() || versions.size() != 2) {
@@ -78,8 +84,8 @@ public class RoundResource {
             }
             a = completions.resolveName(versions.get(0).asText());
             b = completions.resolveName(versions.get(1).asText());
-            first = completions.complete(a, prompts, params(maxTokens, temperature, seed), "prompts");
-            second = completions.complete(b, prompts, params(maxTokens, temperature, seed), "prompts");
+            first = completions.complete(a, prompts, params(maxTokens, temperature, seed), "prompts", hungUp);
+            second = completions.complete(b, prompts, params(maxTokens, temperature, seed), "prompts", hungUp);
         } else {
             throw ProblemException.invalid("mode", "mode must be samples or versions");
         }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.RequestOptions;
@@ -72,6 +73,21 @@ public class ServeProxy {
         }
     }
 
+    /**
+     * A client that hangs up, before the answer or in the middle of a stream, resets the forwarded
+     * request: the serve role sees its connection close and drops the sequence from its queue or
+     * batch, as it does for a client of its own. Without this the serve role would go on
+     * generating for nobody until max_tokens.
+     */
+    static void cancelOnHangUp(RoutingContext rc, HttpClientRequest upstream) {
+        HttpServerResponse response = rc.response();
+        if (response.closed()) {
+            upstream.reset();
+            return;
+        }
+        response.closeHandler(v -> upstream.reset()); // a no-op once the upstream answer has ended
+    }
+
     private static void forward(HttpClient client, RoutingContext rc, GoneBody gone) {
         HttpServerRequest in = rc.request();
         in.pause();
@@ -81,16 +97,21 @@ public class ServeProxy {
             if (v != null) options.putHeader(h, v);
         }
         client.request(options)
-                .compose(out -> out.send(in))
+                .compose(out -> {
+                    cancelOnHangUp(rc, out);
+                    return out.send(in);
+                })
                 .onSuccess(res -> {
                     HttpServerResponse response = rc.response().setStatusCode(res.statusCode());
                     res.headers().forEach(e -> {
                         if (!HOP_BY_HOP.contains(e.getKey().toLowerCase())) response.putHeader(e.getKey(), e.getValue());
                     });
                     if (res.getHeader("Content-Length") == null) response.setChunked(true); // streamed answers
-                    res.pipeTo(response);
+                    // a write to a client that went away fails: a second sign of the hang-up, should the close pass unseen
+                    res.pipeTo(response).onFailure(e -> res.request().reset());
                 })
                 .onFailure(e -> {
+                    if (rc.response().closed()) return; // the client hung up, and the upstream request was reset for it
                     if (rc.response().headWritten()) {
                         rc.response().reset();
                         return;

@@ -2,6 +2,7 @@ package org.prefloop.bench;
 
 import ai.djl.Device;
 import ai.djl.pytorch.jni.JniUtils;
+import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.ChatTemplate;
 import org.prefloop.model.Generator;
 import org.prefloop.model.LlamaModel;
@@ -18,9 +19,12 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -28,111 +32,208 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
- * Serving under load: N concurrent streaming clients against {@code /v1/chat/completions} of the
- * packaged service, on the bundled demo model and on a SmolLM2-135M-shaped one; total generated
- * tokens/s (the usage counts of the responses) and time to first token p50/p99 (the first chunk
- * after the role announcement; a token whose text is empty sends no chunk, so for the random
- * model the figure can include a few tokens), against the model core's own single-stream and
- * batch decode speed measured in the same run. Not a test; run with
+ * Serving under load, as issue 12 asks: 8 and 32 streaming clients against
+ * {@code /v1/chat/completions} of the packaged service (roles {@code serve,web}), arriving
+ * {@code bench.spacingMs} apart, each sending {@code bench.requests} requests one after the
+ * other, every request asking for exactly {@code bench.tokens} tokens ({@code ignore_eos}).
+ * Two workloads: <em>uniform</em> (one version, a LoRA adapter over the base, temperature 1)
+ * and <em>mixed</em> (greedy, seeded top-p/top-k, penalties, cycling over the base and two
+ * LoRA adapters, all over the same base so they share decode steps). Two LoRA adapters (rank 8
+ * on all seven projections; rank 16 on q/v) are written for the model and loaded through vLLM's
+ * run-time LoRA API ({@code /v1/load_lora_adapter}).
+ * <p>
+ * Reports per model, clients and workload: tokens/s (the responses' usage), time to first token
+ * p50/p99 (request sent to first text chunk) and inter-token latency p50/p99 (between text
+ * chunks; a token whose text is empty sends none), against, in the same run: the model core's
+ * single-stream and batch-of-8 decode (same prompt and length, in this JVM, before the service
+ * starts) and a lone request's time to first token on the idle service. The ratios are the goals
+ * of issue 12: service / core batch of 8 (at 8 clients, goal ≥ 0.8), TTFT p99 / lone TTFT (goal
+ * ≤ 2), mixed / uniform tokens/s (goal ≥ 0.9).
+ * <p>
+ * Not a test; run with
  * {@code ./mvnw -B -q -Pbench -DskipNpm package -DskipTests -Dbench.main=org.prefloop.bench.ServingBenchmark}
- * (options: {@code -Dbench.jvm.args="-Dbench.clients=8 -Dbench.requests=3 -Dbench.tokens=32"}).
+ * (options through {@code -Dbench.jvm.args="-Dbench.clients=8,32 -Dbench.requests=4 -Dbench.tokens=32 -Dbench.spacingMs=50 -Dbench.models=demo,smollm2"}).
  */
 public final class ServingBenchmark {
     static final String KEY = "bench-key-0123456789abcdef";
+    static final int TOKENS = Integer.getInteger("bench.tokens", 32);
+    static final int REQUESTS = Integer.getInteger("bench.requests", 4);
+    static final int SPACING_MS = Integer.getInteger("bench.spacingMs", 50);
+    static final int CORE_BATCH = 8; // the service's default prefloop.serve.max-batch
+    static final String PROMPT = "reverse: abcde";
+    private static final Pattern USAGE = Pattern.compile("\"completion_tokens\":(\\d+)");
+    private static final Pattern TEXT = Pattern.compile("\"delta\":\\{\"content\":\"[^\"]");
 
     private ServingBenchmark() {
     }
 
-    public static void main(String[] args) throws Exception {
-        int clients = Integer.getInteger("bench.clients", 8);
-        int requests = Integer.getInteger("bench.requests", 3);
-        int tokens = Integer.getInteger("bench.tokens", 32);
-        System.out.printf("machine: %d cores, load average %.2f at start; %d streaming clients x %d requests x %d tokens%n",
-                Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                clients, requests, tokens);
-        Path realistic = Path.of("target/bench-smollm2-135m");
-        if (!Files.exists(realistic.resolve("model.safetensors"))) {
-            TinyCheckpoint.write(realistic, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
-                    true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
-        }
-        for (Path model : List.of(Path.of("models/demo"), realistic)) {
-            double[] core = core(model, clients, tokens);
-            Path data = Files.createTempDirectory("prefloop-serving-bench");
-            try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_MODEL", model.toAbsolutePath().toString(),
-                    "PREFLOOP_API_KEYS", KEY, "PREFLOOP_ROLES", "serve,web")).start()) {
-                load(service.port(), 1, 1, tokens); // warm-up
-                long start = System.nanoTime();
-                List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
-                AtomicLong generated = new AtomicLong();
-                ExecutorService pool = Executors.newFixedThreadPool(clients);
-                List<Future<?>> all = new ArrayList<>();
-                for (int c = 0; c < clients; c++) {
-                    int client = c;
-                    all.add(pool.submit(() -> {
-                        for (int r = 0; r < requests; r++) stream(service.port(), tokens, client * 100 + r, ttft, generated);
-                        return null;
-                    }));
-                }
-                for (Future<?> f : all) f.get();
-                pool.shutdown();
-                double seconds = (System.nanoTime() - start) / 1e9;
-                Collections.sort(ttft);
-                double served = generated.get() / seconds;
-                System.out.printf("%s:%n", model.getFileName());
-                System.out.printf("  service, %d streaming clients: %.1f tokens/s, time to first token p50 %.0f ms, p99 %.0f ms%n",
-                        clients, served, pct(ttft, 0.50), pct(ttft, 0.99));
-                System.out.printf("  baseline model core, 1 stream: %.1f tokens/s (service/core %.2f)%n", core[0], served / core[0]);
-                System.out.printf("  baseline model core, batch of %d: %.1f tokens/s (service/core %.2f)%n", clients, core[1], served / core[1]);
-            }
-        }
+    /** The figures of one workload. */
+    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl) {
     }
 
-    /** {single-stream, batch} decode tokens/s of the model core on the same prompt, in this JVM. */
-    static double[] core(Path dir, int batch, int tokens) {
+    public static void main(String[] args) throws Exception {
+        int[] clientCounts = Arrays.stream(System.getProperty("bench.clients", "8,32").split(",")).mapToInt(Integer::parseInt).toArray();
+        List<String> models = List.of(System.getProperty("bench.models", "demo,smollm2").split(","));
+        System.out.printf("machine: %d cores, load average %.2f at start; clients %s arriving %d ms apart, %d requests each, %d tokens per request%n",
+                Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                Arrays.toString(clientCounts), SPACING_MS, REQUESTS, TOKENS);
+        for (String name : models) {
+            Path model = name.equals("demo") ? Path.of("models/demo") : name.equals("smollm2") ? smolLm2Shape() : Path.of(name);
+            Path data = Files.createTempDirectory("prefloop-serving-bench");
+            double[] core = core(model, data.resolve("adapters")); // also writes the two adapters
+            try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_MODEL", model.toAbsolutePath().toString(),
+                    "PREFLOOP_API_KEYS", KEY, "PREFLOOP_ROLES", "serve,web", "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true")).start()) {
+                for (String adapter : List.of("a", "b")) {
+                    HttpResponse<String> loaded = post(service.port(), "/v1/load_lora_adapter",
+                            "{\"lora_name\":\"bench-" + adapter + "\",\"lora_path\":\"" + data.resolve("adapters/" + adapter) + "\"}");
+                    if (loaded.statusCode() != 200) throw new IllegalStateException("loading adapter " + adapter + ": " + loaded.body());
+                }
+                // warm-up: every version and sampling setting once, so the first workload measured pays no first-use costs
+                for (int i = 0; i < 12; i++) stream(service.port(), body(i, true), null, null, new AtomicLong());
+                for (int i = 0; i < 3; i++) stream(service.port(), body(i, false), null, null, new AtomicLong());
+                List<Double> lone = Collections.synchronizedList(new ArrayList<>());
+                for (int i = 0; i < 5; i++) stream(service.port(), body(0, false), lone, null, new AtomicLong());
+                Collections.sort(lone);
+                double loneTtft = pct(lone, 0.5);
+                System.out.printf("%s:%n  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s; lone request on the idle service: TTFT %.0f ms%n",
+                        model.getFileName(), core[0], CORE_BATCH, core[1], loneTtft);
+                for (int clients : clientCounts) {
+                    Result uniform = load(service.port(), clients, false);
+                    Result mixed = load(service.port(), clients, true);
+                    for (Result r : List.of(uniform, mixed)) {
+                        System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch of %d), TTFT p50 %5.0f ms p99 %5.0f ms (p99 %.2f of lone),"
+                                        + " ITL p50 %4.0f ms p99 %4.0f ms%n",
+                                clients, r == uniform ? "uniform" : "mixed", r.tokensPerSecond, r.tokensPerSecond / core[1], CORE_BATCH,
+                                pct(r.ttft, .5), pct(r.ttft, .99), pct(r.ttft, .99) / loneTtft, pct(r.itl, .5), pct(r.itl, .99));
+                    }
+                    System.out.printf("  %2d clients: mixed / uniform tokens/s %.2f%n", clients, mixed.tokensPerSecond / uniform.tokensPerSecond);
+                }
+            }
+        }
+        System.exit(0); // the HTTP clients' threads would keep the JVM alive
+    }
+
+    /** The SmolLM2-135M-shaped checkpoint (random weights), written once under target/. */
+    static Path smolLm2Shape() {
+        Path dir = Path.of("target/bench-smollm2-135m");
+        if (!Files.exists(dir.resolve("model.safetensors"))) {
+            TinyCheckpoint.write(dir, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
+                    true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
+        }
+        return dir;
+    }
+
+    /**
+     * {single-stream, batch-of-8} decode tokens/s of the model core on the benchmark's prompt and
+     * length, in this JVM; writes the two LoRA adapters of the mixed workload under {@code adapters}.
+     */
+    static double[] core(Path dir, Path adapters) {
         try (LlamaModel model = LlamaModel.load(dir, Device.cpu()); TextTokenizer tok = TextTokenizer.load(dir)) {
             JniUtils.setGradMode(false);
+            List<String> all = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+            try (LoraAdapter a = LoraAdapter.create(model, LoraAdapter.Config.of(8, 16, all, null), 1, true);
+                 LoraAdapter b = LoraAdapter.create(model, LoraAdapter.Config.of(16, 32, List.of("q_proj", "v_proj"), null), 2, true)) {
+                a.save(adapters.resolve("a"));
+                b.save(adapters.resolve("b"));
+            }
             Generator gen = new Generator(model, tok);
-            long[] prompt = tok.encode(ChatTemplate.load(dir).render(List.of(new ChatTemplate.ChatMessage("user", "reverse: abcde")), true));
-            Generator.GenerationParams p = new Generator.GenerationParams(tokens, 1f, 1f, 0, 1f, 1L, List.of(), new long[0]);
+            long[] prompt = tok.encode(ChatTemplate.load(dir).render(List.of(new ChatTemplate.ChatMessage("user", PROMPT)), true));
+            Generator.GenerationParams p = new Generator.GenerationParams(TOKENS, 1f, 1f, 0, 1f, 1L, List.of(), new long[0], 0f, 0f, true);
             gen.generate(List.of(prompt), p, null);
             long t = System.nanoTime();
             int n = gen.generate(List.of(prompt), p, null).get(0).tokenIds().length;
             double single = n / ((System.nanoTime() - t) / 1e9);
-            List<long[]> prompts = Collections.nCopies(batch, prompt);
             t = System.nanoTime();
-            int m = gen.generate(prompts, p, null).stream().mapToInt(c -> c.tokenIds().length).sum();
+            int m = gen.generate(Collections.nCopies(CORE_BATCH, prompt), p, null).stream().mapToInt(c -> c.tokenIds().length).sum();
             return new double[]{single, m / ((System.nanoTime() - t) / 1e9)};
         }
     }
 
-    static void load(int port, int clients, int requests, int tokens) throws Exception {
-        for (int i = 0; i < clients * requests; i++) stream(port, tokens, i, new ArrayList<>(), new AtomicLong());
+    /** Clients arriving {@link #SPACING_MS} apart, each streaming {@link #REQUESTS} requests one after the other. */
+    static Result load(int port, int clients, boolean mixed) throws Exception {
+        List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
+        List<Double> itl = Collections.synchronizedList(new ArrayList<>());
+        AtomicLong generated = new AtomicLong();
+        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        long start = System.nanoTime();
+        List<Future<?>> all = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            int client = c;
+            all.add(pool.submit(() -> {
+                Thread.sleep((long) client * SPACING_MS);
+                for (int r = 0; r < REQUESTS; r++) stream(port, body(client * REQUESTS + r, mixed), ttft, itl, generated);
+                return null;
+            }));
+        }
+        for (Future<?> f : all) f.get();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        pool.shutdown();
+        Collections.sort(ttft);
+        Collections.sort(itl);
+        return new Result(generated.get() / seconds, ttft, itl);
     }
 
-    /** One streaming request (no seed, as the earlier figures were measured; seeded requests share decode steps too now); records its time to first token and counts its content chunks (one per token). */
-    static void stream(int port, int tokens, int seed, List<Double> ttft, AtomicLong generated) throws Exception {
-        String body = "{\"model\":\"prefloop\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":" + tokens + ",\"temperature\":1.0"
-                + ",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: abcde\"}]}";
+    /**
+     * Request {@code i}'s body. Uniform: adapter a at temperature 1. Mixed: the versions (base,
+     * adapter a, adapter b) and four sampling settings cycle independently (3 and 4 are coprime),
+     * so every pair of them occurs.
+     */
+    static String body(int i, boolean mixed) {
+        String model = "bench-a";
+        String sampling = "\"temperature\":1.0";
+        if (mixed) {
+            model = switch (i % 3) {
+                case 0 -> "prefloop";
+                case 1 -> "bench-a";
+                default -> "bench-b";
+            };
+            sampling = switch (i % 4) {
+                case 0 -> "\"temperature\":0";
+                case 1 -> "\"temperature\":0.8,\"top_p\":0.9,\"top_k\":40,\"seed\":" + i;
+                case 2 -> "\"temperature\":1.2,\"repetition_penalty\":1.1,\"frequency_penalty\":0.3,\"presence_penalty\":0.1,\"seed\":" + i;
+                default -> "\"temperature\":0,\"repetition_penalty\":1.3";
+            };
+        }
+        return "{\"model\":\"" + model + "\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":" + TOKENS
+                + ",\"ignore_eos\":true," + sampling + ",\"messages\":[{\"role\":\"user\",\"content\":\"" + PROMPT + "\"}]}";
+    }
+
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+
+    /** One streaming request: its time to first text chunk, the gaps between text chunks, and its usage's completion tokens. */
+    static void stream(int port, String body, List<Double> ttft, List<Double> itl, AtomicLong generated) throws Exception {
         HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
                 .header("Authorization", "Bearer " + KEY).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
         long start = System.nanoTime();
-        HttpResponse<java.io.InputStream> res = HttpClient.newHttpClient().send(req, HttpResponse.BodyHandlers.ofInputStream());
-        if (res.statusCode() != 200) throw new IllegalStateException("HTTP " + res.statusCode());
-        int dataLines = 0;
-        java.util.regex.Pattern usage = java.util.regex.Pattern.compile("\"completion_tokens\":(\\d+)");
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(res.body()))) {
-            String line;
-            while ((line = in.readLine()) != null) {
+        HttpResponse<java.io.InputStream> res = HTTP.send(req, HttpResponse.BodyHandlers.ofInputStream());
+        if (res.statusCode() != 200) throw new IllegalStateException("HTTP " + res.statusCode() + ": " + new String(res.body().readAllBytes(), StandardCharsets.UTF_8));
+        long last = 0;
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(res.body(), StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) {
                 if (!line.startsWith("data:")) continue;
-                // the first data line announces the role before generation starts; the next one carries the first token
-                if (++dataLines == 2) ttft.add((System.nanoTime() - start) / 1e6);
-                var m = usage.matcher(line);
+                if (TEXT.matcher(line).find()) {
+                    long now = System.nanoTime();
+                    if (last == 0) {
+                        if (ttft != null) ttft.add((now - start) / 1e6);
+                    } else if (itl != null) {
+                        itl.add((now - last) / 1e6);
+                    }
+                    last = now;
+                }
+                Matcher m = USAGE.matcher(line);
                 if (m.find()) generated.addAndGet(Long.parseLong(m.group(1)));
             }
         }
+    }
+
+    static HttpResponse<String> post(int port, String path, String json) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).header("Authorization", "Bearer " + KEY)
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(json)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     static double pct(List<Double> sorted, double p) {

@@ -6,12 +6,19 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.prefloop.testing.ServiceProcess;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -88,6 +95,15 @@ class ServeProxyIT {
             assertEquals(401, refused.statusCode());
             assertEquals("invalid_api_key", json.readTree(refused.body()).at("/error/code").asText());
 
+            // clients of the web role that hang up free their sequences on the serve role, as its own clients do
+            try {
+                dropsThroughTheWebRoleFreeTheServeRole(serve, web, body);
+            } catch (AssertionError e) { // the temporary directory goes: keep both roles' logs for a look
+                Files.copy(serveData.resolve("service-1.log"), Path.of("target/serve-proxy-it-serve.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(webData.resolve("service-1.log"), Path.of("target/serve-proxy-it-web.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                throw e;
+            }
+
             serve.stop();
             HttpResponse<String> gone = post(web.port(), body, "proxy-test-key-0123456789");
             assertEquals(502, gone.statusCode());
@@ -96,6 +112,109 @@ class ServeProxyIT {
             assertEquals(502, noRound.statusCode(), noRound.body());
             assertEquals("application/problem+json", noRound.headers().firstValue("Content-Type").orElse(""));
         }
+    }
+
+    /**
+     * 20 streams dropped at their first token, then non-streaming requests dropped while they run
+     * or wait, then a round of 1,000 prompts abandoned once it runs, all through the web role:
+     * the serve role cancels every one (its counter), runs far fewer decode steps than the
+     * requests asked for (each /v1 request wants 2,000 tokens and ignores EOS, so uncancelled
+     * they would keep it busy for minutes), and is idle again at once.
+     */
+    private void dropsThroughTheWebRoleFreeTheServeRole(ServiceProcess serve, ServiceProcess web, String body) throws Exception {
+        String endless = body.replace("\"max_tokens\":12", "\"max_tokens\":2000,\"ignore_eos\":true");
+        double cancelled = metric(serve, "prefloop_serve_cancelled_total");
+        double rowSteps = metric(serve, "prefloop_serve_batch_size_sum"); // one generated token per row and step
+        for (int i = 0; i < 20; i++) {
+            try (Socket s = open(web.port(), endless.replace("}]", "}],\"stream\":true"))) {
+                awaitFirstToken(s);
+            } // hung up at the first token
+        }
+        awaitIdle(serve);
+        assertEquals(20, metric(serve, "prefloop_serve_cancelled_total") - cancelled, "every stream dropped at the web role was cancelled");
+        double generated = metric(serve, "prefloop_serve_batch_size_sum") - rowSteps;
+        assertTrue(generated < 20 * 200, "the dropped streams generated " + generated + " tokens on the serve role, not 20 x 2000");
+
+        cancelled = metric(serve, "prefloop_serve_cancelled_total");
+        List<Socket> waiting = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            waiting.add(open(web.port(), endless));
+            int n = i + 1;
+            awaitLoad(serve, n);
+        }
+        for (Socket s : waiting) s.close();
+        awaitIdle(serve);
+        assertEquals(3, metric(serve, "prefloop_serve_cancelled_total") - cancelled, "whole answers waited for at the web role were cancelled too");
+
+        // a round of 1,000 prompts (2,000 sequences) abandoned once it runs: the serve role drops the rest
+        cancelled = metric(serve, "prefloop_serve_cancelled_total");
+        String prompts = String.join(",", java.util.Collections.nCopies(1000, "[{\"role\":\"user\",\"content\":\"reverse: abcde\"}]"));
+        String admin = "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + ServiceProcess.ADMIN_PASSWORD).getBytes(StandardCharsets.UTF_8));
+        try (Socket round = open(web.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"mode\":\"samples\",\"max_tokens\":64,\"seed\":3}")) {
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (metric(serve, "prefloop_serve_running") == 0 && System.currentTimeMillis() < deadline) Thread.sleep(20);
+        }
+        awaitIdle(serve);
+        assertTrue(metric(serve, "prefloop_serve_cancelled_total") - cancelled >= 1, "the abandoned round's sequences were cancelled");
+        assertEquals(200, post(web.port(), body, "proxy-test-key-0123456789").statusCode(), "the next request is answered");
+    }
+
+    /** A raw HTTP/1.1 request to the web role whose connection the test closes when it likes: a client that hangs up. */
+    private static Socket open(int port, String json) throws Exception {
+        return open(port, "/v1/chat/completions", "Bearer proxy-test-key-0123456789", json);
+    }
+
+    private static Socket open(int port, String path, String authorization, String json) throws Exception {
+        Socket s = new Socket("127.0.0.1", port);
+        s.setSoTimeout(60_000);
+        byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
+        OutputStream out = s.getOutputStream();
+        out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + authorization
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        out.write(bytes);
+        out.flush();
+        return s;
+    }
+
+    /** Reads the stream until its first generated text: the request is in the serve role's batch now. */
+    private static void awaitFirstToken(Socket s) throws Exception {
+        BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+        String status = in.readLine();
+        assertTrue(status.contains(" 200 "), status);
+        for (String line; (line = in.readLine()) != null; ) {
+            if (line.startsWith("data: ") && line.contains("\"content\"") && !line.contains("\"role\"")) return;
+        }
+        throw new AssertionError("the stream ended before its first token");
+    }
+
+    /** The serve role's sequences decoding plus waiting reach {@code n}. */
+    private static void awaitLoad(ServiceProcess serve, int n) throws Exception {
+        long deadline = System.currentTimeMillis() + 30_000;
+        while (System.currentTimeMillis() < deadline) {
+            if (metric(serve, "prefloop_serve_running") + metric(serve, "prefloop_serve_queue") == n) return;
+            Thread.sleep(20);
+        }
+        throw new AssertionError("the serve role never had " + n + " sequences");
+    }
+
+    /** Nothing decoding or waiting on the serve role within a few seconds. */
+    private static void awaitIdle(ServiceProcess serve) throws Exception {
+        long deadline = System.currentTimeMillis() + 10_000;
+        while (System.currentTimeMillis() < deadline) {
+            if (metric(serve, "prefloop_serve_running") == 0 && metric(serve, "prefloop_serve_queue") == 0) return;
+            Thread.sleep(20);
+        }
+        throw new AssertionError("the serve role is still busy: running " + metric(serve, "prefloop_serve_running")
+                + ", waiting " + metric(serve, "prefloop_serve_queue") + ", cancelled so far " + metric(serve, "prefloop_serve_cancelled_total")
+                + ", decode steps " + metric(serve, "prefloop_serve_batch_size_count"));
+    }
+
+    /** A metric of the serve role without tags, from Prometheus' text on its management port. */
+    static double metric(ServiceProcess process, String name) throws Exception {
+        for (String line : process.management("/q/metrics").body().split("\n")) {
+            if (line.startsWith(name + " ") || line.startsWith(name + "{")) return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+        }
+        throw new AssertionError("no metric " + name);
     }
 
     private HttpResponse<String> post(int port, String body, String key) throws Exception {
