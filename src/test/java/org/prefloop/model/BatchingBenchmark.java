@@ -14,11 +14,12 @@ import org.prefloop.lora.LoraAdapter;
  * The batching engine under arrivals spread over time, as the service's scheduler drives it
  * (one thread; newcomers join between decode steps; at most {@code bench.maxBatch} rows, the
  * service's default 8), without HTTP: N clients arrive {@code bench.spacingMs} apart, each asks
- * for {@code bench.tokens} tokens. Three workloads: base (one sampling setting, no adapter),
- * uniform (the same setting, every row on one LoRA adapter) and mixed (greedy, seeded sampling
- * with top-p/top-k, penalties; the base and two LoRA adapters of different ranks and targets in
- * the same batches). Mixed against uniform is the cost of mixing settings and versions, uniform
- * against base the cost of the adapter itself. Adapters run in serving form
+ * for {@code bench.tokens} tokens. Four workloads: base (one sampling setting, no adapter),
+ * uniform (the same setting, every row on one LoRA adapter), versions (the same setting; the base
+ * and two LoRA adapters of different ranks and targets in the same batches) and mixed (those
+ * versions, with greedy, seeded sampling with top-p/top-k, penalties). Versions against uniform is
+ * the cost of mixing versions, mixed against uniform that of mixing settings too (whose samplers
+ * cost differently per row), uniform against base the cost of the adapter itself. Adapters run in serving form
  * ({@link LoraAdapter#servingHook()}), as the service loads them. Reports tokens/s, time to first
  * token p50/p99 (from arrival) and inter-token latency p50/p99, against the model core's
  * single-stream and batch-of-8 decode in the same run. Not a test; run its main with the test
@@ -36,7 +37,7 @@ public final class BatchingBenchmark {
 
     static final boolean COMPARE_GROUPED = Boolean.getBoolean("bench.compareGrouped");
 
-    enum Workload { BASE, UNIFORM, MIXED, MIXED_GROUPED }
+    enum Workload { BASE, UNIFORM, VERSIONS, MIXED, MIXED_GROUPED }
 
     private BatchingBenchmark() {
     }
@@ -46,12 +47,11 @@ public final class BatchingBenchmark {
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 SPACING_MS, TOKENS, MAX_BATCH);
         Path realistic = Path.of("target/bench-smollm2-135m");
-        if (args.length == 0 && !Files.exists(realistic.resolve("model.safetensors"))) { // 538 MB: only when it is run
+        List<Path> models = args.length > 0 ? java.util.Arrays.stream(args).map(Path::of).toList() : List.of(Path.of("models/demo"), realistic);
+        if (models.contains(realistic) && !Files.exists(realistic.resolve("model.safetensors"))) { // 538 MB: only when it is run
             TinyCheckpoint.write(realistic, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
                     true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
         }
-        List<Path> models = args.length > 0 ? args.length == 1 ? List.of(Path.of(args[0])) : List.of(Path.of(args[0]), Path.of(args[1]))
-                : List.of(Path.of("models/demo"), realistic);
         ai.djl.engine.Engine.getEngine("PyTorch"); // loads libtorch: the JNI calls below need it
         JniUtils.setGradMode(false);
         for (Path dir : models) {
@@ -72,21 +72,24 @@ public final class BatchingBenchmark {
                         run(gen, prompt, Math.min(clients, 4), Workload.MIXED, versions); // warm-up: the stacks and libtorch's paths
                         Result base = null;
                         Result uniform = null;
+                        Result versionsOnly = null;
                         Result mixed = null;
                         Result grouped = null;
                         for (int rep = 0; rep < REPEATS; rep++) { // interleaved, best of each: load from other jobs only slows a run down
                             base = best(base, run(gen, prompt, clients, Workload.BASE, versions));
                             uniform = best(uniform, run(gen, prompt, clients, Workload.UNIFORM, versions));
+                            versionsOnly = best(versionsOnly, run(gen, prompt, clients, Workload.VERSIONS, versions));
                             mixed = best(mixed, run(gen, prompt, clients, Workload.MIXED, versions));
                             if (COMPARE_GROUPED) grouped = best(grouped, run(gen, prompt, clients, Workload.MIXED_GROUPED, live));
                         }
-                        for (Result r : grouped == null ? List.of(base, uniform, mixed) : List.of(base, uniform, mixed, grouped)) {
+                        for (Result r : grouped == null ? List.of(base, uniform, versionsOnly, mixed) : List.of(base, uniform, versionsOnly, mixed, grouped)) {
                             System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch), TTFT p50 %5.0f ms p99 %5.0f ms, ITL p50 %4.0f ms p99 %4.0f ms%n",
                                     clients, r.label, r.tokensPerSecond, r.tokensPerSecond / core[1], pct(r.ttft, .5), pct(r.ttft, .99),
                                     pct(r.itl, .5), pct(r.itl, .99));
                         }
-                        System.out.printf("  %2d clients: mixed/uniform tokens/s %.2f, uniform/base %.2f (load average %.2f)%n", clients,
-                                mixed.tokensPerSecond / uniform.tokensPerSecond, uniform.tokensPerSecond / base.tokensPerSecond,
+                        System.out.printf("  %2d clients: mixed/uniform tokens/s %.2f, versions/uniform %.2f, uniform/base %.2f (load average %.2f)%n", clients,
+                                mixed.tokensPerSecond / uniform.tokensPerSecond, versionsOnly.tokensPerSecond / uniform.tokensPerSecond,
+                                uniform.tokensPerSecond / base.tokensPerSecond,
                                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
                         if (grouped != null) System.out.printf("  %2d clients: mixed stacked/per-group tokens/s %.2f%n", clients, mixed.tokensPerSecond / grouped.tokensPerSecond);
                     }
@@ -133,7 +136,7 @@ public final class BatchingBenchmark {
                     ProjectionHook adapter = switch (workload) {
                         case BASE -> null;
                         case UNIFORM -> adapters.get(0);
-                        case MIXED, MIXED_GROUPED -> c % 3 == 0 ? null : adapters.get(c % 3 - 1);
+                        case VERSIONS, MIXED, MIXED_GROUPED -> c % 3 == 0 ? null : adapters.get(c % 3 - 1);
                     };
                     join.add(new DecodeBatch.Request(prompt, settings(c, mixed), 0, new DecodeBatch.Listener() {
                         public void onToken(long tokenId, String textDelta) {
