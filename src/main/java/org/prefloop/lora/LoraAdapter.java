@@ -8,6 +8,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.prefloop.model.LlamaModel;
+import org.prefloop.model.LowRankHook;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.Safetensors;
 
@@ -151,6 +152,16 @@ public final class LoraAdapter implements AutoCloseable {
             if (ab == null) return null;
             return x.matMul(ab[0].transpose()).matMul(ab[1].transpose()).mul(scaling);
         };
+    }
+
+    /**
+     * A frozen copy of this adapter in serving form ({@link LowRankHook}: Aᵀ and scaling·Bᵀ per
+     * module), independent of this adapter's arrays: rows of a batch on several such hooks share
+     * one stacked pass per projection. The caller closes it. Training keeps using {@link #hook()},
+     * which reads the live matrices.
+     */
+    public LowRankHook servingHook() {
+        return LowRankHook.of(weights, (float) config.scaling(), scaling.getManager());
     }
 
     /** Writes {@code adapter_config.json} and {@code adapter_model.safetensors} in PEFT's layout. */

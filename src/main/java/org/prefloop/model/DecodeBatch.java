@@ -33,7 +33,8 @@ public final class DecodeBatch implements AutoCloseable {
      * One sequence to generate. {@code sample} separates the random streams of several samples with
      * one seed. {@code adapter} is the projection hook of the sequence's model version (a LoRA
      * adapter over the batch's base; null: the base itself): rows with different adapters share
-     * one forward pass of the base, each getting its own adapter's delta ({@link RowHooks}).
+     * one forward pass of the base, each getting its own adapter's delta ({@link RowHooks}; a
+     * {@link LowRankHook} is the form that mixes at the cost of one).
      */
     public record Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener, ProjectionHook adapter) {
         public Request(long[] prompt, Generator.GenerationParams params, int sample, Listener listener) {
@@ -192,9 +193,9 @@ public final class DecodeBatch implements AutoCloseable {
                 Arrays.fill(mask[i], from[i], longest, 1);
             }
             float[] logits;
-            try (NDScope scope = new NDScope()) {
-                ProjectionHook hook = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager);
-                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch, hook);
+            try (NDScope scope = new NDScope();
+                 RowHooks hooks = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager, generator.lowRankStacks())) {
+                NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch, hooks.hook());
                 logits = lastLogits(hidden, k);
             }
             join(newcomers, scratch, from, logits);
@@ -297,9 +298,9 @@ public final class DecodeBatch implements AutoCloseable {
         threads(generator.decodeThreads());
         try (NDManager manager = model.manager().newSubManager()) {
             long[] next;
-            try (NDScope scope = new NDScope()) {
-                ProjectionHook hook = RowHooks.of(rows.stream().map(r -> r.request.adapter()).toList(), manager);
-                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache, hook);
+            try (NDScope scope = new NDScope();
+                 RowHooks hooks = RowHooks.of(rows.stream().map(r -> r.request.adapter()).toList(), manager, generator.lowRankStacks())) {
+                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache, hooks.hook());
                 NDArray logits = model.logits(hidden.get(new NDIndex(":, -1:, :"))).reshape(n, -1);
                 next = pick(logits);
             }

@@ -34,11 +34,13 @@ public final class Generator {
     private final TextTokenizer tokenizer;
     private int decodeThreads = DEFAULT_DECODE_THREADS;
     private final PrefixCache prefixes;
+    private final LowRankStacks lowRankStacks;
 
     public Generator(LlamaModel model, TextTokenizer tokenizer) {
         this.model = Objects.requireNonNull(model, "model");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.prefixes = new PrefixCache(model);
+        this.lowRankStacks = new LowRankStacks(model.manager());
     }
 
     /** Shared prompt prefixes of this generator's batches; empty (budget 0) until a budget is set. */
@@ -181,6 +183,11 @@ public final class Generator {
 
     public LlamaModel model() {
         return model;
+    }
+
+    /** The stacked adapter factors this generator's batches share (kept across batches: a batch often lives only while it has rows). */
+    LowRankStacks lowRankStacks() {
+        return lowRankStacks;
     }
 
     int decodeThreads() {

@@ -53,7 +53,7 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray maskPenalty;
     private final double[] inverseFrequencies;
     private NDArray cosTable; // [positions, headDim]
-    private NDArray sinTable;
+    private NDArray sinTable; // [positions, headDim]: [-sin, sin], the sign of rotate_half folded in (see rope)
     private volatile ProjectionHook hook;
     private volatile boolean gradientCheckpointing;
 
@@ -478,13 +478,16 @@ public final class LlamaModel implements AutoCloseable {
         return x.mul(x.getNDArrayInternal().sigmoid());
     }
 
-    /** Rotary embedding in Hugging Face's half-split layout: x·cos + rotate_half(x)·sin. */
-    private static NDArray rope(NDArray x, NDArray cos, NDArray sin) {
-        long half = x.getShape().get(3) / 2;
-        NDArray x1 = x.get(new NDIndex("..., :{}", half));
-        NDArray x2 = x.get(new NDIndex("..., {}:", half));
-        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
-        return x.mul(cos).add(rotated.mul(sin));
+    /**
+     * Rotary embedding in Hugging Face's half-split layout: x·cos + rotate_half(x)·sin, where
+     * rotate_half(x) = [-x₂, x₁]. The sign sits in the table instead ({@code signedSin} = [-sin, sin]):
+     * [x₂, x₁]·[-sin, sin] is bit for bit [-x₂, x₁]·[sin, sin], two engine calls fewer per call
+     * (one split for two slices, no negation), which a decode step pays twice per layer.
+     */
+    private static NDArray rope(NDArray x, NDArray cos, NDArray signedSin) {
+        NDList halves = x.split(2, 3);
+        NDArray swapped = NDArrays.concat(new NDList(halves.get(1), halves.get(0)), -1);
+        return x.mul(cos).add(swapped.mul(signedSin));
     }
 
     private static NDArray zeroLike(NDArray a) {
@@ -505,7 +508,7 @@ public final class LlamaModel implements AutoCloseable {
                 float sn = (float) Math.sin(angle);
                 cos[pos * hd + i] = c;
                 cos[pos * hd + i + hd / 2] = c;
-                sin[pos * hd + i] = sn;
+                sin[pos * hd + i] = -sn; // rotate_half's sign (see rope)
                 sin[pos * hd + i + hd / 2] = sn;
             }
         }

@@ -35,10 +35,8 @@ final class Sampling {
         if (params.temperature() == 0f) return argMax(logits);
         int n = logits.length;
         if (params.topK() == 0 && params.topP() >= 1f) return drawUnsorted(logits, params.temperature(), random);
-        Integer[] order = new Integer[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
         int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        int[] order = keep <= SELECT_LIMIT ? largest(logits, keep) : descending(logits);
         double max = logits[order[0]];
         double[] probs = new double[keep];
         double sum = 0;
@@ -67,6 +65,48 @@ final class Sampling {
             if (r < 0) return order[i];
         }
         return order[keep - 1];
+    }
+
+    /**
+     * Below this top-k the k largest are selected by insertion (one pass over the vocabulary);
+     * above it the whole vocabulary is sorted.
+     */
+    static final int SELECT_LIMIT = 64;
+
+    /**
+     * Token ids by logit, largest first, ties by lower id (the order a stable sort gives), as a sort
+     * of primitive keys: the logit's bits mapped to an order-preserving int, inverted for
+     * descending order, above the id. A boxed sort with a comparator took milliseconds per token on a
+     * 49k vocabulary, a tenth of a batch's decode step.
+     */
+    static int[] descending(float[] logits) {
+        int n = logits.length;
+        long[] keys = new long[n];
+        for (int i = 0; i < n; i++) {
+            int bits = Float.floatToIntBits(logits[i]);
+            int ordered = bits ^ ((bits >> 31) & 0x7fffffff); // ascending with the float, -0.0 below 0.0 as Float.compare has it
+            keys[i] = ((long) ~ordered << 32) | i;
+        }
+        Arrays.sort(keys);
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = (int) keys[i];
+        return order;
+    }
+
+    /** The {@code k} largest logits' ids in {@link #descending} order, by insertion into a list of k. */
+    static int[] largest(float[] logits, int k) {
+        int[] best = new int[k];
+        int filled = 0;
+        for (int i = 0; i < logits.length; i++) {
+            if (filled == k && Float.compare(logits[i], logits[best[k - 1]]) <= 0) continue; // ties keep the lower id
+            int at = filled < k ? filled++ : k - 1;
+            while (at > 0 && Float.compare(logits[best[at - 1]], logits[i]) < 0) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = i;
+        }
+        return best;
     }
 
     /** Plain tempered sampling needs no ordering: one pass for the maximum, one for the mass, one to draw. */

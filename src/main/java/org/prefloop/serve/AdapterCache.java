@@ -2,6 +2,7 @@ package org.prefloop.serve;
 
 import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.LlamaModel;
+import org.prefloop.model.LowRankHook;
 import org.prefloop.model.ProjectionHook;
 
 import java.nio.file.Path;
@@ -13,8 +14,10 @@ import java.util.Map;
  * The LoRA adapters loaded over one base model, bounded: at most {@code capacity} are kept
  * (setting {@code prefloop.serve.adapter-cache}); loading one more evicts the least recently used
  * adapter that no running sequence holds. Adapters in use are never evicted, so while more
- * versions than that run at once the cache holds more until they finish. One hook object per
- * adapter, so that rows of a batch on one version form one group ({@code RowHooks}).
+ * versions than that run at once the cache holds more until they finish. Each adapter is kept
+ * only in serving form (one {@link LowRankHook} per adapter, the file's matrices freed once it is
+ * made), so rows of a batch on one version form one group and rows on several versions share
+ * stacked factors ({@code RowHooks}); an evicted adapter's stacks go with it.
  */
 final class AdapterCache {
     private final LlamaModel base;
@@ -23,13 +26,11 @@ final class AdapterCache {
     private long loads;
 
     private static final class Entry {
-        final LoraAdapter adapter;
-        final ProjectionHook hook;
+        final LowRankHook hook;
         int users;
 
-        Entry(LoraAdapter adapter) {
-            this.adapter = adapter;
-            this.hook = adapter.hook();
+        Entry(LowRankHook hook) {
+            this.hook = hook;
         }
     }
 
@@ -43,7 +44,9 @@ final class AdapterCache {
     synchronized ProjectionHook acquire(Path dir) {
         Entry e = entries.get(dir);
         if (e == null) {
-            e = new Entry(LoraAdapter.load(dir, base));
+            try (LoraAdapter adapter = LoraAdapter.load(dir, base)) {
+                e = new Entry(adapter.servingHook());
+            }
             loads++;
             entries.put(dir, e);
         }
@@ -63,7 +66,7 @@ final class AdapterCache {
             Entry e = it.next();
             if (e.users > 0) continue;
             it.remove();
-            e.adapter.close();
+            e.hook.close();
         }
     }
 
@@ -78,7 +81,7 @@ final class AdapterCache {
     }
 
     synchronized void close() {
-        entries.values().forEach(e -> e.adapter.close());
+        entries.values().forEach(e -> e.hook.close());
         entries.clear();
     }
 }

@@ -20,6 +20,7 @@ import org.prefloop.model.Generator;
 import org.prefloop.model.Generator.Completion;
 import org.prefloop.model.Generator.GenerationParams;
 import org.prefloop.model.LlamaModel;
+import org.prefloop.model.LowRankHook;
 import org.prefloop.model.ModelConfig;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.TextTokenizer;
@@ -27,9 +28,11 @@ import org.prefloop.model.TinyCheckpoint;
 import org.prefloop.model.TokenizerSpec;
 
 /**
- * Many versions in one batch: rows running two different LoRA adapters and the bare base share
- * each forward pass of the base, with mixed sampling settings and seeds, and every sequence gets
- * exactly what it gets alone on its own version.
+ * Many versions in one batch: rows running different LoRA adapters and the bare base share each
+ * forward pass of the base, with mixed sampling settings and seeds, and every sequence gets
+ * exactly what it gets alone on its own version: through the stacked factors of serving hooks
+ * (three adapters of different ranks, targets and scalings), and through the per-group path any
+ * other hook takes.
  */
 class MixedAdapterBatchTest {
     static final TokenizerSpec CHARS = TokenizerSpec.characters("abcdefghij0123456789+-=* ");
@@ -42,6 +45,7 @@ class MixedAdapterBatchTest {
     static Generator generator;
     static LoraAdapter wide;   // every projection, rank 4
     static LoraAdapter narrow; // q and v only, rank 8: a different shape of adapter in the same batch
+    static LoraAdapter thin;   // o, gate and down only, rank 2, rsLoRA scaling: modules the others leave alone, or share with one
 
     @BeforeAll
     static void load() {
@@ -51,12 +55,15 @@ class MixedAdapterBatchTest {
         generator = new Generator(model, tokenizer);
         wide = LoraAdapter.create(model, LoraAdapter.Config.of(4, 64, LoraAdapterTest.TARGETS, null), 3, true);
         narrow = LoraAdapter.create(model, LoraAdapter.Config.of(8, 128, List.of("q_proj", "v_proj"), null), 4, true);
+        thin = LoraAdapter.create(model, new LoraAdapter.Config("LORA", "CAUSAL_LM", 2, 24, 0, List.of("o_proj", "gate_proj", "down_proj"),
+                true, "none", null, true), 5, true);
     }
 
     @AfterAll
     static void close() {
         wide.close();
         narrow.close();
+        thin.close();
         tokenizer.close();
         model.close();
     }
@@ -97,10 +104,29 @@ class MixedAdapterBatchTest {
     }
 
     @Test
-    void aBatchMixingTwoAdaptersTheBaseAndSamplingSettingsGivesEachRequestWhatItGetsAlone() {
-        ProjectionHook a = wide.hook();
+    void aBatchMixingThreeServingAdaptersTheBaseAndSamplingSettingsGivesEachRequestWhatItGetsAlone() {
+        try (LowRankHook a = wide.servingHook(); LowRankHook b = narrow.servingHook(); LowRankHook c = thin.servingHook()) {
+            List<Case> cases = new ArrayList<>(mixedCases(a, b));
+            cases.add(3, new Case("12+7=", greedy(24), c));
+            cases.add(new Case("abc*3", sampled(20, 1.2f, 0.9f, 8, 5L), c));
+            cases.add(new Case("9-4 ", greedy(20), c));
+            List<Completion> expected = runMixed(cases);
+            for (int other = 0; other < 3; other++) {
+                assertTrue(!Arrays.equals(expected.get(3).tokenIds(), expected.get(other).tokenIds()),
+                        "the third adapter answers differently: " + expected.get(3).text() + " | " + expected.get(other).text());
+            }
+        }
+    }
+
+    @Test
+    void aBatchMixingOtherHooksTakesThePerGroupPathAndGivesTheSame() {
+        ProjectionHook a = wide.hook(); // live hooks (a trainer's): not stackable
         ProjectionHook b = narrow.hook();
-        List<Case> cases = List.of(
+        runMixed(mixedCases(a, b));
+    }
+
+    static List<Case> mixedCases(ProjectionHook a, ProjectionHook b) {
+        return List.of(
                 new Case("12+7=", greedy(24), a),
                 new Case("12+7=", greedy(24), b),
                 new Case("12+7=", greedy(24), null),
@@ -109,6 +135,14 @@ class MixedAdapterBatchTest {
                 new Case("9-4 ", new GenerationParams(18, 0f, 1f, 0, 1.3f, null, List.of(), null, 0.4f, 0.2f, true), b),
                 new Case("jj", sampled(22, 0.7f, 1f, 0, 99L), null),
                 new Case("0000", greedy(16), a));
+    }
+
+    /**
+     * Runs the cases in one batch (three join at first, then one every third step) and checks each
+     * against its lone run; the first three are one greedy prompt on a, b and the base, which must differ. Returns
+     * the lone runs.
+     */
+    static List<Completion> runMixed(List<Case> cases) {
         List<Completion> expected = cases.stream().map(MixedAdapterBatchTest::alone).toList();
 
         List<Probe> probes = new ArrayList<>();
@@ -143,5 +177,6 @@ class MixedAdapterBatchTest {
                 && !Arrays.equals(expected.get(1).tokenIds(), expected.get(2).tokenIds())
                 && !Arrays.equals(expected.get(0).tokenIds(), expected.get(1).tokenIds()),
                 "adapter, other adapter and base differ: " + expected.get(0).text() + " | " + expected.get(1).text() + " | " + expected.get(2).text());
+        return expected;
     }
 }

@@ -14,16 +14,30 @@ import org.prefloop.lora.LoraAdapter;
  * The batching engine under arrivals spread over time, as the service's scheduler drives it
  * (one thread; newcomers join between decode steps; at most {@code bench.maxBatch} rows, the
  * service's default 8), without HTTP: N clients arrive {@code bench.spacingMs} apart, each asks
- * for {@code bench.tokens} tokens. Two workloads: uniform (one sampling setting, the base) and
- * mixed (greedy, seeded sampling with top-p/top-k, penalties; the base and two LoRA adapters in
- * the same batch). Reports tokens/s, time to first token p50/p99 (from arrival) and inter-token
- * latency p50/p99, against the model core's single-stream and batch-of-8 decode in the same run.
- * Not a test; run its main with the test classpath (see README § Benchmarks).
+ * for {@code bench.tokens} tokens. Four workloads: base (one sampling setting, no adapter),
+ * uniform (the same setting, every row on one LoRA adapter), versions (the same setting; the base
+ * and two LoRA adapters of different ranks and targets in the same batches) and mixed (those
+ * versions, with greedy, seeded sampling with top-p/top-k, penalties). Versions against uniform is
+ * the cost of mixing versions, mixed against uniform that of mixing settings too (whose samplers
+ * cost differently per row), uniform against base the cost of the adapter itself. Adapters run in serving form
+ * ({@link LoraAdapter#servingHook()}), as the service loads them. Reports tokens/s, time to first
+ * token p50/p99 (from arrival) and inter-token latency p50/p99, against the model core's
+ * single-stream and batch-of-8 decode in the same run. Not a test; run its main with the test
+ * classpath (see README § Benchmarks); {@code bench.clients} (default "8,32") picks the client counts,
+ * {@code bench.repeats} (default 2) how many interleaved runs of each workload give the best figure,
+ * {@code bench.compareGrouped=true} adds the mixed workload on live (unstackable) adapter hooks: the
+ * per-group path that any other hook takes, for a same-run comparison.
  */
 public final class BatchingBenchmark {
     static final int MAX_BATCH = Integer.getInteger("bench.maxBatch", 8);
     static final int TOKENS = Integer.getInteger("bench.tokens", 24);
     static final int SPACING_MS = Integer.getInteger("bench.spacingMs", 40);
+    static final int REPEATS = Integer.getInteger("bench.repeats", 2);
+    static final int[] CLIENTS = java.util.Arrays.stream(System.getProperty("bench.clients", "8,32").split(",")).mapToInt(Integer::parseInt).toArray();
+
+    static final boolean COMPARE_GROUPED = Boolean.getBoolean("bench.compareGrouped");
+
+    enum Workload { BASE, UNIFORM, VERSIONS, MIXED, MIXED_GROUPED }
 
     private BatchingBenchmark() {
     }
@@ -33,12 +47,12 @@ public final class BatchingBenchmark {
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 SPACING_MS, TOKENS, MAX_BATCH);
         Path realistic = Path.of("target/bench-smollm2-135m");
-        if (!Files.exists(realistic.resolve("model.safetensors"))) {
+        List<Path> models = args.length > 0 ? java.util.Arrays.stream(args).map(Path::of).toList() : List.of(Path.of("models/demo"), realistic);
+        if (models.contains(realistic) && !Files.exists(realistic.resolve("model.safetensors"))) { // 538 MB: only when it is run
             TinyCheckpoint.write(realistic, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
                     true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
         }
-        List<Path> models = args.length > 0 ? args.length == 1 ? List.of(Path.of(args[0])) : List.of(Path.of(args[0]), Path.of(args[1]))
-                : List.of(Path.of("models/demo"), realistic);
+        ai.djl.engine.Engine.getEngine("PyTorch"); // loads libtorch: the JNI calls below need it
         JniUtils.setGradMode(false);
         for (Path dir : models) {
             try (LlamaModel model = LlamaModel.load(dir, Device.cpu()); TextTokenizer tok = TextTokenizer.load(dir)) {
@@ -46,20 +60,38 @@ public final class BatchingBenchmark {
                 long[] prompt = tok.encode(ChatTemplate.load(dir).render(List.of(new ChatTemplate.ChatMessage("user", "reverse: abcde")), true));
                 List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
                 try (LoraAdapter a = LoraAdapter.create(model, LoraAdapter.Config.of(8, 16, targets, null), 1, true);
-                     LoraAdapter b = LoraAdapter.create(model, LoraAdapter.Config.of(16, 32, List.of("q_proj", "v_proj"), null), 2, true)) {
-                    List<ProjectionHook> versions = List.of(a.hook(), b.hook());
+                     LoraAdapter b = LoraAdapter.create(model, LoraAdapter.Config.of(16, 32, List.of("q_proj", "v_proj"), null), 2, true);
+                     LowRankHook servedA = a.servingHook();
+                     LowRankHook servedB = b.servingHook()) {
+                    List<ProjectionHook> versions = List.of(servedA, servedB);
+                    List<ProjectionHook> live = List.of(a.hook(), b.hook()); // not stackable: the per-group path
                     double[] core = core(gen, prompt);
                     System.out.printf("%s (prompt %d tokens):%n", dir.getFileName(), prompt.length);
                     System.out.printf("  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s%n", core[0], MAX_BATCH, core[1]);
-                    for (int clients : new int[] {8, 32}) {
-                        Result uniform = run(gen, prompt, clients, false, versions);
-                        Result mixed = run(gen, prompt, clients, true, versions);
-                        for (Result r : List.of(uniform, mixed)) {
+                    for (int clients : CLIENTS) {
+                        run(gen, prompt, Math.min(clients, 4), Workload.MIXED, versions); // warm-up: the stacks and libtorch's paths
+                        Result base = null;
+                        Result uniform = null;
+                        Result versionsOnly = null;
+                        Result mixed = null;
+                        Result grouped = null;
+                        for (int rep = 0; rep < REPEATS; rep++) { // interleaved, best of each: load from other jobs only slows a run down
+                            base = best(base, run(gen, prompt, clients, Workload.BASE, versions));
+                            uniform = best(uniform, run(gen, prompt, clients, Workload.UNIFORM, versions));
+                            versionsOnly = best(versionsOnly, run(gen, prompt, clients, Workload.VERSIONS, versions));
+                            mixed = best(mixed, run(gen, prompt, clients, Workload.MIXED, versions));
+                            if (COMPARE_GROUPED) grouped = best(grouped, run(gen, prompt, clients, Workload.MIXED_GROUPED, live));
+                        }
+                        for (Result r : grouped == null ? List.of(base, uniform, versionsOnly, mixed) : List.of(base, uniform, versionsOnly, mixed, grouped)) {
                             System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch), TTFT p50 %5.0f ms p99 %5.0f ms, ITL p50 %4.0f ms p99 %4.0f ms%n",
                                     clients, r.label, r.tokensPerSecond, r.tokensPerSecond / core[1], pct(r.ttft, .5), pct(r.ttft, .99),
                                     pct(r.itl, .5), pct(r.itl, .99));
                         }
-                        System.out.printf("  %2d clients: mixed/uniform tokens/s %.2f%n", clients, mixed.tokensPerSecond / uniform.tokensPerSecond);
+                        System.out.printf("  %2d clients: mixed/uniform tokens/s %.2f, versions/uniform %.2f, uniform/base %.2f (load average %.2f)%n", clients,
+                                mixed.tokensPerSecond / uniform.tokensPerSecond, versionsOnly.tokensPerSecond / uniform.tokensPerSecond,
+                                uniform.tokensPerSecond / base.tokensPerSecond,
+                                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
+                        if (grouped != null) System.out.printf("  %2d clients: mixed stacked/per-group tokens/s %.2f%n", clients, mixed.tokensPerSecond / grouped.tokensPerSecond);
                     }
                 }
             }
@@ -67,6 +99,10 @@ public final class BatchingBenchmark {
     }
 
     record Result(String label, double tokensPerSecond, List<Double> ttft, List<Double> itl) {
+    }
+
+    static Result best(Result a, Result b) {
+        return a == null || b.tokensPerSecond > a.tokensPerSecond ? b : a;
     }
 
     static Generator.GenerationParams settings(int i, boolean mixed) {
@@ -80,7 +116,8 @@ public final class BatchingBenchmark {
     }
 
     /** Arrivals spread over time into one continuously batched engine, driven as the scheduler drives it. */
-    static Result run(Generator gen, long[] prompt, int clients, boolean mixed, List<ProjectionHook> adapters) {
+    static Result run(Generator gen, long[] prompt, int clients, Workload workload, List<ProjectionHook> adapters) {
+        boolean mixed = workload == Workload.MIXED || workload == Workload.MIXED_GROUPED;
         List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
         List<Double> itl = new ArrayList<>();
         long[] arrival = new long[clients];
@@ -96,7 +133,11 @@ public final class BatchingBenchmark {
                 List<DecodeBatch.Request> join = new ArrayList<>();
                 while (next < clients && arrival[next] <= now && batch.size() + join.size() < MAX_BATCH) {
                     int c = next++;
-                    ProjectionHook adapter = mixed ? (c % 3 == 0 ? null : adapters.get(c % 3 - 1)) : null;
+                    ProjectionHook adapter = switch (workload) {
+                        case BASE -> null;
+                        case UNIFORM -> adapters.get(0);
+                        case VERSIONS, MIXED, MIXED_GROUPED -> c % 3 == 0 ? null : adapters.get(c % 3 - 1);
+                    };
                     join.add(new DecodeBatch.Request(prompt, settings(c, mixed), 0, new DecodeBatch.Listener() {
                         public void onToken(long tokenId, String textDelta) {
                             long t = System.nanoTime();
@@ -119,7 +160,7 @@ public final class BatchingBenchmark {
         double seconds = (System.nanoTime() - start) / 1e9;
         Collections.sort(ttft);
         Collections.sort(itl);
-        return new Result(mixed ? "mixed" : "uniform", tokens[0] / seconds, ttft, itl);
+        return new Result(workload.name().toLowerCase(java.util.Locale.ROOT), tokens[0] / seconds, ttft, itl);
     }
 
     /** {single-stream, batch} decode tokens/s of the model core, fixed length, same prompt. */

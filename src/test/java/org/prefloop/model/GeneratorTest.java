@@ -170,6 +170,22 @@ class GeneratorTest {
     }
 
     @Test
+    void topKAndTopPSeeTokensInTheOrderOfAStableSortByLogit() {
+        java.util.Random rnd = new java.util.Random(5);
+        float[] logits = new float[5000];
+        for (int i = 0; i < logits.length; i++) logits[i] = rnd.nextInt(40) / 4f - 5f; // many ties
+        logits[7] = -0.0f;
+        logits[8] = 0.0f;
+        Integer[] boxed = new Integer[logits.length];
+        for (int i = 0; i < boxed.length; i++) boxed[i] = i;
+        java.util.Arrays.sort(boxed, (a, b) -> Float.compare(logits[b], logits[a]));
+        int[] expected = java.util.Arrays.stream(boxed).mapToInt(Integer::intValue).toArray();
+        assertArrayEquals(expected, Sampling.descending(logits));
+        assertArrayEquals(java.util.Arrays.copyOf(expected, 40), Sampling.largest(logits, 40));
+        assertArrayEquals(java.util.Arrays.copyOf(expected, 1), Sampling.largest(logits, 1));
+    }
+
+    @Test
     void samplingFollowsTheTemperedDistribution() {
         float[] logits = {0f, (float) Math.log(3)}; // p = 1/4, 3/4
         GenerationParams p = new GenerationParams(1, 1f, 1f, 0, 1f, null, List.of(), null);
