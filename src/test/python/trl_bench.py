@@ -8,7 +8,7 @@ batch; SFT_BATCH prompt-completion examples of SEQ tokens (a quarter prompt, com
 and DPO_PAIRS pairs whose prompt+chosen and prompt+rejected are SEQ tokens each (the reference is
 the policy with the adapter switched off, as in PrefLoop). Prints one JSON line per stage: best
 seconds per step of STEPS after one warm-up, tokens/s, and the process's peak resident memory so
-far (ru_maxrss), or on CUDA the allocator's peak.
+far (VmHWM), or on CUDA the allocator's peak.
 """
 import json
 import random
@@ -45,7 +45,17 @@ def text(rng, n):
 def peak(device):
     if device == "cuda":
         return {"peak_allocated_bytes": torch.cuda.max_memory_allocated(), "peak_reserved_bytes": torch.cuda.max_memory_reserved()}
-    return {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {"peak_rss_bytes": vm_hwm()}
+
+
+def vm_hwm():
+    """This process's own peak resident set. Not ru_maxrss: Linux carries the parent's peak into
+    ru_maxrss across fork and exec, so a child of a 7 GiB JVM would report at least 7 GiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):

@@ -117,12 +117,23 @@ public final class ServingBenchmark {
         System.exit(0); // the HTTP clients' threads would keep the JVM alive
     }
 
-    /** The SmolLM2-135M-shaped checkpoint (random weights), written once under target/. */
+    /**
+     * The SmolLM2-135M-shaped checkpoint (random weights), written once under target/. Its
+     * tokenizer gives every one of the 49,152 ids a character of its own (the prompt's ASCII, then
+     * letters and symbols from U+00C0 on): a random model picks ids all over the vocabulary, and
+     * with ids that decode to nothing a stream would send no text to time.
+     */
     static Path smolLm2Shape() {
-        Path dir = Path.of("target/bench-smollm2-135m");
+        Path dir = Path.of("target/bench-smollm2-135m-text");
         if (!Files.exists(dir.resolve("model.safetensors"))) {
-            TinyCheckpoint.write(dir, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
-                    true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
+            int vocab = 49152;
+            StringBuilder alphabet = new StringBuilder("abcdefghijklmnopqrstuvwxyz0123456789 .,\n");
+            int wanted = vocab - TokenizerSpec.SPECIAL_TOKENS.size();
+            for (int cp = 0xC0; alphabet.codePointCount(0, alphabet.length()) < wanted; cp++) {
+                if (Character.isLetter(cp) || Character.getType(cp) == Character.OTHER_SYMBOL) alphabet.appendCodePoint(cp);
+            }
+            TinyCheckpoint.write(dir, new ModelConfig("llama", vocab, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
+                    true, false, null, null, "float32", 0), 135, TokenizerSpec.characters(alphabet.toString()));
         }
         return dir;
     }
