@@ -147,12 +147,7 @@ public final class KvCache implements AutoCloseable {
     /** Copies {@code count} cached columns of {@code src}'s row into this cache's row, which then holds exactly those. */
     void copyRow(KvCache src, int srcRow, int srcFrom, int count, int dstRow, int dstFrom) {
         try (NDScope scope = new NDScope()) {
-            NDIndex from = new NDIndex("{}:{}, :, {}:{}", srcRow, srcRow + 1, srcFrom, srcFrom + count);
-            NDIndex to = new NDIndex("{}:{}, :, {}:{}", dstRow, dstRow + 1, dstFrom, dstFrom + count);
-            for (int l = 0; l < keys.length; l++) {
-                keys[l].set(to, src.keys[l].get(from));
-                values[l].set(to, src.values[l].get(from));
-            }
+            copyKeysAndValues(src, srcRow, srcFrom, count, dstRow, dstFrom);
             markRow(dstRow, dstFrom, count);
         }
     }
@@ -160,13 +155,17 @@ public final class KvCache implements AutoCloseable {
     /** Copies {@code count} columns of {@code src}'s row into this cache's row, marking just those columns real. */
     void copyColumns(KvCache src, int srcRow, int srcFrom, int count, int dstRow, int dstFrom) {
         try (NDScope scope = new NDScope()) {
-            NDIndex from = new NDIndex("{}:{}, :, {}:{}", srcRow, srcRow + 1, srcFrom, srcFrom + count);
-            NDIndex to = new NDIndex("{}:{}, :, {}:{}", dstRow, dstRow + 1, dstFrom, dstFrom + count);
-            for (int l = 0; l < keys.length; l++) {
-                keys[l].set(to, src.keys[l].get(from));
-                values[l].set(to, src.values[l].get(from));
-            }
+            copyKeysAndValues(src, srcRow, srcFrom, count, dstRow, dstFrom);
             mask.set(new NDIndex("{}:{}, {}:{}", dstRow, dstRow + 1, dstFrom, dstFrom + count), 1f);
+        }
+    }
+
+    private void copyKeysAndValues(KvCache src, int srcRow, int srcFrom, int count, int dstRow, int dstFrom) {
+        NDIndex from = new NDIndex("{}:{}, :, {}:{}", srcRow, srcRow + 1, srcFrom, srcFrom + count);
+        NDIndex to = new NDIndex("{}:{}, :, {}:{}", dstRow, dstRow + 1, dstFrom, dstFrom + count);
+        for (int l = 0; l < keys.length; l++) {
+            keys[l].set(to, src.keys[l].get(from));
+            values[l].set(to, src.values[l].get(from));
         }
     }
 
