@@ -49,7 +49,7 @@ public class Completions {
      */
     public List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations,
                                                Generator.GenerationParams params, String field, BooleanSupplier hungUp) {
-        if (backend.enabled()) return backend.complete(model, conversations, params, field);
+        if (backend.enabled()) return backend.complete(model, conversations, params, field, hungUp);
         ModelHost.Resolved resolved = host.resolve(model);
         int context = resolved.base().model().config().maxPositionEmbeddings();
         List<long[]> prompts = new ArrayList<>();

@@ -30,6 +30,10 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -53,6 +57,7 @@ import java.util.function.Supplier;
  */
 @ApplicationScoped
 public class ServingBackend {
+    private static final long HANG_UP_POLL_MS = 100;
     private static final Logger LOG = Logger.getLogger(ServingBackend.class);
     static final String LOAD = "/v1/load_lora_adapter";
     static final String UNLOAD = "/v1/unload_lora_adapter";
@@ -185,10 +190,12 @@ public class ServingBackend {
     /**
      * Rounds and evaluations through the engine: one chat completion per conversation, all sent
      * at once so the engine batches them. The engine's refusals of a prompt (its context check)
-     * are a 400 naming {@code field}; an engine that does not answer is a 502.
+     * are a 400 naming {@code field}; an engine that does not answer is a 502. Once
+     * {@code hungUp} is true the requests still open are aborted (the engine sees its client hang
+     * up and drops their sequences) and a 503 problem ends the call nobody waits for.
      */
     List<Generator.Completion> complete(String model, List<List<ChatCompletionRequest.Message>> conversations,
-                                        Generator.GenerationParams params, String field) {
+                                        Generator.GenerationParams params, String field, BooleanSupplier hungUp) {
         ModelVersion v = version(model);
         for (int attempt = 0; ; attempt++) {
             ensureLoaded(v, this::promotedName);
@@ -196,6 +203,7 @@ public class ServingBackend {
             for (List<ChatCompletionRequest.Message> conversation : conversations) {
                 pending.add(postAsync("/v1/chat/completions", chatBody(servedName(v), conversation, params)));
             }
+            awaitAll(pending, hungUp, field);
             List<Answer> answers = new ArrayList<>();
             for (CompletableFuture<Answer> p : pending) answers.add(join(p));
             if (attempt == 0 && v.adapterPath != null && answers.stream().anyMatch(a -> a.status == 404)) {
@@ -215,6 +223,27 @@ public class ServingBackend {
                         choice.path("finish_reason").asText("stop"), a.tree(json).path("usage").path("prompt_tokens").asInt()));
             }
             return out;
+        }
+    }
+
+    /** Waits until every request is answered, or aborts those still open once the client hangs up. */
+    private static void awaitAll(List<CompletableFuture<Answer>> pending, BooleanSupplier hungUp, String field) {
+        CompletableFuture<Void> all = CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new));
+        while (true) {
+            try {
+                all.get(HANG_UP_POLL_MS, TimeUnit.MILLISECONDS);
+                return;
+            } catch (TimeoutException stillRunning) {
+                if (!hungUp.getAsBoolean()) continue;
+                pending.forEach(p -> p.cancel(true)); // the HTTP client aborts the exchange: the engine sees a hang-up
+                throw new ProblemException(503, field, "the client went away before the answer");
+            } catch (ExecutionException failed) {
+                return; // join reports it, request by request
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                pending.forEach(p -> p.cancel(true));
+                throw new ProblemException(503, field, "interrupted while the serving backend generated");
+            }
         }
     }
 

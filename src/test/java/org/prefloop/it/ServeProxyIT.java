@@ -164,7 +164,7 @@ class ServeProxyIT {
         return open(port, "/v1/chat/completions", "Bearer proxy-test-key-0123456789", json);
     }
 
-    private static Socket open(int port, String path, String authorization, String json) throws Exception {
+    static Socket open(int port, String path, String authorization, String json) throws Exception {
         Socket s = new Socket("127.0.0.1", port);
         s.setSoTimeout(60_000);
         byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
@@ -198,7 +198,7 @@ class ServeProxyIT {
     }
 
     /** Nothing decoding or waiting on the serve role within a few seconds. */
-    private static void awaitIdle(ServiceProcess serve) throws Exception {
+    static void awaitIdle(ServiceProcess serve) throws Exception {
         long deadline = System.currentTimeMillis() + 10_000;
         while (System.currentTimeMillis() < deadline) {
             if (metric(serve, "prefloop_serve_running") == 0 && metric(serve, "prefloop_serve_queue") == 0) return;

@@ -35,7 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * PrefLoop with {@code PREFLOOP_SERVE_BACKEND_URL} pointing at it. Promotion loads the version's
  * adapter there under its name and the alias, a refused load leaves the promotion undone,
  * rollback moves the alias back, a bound retires the least recently used adapter, an engine
- * that forgot an adapter gets it again, and a gone engine is a 502.
+ * that forgot an adapter gets it again, a round abandoned by its client is dropped on the engine too,
+ * and a gone engine is a 502.
  */
 class ServingBackendIT {
     private static final String ENGINE_KEY = "engine-key-0123456789abcdef";
@@ -132,6 +133,18 @@ class ServingBackendIT {
             assertEquals("model_not_found", json.readTree(unknown.body()).at("/error/code").asText());
             HttpResponse<String> malformed = http.send(chatRequest(prefloop.port(), APP_KEY, "{\"model\":"), HttpResponse.BodyHandlers.ofString());
             assertEquals(400, malformed.statusCode(), malformed.body());
+
+            // a round abandoned while the engine generates it: the engine drops its sequences
+            double cancelled = ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total");
+            String prompts = String.join(",", java.util.Collections.nCopies(1000, "[{\"role\":\"user\",\"content\":\"reverse: abcde\"}]"));
+            String admin = "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + ServiceProcess.ADMIN_PASSWORD).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            try (java.net.Socket abandoned = ServeProxyIT.open(prefloop.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"max_tokens\":64,\"seed\":3}")) {
+                long deadline = System.currentTimeMillis() + 30_000;
+                while (ServeProxyIT.metric(engine, "prefloop_serve_running") == 0 && System.currentTimeMillis() < deadline) Thread.sleep(20);
+            }
+            ServeProxyIT.awaitIdle(engine);
+            assertTrue(ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total") - cancelled >= 1, "the abandoned round's sequences were cancelled on the engine");
+            assertEquals(tunedAnswer, answer(chat(prefloop.port(), APP_KEY, "tuned-1")), "and the engine answers the next request");
 
             // the engine gone: 502 on /v1 (OpenAI's shape) and on rounds and promotion (problems), nothing promoted
             engine.stop();
