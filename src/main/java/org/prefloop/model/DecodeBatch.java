@@ -1,6 +1,8 @@
 package org.prefloop.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -20,7 +22,8 @@ import java.util.SplittableRandom;
  * and leave the moment they finish, each with its own sampling settings, seed and stop rules.
  *
  * <p>A newcomer's prompt is prefilled on its own (with the other newcomers of the same
- * iteration) into a scratch cache, then its keys and values are copied into a free row of the
+ * iteration, in one forward pass, starting from the prefix the {@link PrefixCache} holds for
+ * each) into a scratch cache, then its keys and values are copied into a free row of the
  * batch's cache, right-aligned to the batch's current column; {@link #step()} then decodes one
  * token for every row in one forward pass. Positions count each row's own real tokens, so a row
  * computes exactly what it would alone; only the reduction order over masked columns differs.
@@ -73,6 +76,7 @@ public final class DecodeBatch implements AutoCloseable {
     private final java.util.ArrayDeque<Prefill> prefilling = new java.util.ArrayDeque<>();
     private int prefillChunk;
     private long prefillChunks;
+    private long prefillPasses;
     private KvCache cache; // null while the batch is empty
 
     DecodeBatch(Generator generator, LlamaModel model, TextTokenizer tokenizer) {
@@ -138,8 +142,9 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Adds the newcomers to the batch. Prompts within the prefill chunk are prefilled together now
-     * and get their first token at once; longer ones are prefilled a chunk per {@link #step()} and
+     * Adds the newcomers to the batch. Those whose prompt, less the prefix the {@link PrefixCache}
+     * holds for it, fits the prefill chunk are prefilled together now, in one forward pass, and
+     * get their first token at once; longer ones are prefilled a chunk per {@link #step()} and
      * join when done. All are checked before any work: a bad prompt throws and leaves the batch as
      * it was.
      */
@@ -154,49 +159,93 @@ public final class DecodeBatch implements AutoCloseable {
             }
         }
         List<Request> now = new ArrayList<>();
+        List<Integer> cached = new ArrayList<>();
         PrefixCache prefixes = generator.prefixCache();
-        for (Request r : newcomers) {
-            int p = r.prompt().length;
-            boolean shortPrompt = prefillChunk == 0 || p <= prefillChunk;
-            if (shortPrompt && prefixes.cachedTokens(r.prompt(), r.adapter()) == 0) { // prefilled together below
-                now.add(r);
-                continue;
-            }
-            Prefill f = new Prefill(r, model.newCache(1, p));
-            f.done = prefixes.load(r.prompt(), r.adapter(), f.scratch);
-            if (prefillChunk == 0 || p - f.done <= prefillChunk) {
-                complete(f); // what remains fits one chunk: it joins now, as the short ones do
-            } else {
+        Together together = null;
+        synchronized (prefixes) { // the prefixes planned for are the ones loaded: nothing is stored or evicted in between
+            for (Request r : newcomers) {
+                int p = r.prompt().length;
+                int c = prefixes.cachedTokens(r.prompt(), r.adapter());
+                if (prefillChunk == 0 || p - c <= prefillChunk) { // prefilled together below
+                    now.add(r);
+                    cached.add(c);
+                    continue;
+                }
+                Prefill f = new Prefill(r, model.newCache(1, p));
+                f.done = prefixes.load(r.prompt(), r.adapter(), f.scratch);
                 prefilling.addLast(f);
             }
+            if (!now.isEmpty()) together = Together.load(now, cached.stream().mapToInt(Integer::intValue).toArray(), prefixes, model);
         }
-        if (!now.isEmpty()) prefillTogether(now);
+        if (together != null) prefillTogether(together);
         removeFinished();
     }
 
-    private void prefillTogether(List<Request> newcomers) {
-        int longest = 0;
-        for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
+    /**
+     * Newcomers prefilled in one forward pass, hits of the prefix cache and others alike, in a
+     * scratch cache of one row each. With P the longest cached prefix among them, row i's cached
+     * prefix (c_i tokens) sits right-aligned in columns [P - c_i, P) and the rest of its prompt
+     * (s_i tokens) follows from column P, left-aligned in the new input, masked padding after it:
+     * each row's real columns are contiguous, [P - c_i, P + s_i), and positions count real tokens
+     * only, so each row computes what it computes alone.
+     */
+    private record Together(List<Request> requests, int[] cached, int columns, KvCache scratch) {
+        static Together load(List<Request> requests, int[] cached, PrefixCache prefixes, LlamaModel model) {
+            int columns = 0;
+            int suffix = 0;
+            for (int i = 0; i < requests.size(); i++) {
+                columns = Math.max(columns, cached[i]);
+                suffix = Math.max(suffix, requests.get(i).prompt().length - cached[i]);
+            }
+            KvCache scratch = model.newCache(requests.size(), columns + suffix);
+            try {
+                for (int i = 0; i < requests.size(); i++) {
+                    if (cached[i] == 0) continue;
+                    Request r = requests.get(i);
+                    int loaded = prefixes.load(r.prompt(), r.adapter(), scratch, i, columns - cached[i]);
+                    if (loaded != cached[i]) throw new IllegalStateException("prefix cache loaded " + loaded + " tokens, " + cached[i] + " planned");
+                }
+                scratch.setLength(columns);
+            } catch (RuntimeException e) {
+                scratch.close();
+                throw e;
+            }
+            return new Together(requests, cached, columns, scratch);
+        }
+
+        int suffix(int i) {
+            return requests.get(i).prompt().length - cached[i];
+        }
+    }
+
+    private void prefillTogether(Together together) {
+        List<Request> newcomers = together.requests();
         int k = newcomers.size();
+        int longest = 0;
+        for (int i = 0; i < k; i++) longest = Math.max(longest, together.suffix(i));
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         threads(prefillThreads);
         try (NDManager manager = model.manager().newSubManager();
-             KvCache scratch = model.newCache(k, longest)) {
+             KvCache scratch = together.scratch()) {
             long[][] ids = new long[k][longest];
             long[][] mask = new long[k][longest];
             int[] from = new int[k];
             for (int i = 0; i < k; i++) {
                 long[] p = newcomers.get(i).prompt();
-                from[i] = longest - p.length;
-                System.arraycopy(p, 0, ids[i], from[i], p.length);
-                Arrays.fill(mask[i], from[i], longest, 1);
+                int c = together.cached()[i];
+                System.arraycopy(p, c, ids[i], 0, p.length - c);
+                Arrays.fill(mask[i], 0, p.length - c, 1);
+                from[i] = together.columns() - c;
             }
             float[] logits;
             try (NDScope scope = new NDScope();
                  RowHooks hooks = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager, generator.lowRankStacks())) {
                 NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch, hooks.hook());
-                logits = lastLogits(hidden, k);
+                prefillPasses++;
+                NDList last = new NDList(k);
+                for (int i = 0; i < k; i++) last.add(hidden.get(new NDIndex("{}:{}, {}:{}, :", i, i + 1, together.suffix(i) - 1, together.suffix(i))));
+                logits = lastLogits(k == 1 ? last.get(0) : NDArrays.concat(last, 0), k);
             }
             join(newcomers, scratch, from, logits);
         } finally {
@@ -222,6 +271,7 @@ public final class DecodeBatch implements AutoCloseable {
             try (NDScope scope = new NDScope()) {
                 NDArray ids = manager.create(Arrays.copyOfRange(prompt, f.done, f.done + t), new Shape(1, t));
                 NDArray hidden = model.hidden(ids, manager.ones(new Shape(1, t), DataType.INT64), f.scratch, f.request.adapter());
+                prefillPasses++;
                 f.done += t;
                 if (t < remaining || f.chunked) {
                     f.chunked = true;
@@ -274,6 +324,11 @@ public final class DecodeBatch implements AutoCloseable {
     /** Prompt chunks prefilled so far by chunked prefill. */
     public long prefillChunks() {
         return prefillChunks;
+    }
+
+    /** Forward passes that prefilled prompts so far: one per {@link #admit} of prompts that fit a chunk, one per chunk of longer ones. */
+    public long prefillPasses() {
+        return prefillPasses;
     }
 
     /** One decode step for every running sequence; sequences that finish or were cancelled leave the batch. */
