@@ -7,7 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import org.prefloop.lora.LoraAdapter;
 
 /**
@@ -28,6 +30,7 @@ import org.prefloop.lora.LoraAdapter;
  * single-stream and batch-of-8 decode in the same run. Not a test; run its main with the test
  * classpath (see README § Benchmarks); {@code bench.clients} (default "8,32") picks the client counts,
  * {@code bench.repeats} (default 2) how many interleaved runs of each workload give the best figure,
+ * {@code bench.workloads} (default "base,uniform,versions,mixed") which workloads run,
  * {@code bench.compareGrouped=true} adds the mixed workload on live (unstackable) adapter hooks: the
  * per-group path that any other hook takes, for a same-run comparison.
  */
@@ -44,6 +47,9 @@ public final class BatchingBenchmark {
     static final boolean COMPARE_GROUPED = Boolean.getBoolean("bench.compareGrouped");
 
     enum Workload { BASE, UNIFORM, VERSIONS, MIXED, MIXED_GROUPED }
+
+    static final List<Workload> WORKLOADS = java.util.Arrays.stream(System.getProperty("bench.workloads", "base,uniform,versions,mixed").split(","))
+            .map(w -> Workload.valueOf(w.trim().toUpperCase(java.util.Locale.ROOT))).toList();
 
     private BatchingBenchmark() {
     }
@@ -77,32 +83,24 @@ public final class BatchingBenchmark {
                     System.out.printf("%s (prompt %d tokens):%n", dir.getFileName(), prompt.length);
                     System.out.printf("  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s%n", core[0], MAX_BATCH, core[1]);
                     for (int clients : CLIENTS) {
-                        run(gen, prompt, Math.min(clients, 4), Workload.MIXED, versions); // warm-up: the stacks and libtorch's paths
+                        run(gen, prompt, Math.min(clients, 4), 1, Workload.MIXED, versions); // warm-up: the stacks and libtorch's paths
                         double lone = loneTtft(gen, prompt, servedA); // the idle engine, measured in this run, between the warm-up and the load
                         System.out.printf("  lone request on the idle engine (uniform's version): TTFT %.0f ms%n", lone);
-                        Result base = null;
-                        Result uniform = null;
-                        Result versionsOnly = null;
-                        Result mixed = null;
-                        Result grouped = null;
+                        Map<Workload, Result> results = new EnumMap<>(Workload.class);
                         for (int rep = 0; rep < REPEATS; rep++) { // interleaved, best of each: load from other jobs only slows a run down
-                            base = best(base, run(gen, prompt, clients, Workload.BASE, versions));
-                            uniform = best(uniform, run(gen, prompt, clients, Workload.UNIFORM, versions));
-                            versionsOnly = best(versionsOnly, run(gen, prompt, clients, Workload.VERSIONS, versions));
-                            mixed = best(mixed, run(gen, prompt, clients, Workload.MIXED, versions));
-                            if (COMPARE_GROUPED) grouped = best(grouped, run(gen, prompt, clients, Workload.MIXED_GROUPED, live));
+                            for (Workload w : WORKLOADS) results.merge(w, run(gen, prompt, clients, REQUESTS, w, versions), BatchingBenchmark::best);
+                            if (COMPARE_GROUPED) results.merge(Workload.MIXED_GROUPED, run(gen, prompt, clients, REQUESTS, Workload.MIXED_GROUPED, live), BatchingBenchmark::best);
                         }
-                        for (Result r : grouped == null ? List.of(base, uniform, versionsOnly, mixed) : List.of(base, uniform, versionsOnly, mixed, grouped)) {
+                        for (Result r : results.values()) {
                             System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch), TTFT p50 %5.0f ms p99 %5.0f ms (p99 %.2f of lone),"
                                             + " ITL p50 %4.0f ms p99 %4.0f ms%n",
                                     clients, r.label, r.tokensPerSecond, r.tokensPerSecond / core[1], pct(r.ttft, .5), pct(r.ttft, .99),
                                     pct(r.ttft, .99) / lone, pct(r.itl, .5), pct(r.itl, .99));
                         }
-                        System.out.printf("  %2d clients: mixed/uniform tokens/s %.2f, versions/uniform %.2f, uniform/base %.2f (load average %.2f)%n", clients,
-                                mixed.tokensPerSecond / uniform.tokensPerSecond, versionsOnly.tokensPerSecond / uniform.tokensPerSecond,
-                                uniform.tokensPerSecond / base.tokensPerSecond,
+                        System.out.printf("  %2d clients: mixed/uniform tokens/s %s, versions/uniform %s, uniform/base %s, mixed stacked/per-group %s (load average %.2f)%n",
+                                clients, ratio(results, Workload.MIXED, Workload.UNIFORM), ratio(results, Workload.VERSIONS, Workload.UNIFORM),
+                                ratio(results, Workload.UNIFORM, Workload.BASE), ratio(results, Workload.MIXED, Workload.MIXED_GROUPED),
                                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
-                        if (grouped != null) System.out.printf("  %2d clients: mixed stacked/per-group tokens/s %.2f%n", clients, mixed.tokensPerSecond / grouped.tokensPerSecond);
                     }
                 }
             }
@@ -110,6 +108,13 @@ public final class BatchingBenchmark {
     }
 
     record Result(String label, double tokensPerSecond, List<Double> ttft, List<Double> itl) {
+    }
+
+    /** Tokens/s of {@code a} over {@code b}'s, "-" when either did not run. */
+    static String ratio(Map<Workload, Result> results, Workload a, Workload b) {
+        Result x = results.get(a);
+        Result y = results.get(b);
+        return x == null || y == null ? "-" : String.format(java.util.Locale.ROOT, "%.2f", x.tokensPerSecond / y.tokensPerSecond);
     }
 
     static Result best(Result a, Result b) {
@@ -132,7 +137,7 @@ public final class BatchingBenchmark {
      * next one the moment its previous one is done (so clients whose requests end in the same step come
      * back together, as the serving benchmark's do).
      */
-    static Result run(Generator gen, long[] prompt, int clients, Workload workload, List<ProjectionHook> adapters) {
+    static Result run(Generator gen, long[] prompt, int clients, int requests, Workload workload, List<ProjectionHook> adapters) {
         boolean mixed = workload == Workload.MIXED || workload == Workload.MIXED_GROUPED;
         List<Double> ttft = new ArrayList<>();
         List<Double> itl = new ArrayList<>();
@@ -144,7 +149,7 @@ public final class BatchingBenchmark {
         for (int c = 0; c < clients; c++) arrivals.add(new long[] {start + c * SPACING_MS * 1_000_000L, c});
         try (DecodeBatch batch = gen.newBatch()) {
             batch.setPrefillChunk(PREFILL_CHUNK);
-            while (done[0] < clients * REQUESTS) {
+            while (done[0] < clients * requests) {
                 long now = System.nanoTime();
                 List<DecodeBatch.Request> join = new ArrayList<>();
                 while (!arrivals.isEmpty() && arrivals.peek()[0] <= now && batch.size() + join.size() < MAX_BATCH) {
@@ -169,7 +174,7 @@ public final class BatchingBenchmark {
 
                         public void onDone(Generator.Completion completion) {
                             done[0]++;
-                            if (sent[c] < REQUESTS) arrivals.add(new long[] {System.nanoTime(), c});
+                            if (sent[c] < requests) arrivals.add(new long[] {System.nanoTime(), c});
                         }
                     }, adapter));
                 }
