@@ -187,39 +187,56 @@ public final class DecodeBatch implements AutoCloseable {
      * prefix (c_i tokens) sits right-aligned in columns [P - c_i, P) and the rest of its prompt
      * (s_i tokens) follows from column P, left-aligned in the new input, masked padding after it:
      * each row's real columns are contiguous, [P - c_i, P + s_i), and positions count real tokens
-     * only, so each row computes what it computes alone.
+     * only, so each row computes what it computes alone. Newcomers with the same prompt and
+     * adapter (the samples of one prompt) share one row: {@code rowOf} maps each request to its row,
+     * {@code computed} holds the first request of each row.
      */
-    private record Together(List<Request> requests, int[] cached, int columns, KvCache scratch) {
-        static Together load(List<Request> requests, int[] cached, PrefixCache prefixes, LlamaModel model) {
+    private record Together(List<Request> requests, int[] rowOf, List<Request> computed, int[] cached, int columns, KvCache scratch) {
+        static Together load(List<Request> requests, int[] cachedPerRequest, PrefixCache prefixes, LlamaModel model) {
+            int[] rowOf = new int[requests.size()];
+            List<Request> computed = new ArrayList<>();
+            List<Integer> cachedPerRow = new ArrayList<>();
+            for (int i = 0; i < requests.size(); i++) {
+                Request r = requests.get(i);
+                int row = 0;
+                while (row < computed.size() && !(computed.get(row).adapter() == r.adapter() && Arrays.equals(computed.get(row).prompt(), r.prompt()))) row++;
+                if (row == computed.size()) {
+                    computed.add(r);
+                    cachedPerRow.add(cachedPerRequest[i]);
+                }
+                rowOf[i] = row;
+            }
+            int[] cached = cachedPerRow.stream().mapToInt(Integer::intValue).toArray();
             int columns = 0;
             int suffix = 0;
-            for (int i = 0; i < requests.size(); i++) {
-                columns = Math.max(columns, cached[i]);
-                suffix = Math.max(suffix, requests.get(i).prompt().length - cached[i]);
+            for (int j = 0; j < computed.size(); j++) {
+                columns = Math.max(columns, cached[j]);
+                suffix = Math.max(suffix, computed.get(j).prompt().length - cached[j]);
             }
-            KvCache scratch = model.newCache(requests.size(), columns + suffix);
+            KvCache scratch = model.newCache(computed.size(), columns + suffix);
             try {
-                for (int i = 0; i < requests.size(); i++) {
-                    if (cached[i] == 0) continue;
-                    Request r = requests.get(i);
-                    int loaded = prefixes.load(r.prompt(), r.adapter(), scratch, i, columns - cached[i]);
-                    if (loaded != cached[i]) throw new IllegalStateException("prefix cache loaded " + loaded + " tokens, " + cached[i] + " planned");
+                for (int j = 0; j < computed.size(); j++) {
+                    if (cached[j] == 0) continue;
+                    Request r = computed.get(j);
+                    int loaded = prefixes.load(r.prompt(), r.adapter(), scratch, j, columns - cached[j]);
+                    if (loaded != cached[j]) throw new IllegalStateException("prefix cache loaded " + loaded + " tokens, " + cached[j] + " planned");
                 }
                 scratch.setLength(columns);
             } catch (RuntimeException e) {
                 scratch.close();
                 throw e;
             }
-            return new Together(requests, cached, columns, scratch);
+            return new Together(requests, rowOf, computed, cached, columns, scratch);
         }
 
-        int suffix(int i) {
-            return requests.get(i).prompt().length - cached[i];
+        /** Tokens row {@code j} computes: its prompt less its cached prefix. */
+        int suffix(int j) {
+            return computed.get(j).prompt().length - cached[j];
         }
     }
 
     private void prefillTogether(Together together) {
-        List<Request> newcomers = together.requests();
+        List<Request> newcomers = together.computed();
         int k = newcomers.size();
         int longest = 0;
         for (int i = 0; i < k; i++) longest = Math.max(longest, together.suffix(i));
@@ -230,14 +247,14 @@ public final class DecodeBatch implements AutoCloseable {
              KvCache scratch = together.scratch()) {
             long[][] ids = new long[k][longest];
             long[][] mask = new long[k][longest];
-            int[] from = new int[k];
             for (int i = 0; i < k; i++) {
                 long[] p = newcomers.get(i).prompt();
                 int c = together.cached()[i];
                 System.arraycopy(p, c, ids[i], 0, p.length - c);
                 Arrays.fill(mask[i], 0, p.length - c, 1);
-                from[i] = together.columns() - c;
             }
+            int[] from = new int[together.requests().size()];
+            for (int i = 0; i < from.length; i++) from[i] = together.columns() - together.cached()[together.rowOf()[i]];
             float[] logits;
             try (NDScope scope = new NDScope();
                  RowHooks hooks = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager, generator.lowRankStacks())) {
@@ -247,7 +264,7 @@ public final class DecodeBatch implements AutoCloseable {
                 for (int i = 0; i < k; i++) last.add(hidden.get(new NDIndex("{}:{}, {}:{}, :", i, i + 1, together.suffix(i) - 1, together.suffix(i))));
                 logits = lastLogits(k == 1 ? last.get(0) : NDArrays.concat(last, 0), k);
             }
-            join(newcomers, scratch, from, logits);
+            join(together.requests(), scratch, together.rowOf(), from, logits);
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
@@ -281,7 +298,7 @@ public final class DecodeBatch implements AutoCloseable {
             }
             if (logits == null) return false;
             try (KvCache scratch = f.scratch) {
-                join(List.of(f.request), scratch, new int[] {0}, logits);
+                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits);
             }
             return true;
         } finally {
@@ -290,11 +307,12 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Copies prefilled sequences (row i of {@code scratch}, its prompt from column {@code from[i]})
-     * into free rows of the batch, right-aligned to the batch's current column (a longer one widens
-     * the batch first), and gives each its first token from its prompt's last {@code logits}.
+     * Copies prefilled sequences (request i's prompt is in row {@code rowOf[i]} of {@code scratch},
+     * from column {@code from[i]}) into free rows of the batch, right-aligned to the batch's current
+     * column (a longer one widens the batch first), and gives each its first token from its row's
+     * {@code logits} (one vocabulary's worth per scratch row).
      */
-    private void join(List<Request> newcomers, KvCache scratch, int[] from, float[] logits) {
+    private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits) {
         int k = newcomers.size();
         int longest = 0;
         for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
@@ -307,17 +325,17 @@ public final class DecodeBatch implements AutoCloseable {
         for (int i = 0; i < k; i++) {
             Request r = newcomers.get(i);
             int p = r.prompt().length;
-            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, i, from[i]);
-            cache.copyRow(scratch, i, from[i], p, first + i, needed - p);
+            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, rowOf[i], from[i]);
+            cache.copyRow(scratch, rowOf[i], from[i], p, first + i, needed - p);
             Row row = new Row(r, needed - p);
             rows.add(row);
             joined.add(row);
         }
         cache.setActive(rows.size());
-        int vocabSize = logits.length / k;
+        int vocabSize = logits.length / scratch.batchSize();
         for (int i = 0; i < k; i++) {
             Row row = joined.get(i);
-            row.accept(choose(Arrays.copyOfRange(logits, i * vocabSize, (i + 1) * vocabSize), row));
+            row.accept(choose(Arrays.copyOfRange(logits, rowOf[i] * vocabSize, (rowOf[i] + 1) * vocabSize), row));
         }
     }
 
