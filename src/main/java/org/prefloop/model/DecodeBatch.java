@@ -1,6 +1,8 @@
 package org.prefloop.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -20,7 +22,8 @@ import java.util.SplittableRandom;
  * and leave the moment they finish, each with its own sampling settings, seed and stop rules.
  *
  * <p>A newcomer's prompt is prefilled on its own (with the other newcomers of the same
- * iteration) into a scratch cache, then its keys and values are copied into a free row of the
+ * iteration, in one forward pass, starting from the prefix the {@link PrefixCache} holds for
+ * each) into a scratch cache, then its keys and values are copied into a free row of the
  * batch's cache, right-aligned to the batch's current column; {@link #step()} then decodes one
  * token for every row in one forward pass. Positions count each row's own real tokens, so a row
  * computes exactly what it would alone; only the reduction order over masked columns differs.
@@ -73,6 +76,7 @@ public final class DecodeBatch implements AutoCloseable {
     private final java.util.ArrayDeque<Prefill> prefilling = new java.util.ArrayDeque<>();
     private int prefillChunk;
     private long prefillChunks;
+    private long prefillPasses;
     private KvCache cache; // null while the batch is empty
 
     DecodeBatch(Generator generator, LlamaModel model, TextTokenizer tokenizer) {
@@ -138,8 +142,9 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Adds the newcomers to the batch. Prompts within the prefill chunk are prefilled together now
-     * and get their first token at once; longer ones are prefilled a chunk per {@link #step()} and
+     * Adds the newcomers to the batch. Those whose prompt, less the prefix the {@link PrefixCache}
+     * holds for it, fits the prefill chunk are prefilled together now, in one forward pass, and
+     * get their first token at once; longer ones are prefilled a chunk per {@link #step()} and
      * join when done. All are checked before any work: a bad prompt throws and leaves the batch as
      * it was.
      */
@@ -154,51 +159,112 @@ public final class DecodeBatch implements AutoCloseable {
             }
         }
         List<Request> now = new ArrayList<>();
+        List<Integer> cached = new ArrayList<>();
         PrefixCache prefixes = generator.prefixCache();
-        for (Request r : newcomers) {
-            int p = r.prompt().length;
-            boolean shortPrompt = prefillChunk == 0 || p <= prefillChunk;
-            if (shortPrompt && prefixes.cachedTokens(r.prompt(), r.adapter()) == 0) { // prefilled together below
-                now.add(r);
-                continue;
-            }
-            Prefill f = new Prefill(r, model.newCache(1, p));
-            f.done = prefixes.load(r.prompt(), r.adapter(), f.scratch);
-            if (prefillChunk == 0 || p - f.done <= prefillChunk) {
-                complete(f); // what remains fits one chunk: it joins now, as the short ones do
-            } else {
+        Together together = null;
+        synchronized (prefixes) { // the prefixes planned for are the ones loaded: nothing is stored or evicted in between
+            for (Request r : newcomers) {
+                int p = r.prompt().length;
+                int c = prefixes.cachedTokens(r.prompt(), r.adapter());
+                if (prefillChunk == 0 || p - c <= prefillChunk) { // prefilled together below
+                    now.add(r);
+                    cached.add(c);
+                    continue;
+                }
+                Prefill f = new Prefill(r, model.newCache(1, p));
+                f.done = prefixes.load(r.prompt(), r.adapter(), f.scratch);
                 prefilling.addLast(f);
             }
+            if (!now.isEmpty()) together = Together.load(now, cached.stream().mapToInt(Integer::intValue).toArray(), prefixes, model);
         }
-        if (!now.isEmpty()) prefillTogether(now);
+        if (together != null) prefillTogether(together);
         removeFinished();
     }
 
-    private void prefillTogether(List<Request> newcomers) {
-        int longest = 0;
-        for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
+    /**
+     * Newcomers prefilled in one forward pass, hits of the prefix cache and others alike, in a
+     * scratch cache of one row each. With P the longest cached prefix among them, row i's cached
+     * prefix (c_i tokens) sits right-aligned in columns [P - c_i, P) and the rest of its prompt
+     * (s_i tokens) follows from column P, left-aligned in the new input, masked padding after it:
+     * each row's real columns are contiguous, [P - c_i, P + s_i), and positions count real tokens
+     * only, so each row computes what it computes alone. Newcomers with the same prompt and
+     * adapter (the samples of one prompt) share one row: {@code rowOf} maps each request to its row,
+     * {@code computed} holds the first request of each row.
+     */
+    private record Together(List<Request> requests, int[] rowOf, List<Request> computed, int[] cached, int columns, KvCache scratch) {
+        static Together load(List<Request> requests, int[] cachedPerRequest, PrefixCache prefixes, LlamaModel model) {
+            int[] rowOf = new int[requests.size()];
+            List<Request> computed = new ArrayList<>();
+            List<Integer> cachedPerRow = new ArrayList<>();
+            for (int i = 0; i < requests.size(); i++) {
+                Request r = requests.get(i);
+                int row = 0;
+                while (row < computed.size() && !(computed.get(row).adapter() == r.adapter() && Arrays.equals(computed.get(row).prompt(), r.prompt()))) row++;
+                if (row == computed.size()) {
+                    computed.add(r);
+                    cachedPerRow.add(cachedPerRequest[i]);
+                }
+                rowOf[i] = row;
+            }
+            int[] cached = cachedPerRow.stream().mapToInt(Integer::intValue).toArray();
+            int columns = 0;
+            int suffix = 0;
+            for (int j = 0; j < computed.size(); j++) {
+                columns = Math.max(columns, cached[j]);
+                suffix = Math.max(suffix, computed.get(j).prompt().length - cached[j]);
+            }
+            KvCache scratch = model.newCache(computed.size(), columns + suffix);
+            try {
+                for (int j = 0; j < computed.size(); j++) {
+                    if (cached[j] == 0) continue;
+                    Request r = computed.get(j);
+                    int loaded = prefixes.load(r.prompt(), r.adapter(), scratch, j, columns - cached[j]);
+                    if (loaded != cached[j]) throw new IllegalStateException("prefix cache loaded " + loaded + " tokens, " + cached[j] + " planned");
+                }
+                scratch.setLength(columns);
+            } catch (RuntimeException e) {
+                scratch.close();
+                throw e;
+            }
+            return new Together(requests, rowOf, computed, cached, columns, scratch);
+        }
+
+        /** Tokens row {@code j} computes: its prompt less its cached prefix. */
+        int suffix(int j) {
+            return computed.get(j).prompt().length - cached[j];
+        }
+    }
+
+    private void prefillTogether(Together together) {
+        List<Request> newcomers = together.computed();
         int k = newcomers.size();
+        int longest = 0;
+        for (int i = 0; i < k; i++) longest = Math.max(longest, together.suffix(i));
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         threads(prefillThreads);
         try (NDManager manager = model.manager().newSubManager();
-             KvCache scratch = model.newCache(k, longest)) {
+             KvCache scratch = together.scratch()) {
             long[][] ids = new long[k][longest];
             long[][] mask = new long[k][longest];
-            int[] from = new int[k];
             for (int i = 0; i < k; i++) {
                 long[] p = newcomers.get(i).prompt();
-                from[i] = longest - p.length;
-                System.arraycopy(p, 0, ids[i], from[i], p.length);
-                Arrays.fill(mask[i], from[i], longest, 1);
+                int c = together.cached()[i];
+                System.arraycopy(p, c, ids[i], 0, p.length - c);
+                Arrays.fill(mask[i], 0, p.length - c, 1);
             }
+            int[] from = new int[together.requests().size()];
+            for (int i = 0; i < from.length; i++) from[i] = together.columns() - together.cached()[together.rowOf()[i]];
             float[] logits;
             try (NDScope scope = new NDScope();
                  RowHooks hooks = RowHooks.of(newcomers.stream().map(Request::adapter).toList(), manager, generator.lowRankStacks())) {
                 NDArray hidden = model.hidden(manager.create(ids), manager.create(mask), scratch, hooks.hook());
-                logits = lastLogits(hidden, k);
+                prefillPasses++;
+                NDList last = new NDList(k);
+                for (int i = 0; i < k; i++) last.add(hidden.get(new NDIndex("{}:{}, {}:{}, :", i, i + 1, together.suffix(i) - 1, together.suffix(i))));
+                logits = lastLogits(k == 1 ? last.get(0) : NDArrays.concat(last, 0), k);
             }
-            join(newcomers, scratch, from, logits);
+            join(together.requests(), scratch, together.rowOf(), from, logits);
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
@@ -222,6 +288,7 @@ public final class DecodeBatch implements AutoCloseable {
             try (NDScope scope = new NDScope()) {
                 NDArray ids = manager.create(Arrays.copyOfRange(prompt, f.done, f.done + t), new Shape(1, t));
                 NDArray hidden = model.hidden(ids, manager.ones(new Shape(1, t), DataType.INT64), f.scratch, f.request.adapter());
+                prefillPasses++;
                 f.done += t;
                 if (t < remaining || f.chunked) {
                     f.chunked = true;
@@ -231,7 +298,7 @@ public final class DecodeBatch implements AutoCloseable {
             }
             if (logits == null) return false;
             try (KvCache scratch = f.scratch) {
-                join(List.of(f.request), scratch, new int[] {0}, logits);
+                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits);
             }
             return true;
         } finally {
@@ -240,11 +307,12 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Copies prefilled sequences (row i of {@code scratch}, its prompt from column {@code from[i]})
-     * into free rows of the batch, right-aligned to the batch's current column (a longer one widens
-     * the batch first), and gives each its first token from its prompt's last {@code logits}.
+     * Copies prefilled sequences (request i's prompt is in row {@code rowOf[i]} of {@code scratch},
+     * from column {@code from[i]}) into free rows of the batch, right-aligned to the batch's current
+     * column (a longer one widens the batch first), and gives each its first token from its row's
+     * {@code logits} (one vocabulary's worth per scratch row).
      */
-    private void join(List<Request> newcomers, KvCache scratch, int[] from, float[] logits) {
+    private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits) {
         int k = newcomers.size();
         int longest = 0;
         for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
@@ -257,23 +325,28 @@ public final class DecodeBatch implements AutoCloseable {
         for (int i = 0; i < k; i++) {
             Request r = newcomers.get(i);
             int p = r.prompt().length;
-            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, i, from[i]);
-            cache.copyRow(scratch, i, from[i], p, first + i, needed - p);
+            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, rowOf[i], from[i]);
+            cache.copyRow(scratch, rowOf[i], from[i], p, first + i, needed - p);
             Row row = new Row(r, needed - p);
             rows.add(row);
             joined.add(row);
         }
         cache.setActive(rows.size());
-        int vocabSize = logits.length / k;
+        int vocabSize = logits.length / scratch.batchSize();
         for (int i = 0; i < k; i++) {
             Row row = joined.get(i);
-            row.accept(choose(Arrays.copyOfRange(logits, i * vocabSize, (i + 1) * vocabSize), row));
+            row.accept(choose(Arrays.copyOfRange(logits, rowOf[i] * vocabSize, (rowOf[i] + 1) * vocabSize), row));
         }
     }
 
     /** Prompt chunks prefilled so far by chunked prefill. */
     public long prefillChunks() {
         return prefillChunks;
+    }
+
+    /** Forward passes that prefilled prompts so far: one per {@link #admit} of prompts that fit a chunk, one per chunk of longer ones. */
+    public long prefillPasses() {
+        return prefillPasses;
     }
 
     /** One decode step for every running sequence; sequences that finish or were cancelled leave the batch. */

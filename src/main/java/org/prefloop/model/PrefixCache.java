@@ -76,10 +76,22 @@ public final class PrefixCache {
      * empty; returns its length in tokens (0: no hit).
      */
     synchronized int load(long[] prompt, ProjectionHook adapter, KvCache into) {
-        List<Block> hit = longest(prompt, adapter);
-        for (int b = 0; b < hit.size(); b++) into.copyColumns(hit.get(b).kv, 0, 0, BLOCK, 0, b * BLOCK);
-        int n = hit.size() * BLOCK;
+        int n = load(prompt, adapter, into, 0, 0);
         into.setLength(n);
+        return n;
+    }
+
+    /**
+     * Copies the longest cached prefix of {@code prompt} (as {@link #load(long[], ProjectionHook, KvCache)})
+     * into {@code row} of {@code into} from {@code column} on, marking those columns real; the
+     * cache's length is the caller's to set. Returns its length in tokens (0: no hit). A caller
+     * that plans columns from {@link #cachedTokens} first holds this cache's lock across both, so
+     * that no other thread stores or evicts in between.
+     */
+    synchronized int load(long[] prompt, ProjectionHook adapter, KvCache into, int row, int column) {
+        List<Block> hit = longest(prompt, adapter);
+        for (int b = 0; b < hit.size(); b++) into.copyColumns(hit.get(b).kv, 0, 0, BLOCK, row, column + b * BLOCK);
+        int n = hit.size() * BLOCK;
         tokensReused += n;
         return n;
     }

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.Generator.Completion;
 import org.prefloop.model.Generator.GenerationParams;
 
@@ -260,6 +261,108 @@ class DecodeBatchTest {
         assertTrue(cached.prefixCache().bytes() > 0);
         cached.prefixCache().setBudgetBytes(0);
         assertEquals(0, cached.prefixCache().bytes(), "a lower budget evicts at once");
+    }
+
+    @Test
+    void prefixHitsOfDifferentLengthsNonHitsAndAdaptersArePrefilledTogetherInOnePassAndGetWhatTheyGetAlone() {
+        List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+        try (LoraAdapter loraA = LoraAdapter.create(model, LoraAdapter.Config.of(4, 64, targets, null), 3, true);
+             LoraAdapter loraB = LoraAdapter.create(model, LoraAdapter.Config.of(8, 128, List.of("q_proj", "v_proj"), null), 4, true);
+             LowRankHook a = loraA.servingHook();
+             LowRankHook b = loraB.servingHook()) {
+            Generator cached = new Generator(model, tokenizer);
+            cached.prefixCache().setBudgetBytes(64L << 20);
+            String system = "<|im_start|>system\nyou add numbers, answer briefly and never lie about sums.<|im_end|>\n";
+            String shortSystem = "<|im_start|>system\nbe brief<|im_end|>\n";
+            // what the cache holds before: the long system prompt on the base, the short one on adapter a
+            List<Case> warm = List.of(new Case(system + "<|im_start|>user\n1+2+3+4+5+6+7+8+9+10+11+12+13<|im_end|>\n", fixedLength(4), null),
+                    new Case(shortSystem + "12", fixedLength(4), a));
+            List<Case> cases = List.of(
+                    new Case(system + "<|im_start|>user\n30+4<|im_end|>\n", fixedLength(20), null),              // hit, the system prompt's blocks
+                    new Case(shortSystem + "7*8", fixedLength(18), a),                                                // hit, one block
+                    new Case(warm.get(0).prompt(), params(20, 1.2f, 0.9f, 0, 1f, 3L, List.of(), 0f, 0f), null),     // hit, all but the last token, sampled
+                    new Case("hello", fixedLength(16), null),                                                          // no hit
+                    new Case(shortSystem + "7*8", fixedLength(18), b),                                                // cached on a, not on b: no hit
+                    new Case("zz 9", params(15, 0.9f, 1f, 5, 1.1f, 8L, List.of(), 0f, 0f), a),                        // no hit, sampled
+                    new Case(system + "<|im_start|>user\n30+4<|im_end|>\n", params(20, 1f, 1f, 0, 1f, 11L, List.of(), 0f, 0f), null), // case 0's prompt: shares its row
+                    new Case("hello", params(16, 1.5f, 1f, 0, 1f, 2L, List.of(), 0f, 0f), null));                     // case 3's prompt: shares its row
+            int[] expectedReuse = new int[cases.size()];
+            for (int i = 0; i < cases.size(); i++) {
+                for (Case w : warm) {
+                    if (w.adapter() == cases.get(i).adapter()) expectedReuse[i] = Math.max(expectedReuse[i], sharedBlockTokens(w.prompt(), cases.get(i).prompt()));
+                }
+            }
+            assertTrue(expectedReuse[0] >= 3 * PrefixCache.BLOCK && expectedReuse[1] == PrefixCache.BLOCK && expectedReuse[2] > expectedReuse[0],
+                    "hits of three different lengths: " + Arrays.toString(expectedReuse));
+            assertEquals(0, expectedReuse[3] + expectedReuse[4] + expectedReuse[5], "and three misses");
+            long expectedLoaded = 0; // a prompt sent twice with one adapter is computed, and its prefix loaded, once
+            for (int i = 0; i < cases.size(); i++) {
+                boolean repeated = false;
+                for (int j = 0; j < i; j++) repeated |= cases.get(j).prompt().equals(cases.get(i).prompt()) && cases.get(j).adapter() == cases.get(i).adapter();
+                if (!repeated) expectedLoaded += expectedReuse[i];
+            }
+            assertTrue(expectedLoaded < Arrays.stream(expectedReuse).sum(), "a repeated hit");
+            List<Completion> expected = cases.stream().map(DecodeBatchTest::alone).toList();
+
+            Probe running = new Probe();
+            List<Probe> probes = new ArrayList<>();
+            try (DecodeBatch batch = cached.newBatch()) {
+                batch.setPrefillChunk(24); // the long prompts are over it, but what remains of them after the cached prefix is not
+                List<DecodeBatch.Request> warmUp = new ArrayList<>();
+                for (Case w : warm) warmUp.add(new DecodeBatch.Request(tokenizer.encode(w.prompt()), w.params(), 0, new Probe(), w.adapter()));
+                warmUp.add(new DecodeBatch.Request(tokenizer.encode("abc"), fixedLength(30), 0, running));
+                batch.admit(warmUp.subList(2, 3));
+                batch.step();
+                for (DecodeBatch.Request w : warmUp.subList(0, 2)) { // chunked: nothing cached yet
+                    batch.admit(List.of(w));
+                    while (batch.size() > batch.decoding()) batch.step();
+                }
+                while (batch.size() > 1) batch.step();
+                assertEquals(0, cached.prefixCache().tokensReused(), "nothing reused while warming up");
+                assertTrue(running.done == null, "a sequence is decoding when the newcomers join");
+
+                long passes = batch.prefillPasses();
+                List<DecodeBatch.Request> join = new ArrayList<>();
+                for (Case c : cases) {
+                    Probe p = new Probe();
+                    probes.add(p);
+                    join.add(new DecodeBatch.Request(tokenizer.encode(c.prompt()), c.params(), 0, p, c.adapter()));
+                }
+                batch.admit(join);
+                assertEquals(passes + 1, batch.prefillPasses(), "hits and misses prefilled in one forward pass");
+                assertEquals(cases.size() + 1, batch.decoding(), "all joined at once");
+                for (Probe p : probes) assertEquals(1, p.tokens.size(), "each got its first token from the prefill");
+                assertEquals(expectedLoaded, cached.prefixCache().tokensReused(), "the cached prefixes were reused, a repeated prompt's once");
+                while (!batch.isEmpty()) batch.step();
+            }
+            for (int i = 0; i < cases.size(); i++) {
+                assertArrayEquals(expected.get(i).tokenIds(), probes.get(i).done.tokenIds(), "case " + i + " (reused " + expectedReuse[i] + " tokens)");
+                assertEquals(expected.get(i).text(), probes.get(i).done.text());
+            }
+            assertArrayEquals(alone("abc", fixedLength(30)).tokenIds(), running.done.tokenIds());
+        }
+    }
+
+    record Case(String prompt, GenerationParams params, ProjectionHook adapter) {
+    }
+
+    /** What the case gets alone, without a prefix cache: its adapter set on the model, a batch of one. */
+    static Completion alone(Case c) {
+        model.setProjectionHook(c.adapter());
+        try {
+            return alone(c.prompt(), c.params());
+        } finally {
+            model.setProjectionHook(null);
+        }
+    }
+
+    /** Tokens of {@code prompt} in whole blocks that {@code cachedPrompt} shares, its last token always computed. */
+    static int sharedBlockTokens(String cachedPrompt, String prompt) {
+        long[] x = tokenizer.encode(cachedPrompt);
+        long[] y = tokenizer.encode(prompt);
+        int common = 0;
+        while (common < Math.min(x.length, y.length) && x[common] == y[common]) common++;
+        return Math.min(common, y.length - 1) / PrefixCache.BLOCK * PrefixCache.BLOCK;
     }
 
     @Test
