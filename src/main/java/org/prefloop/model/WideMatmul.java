@@ -1,0 +1,52 @@
+package org.prefloop.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.jni.JniUtils;
+
+/**
+ * The large linear products of a decode step on more intra-op threads than the rest of the step.
+ *
+ * <p>Decode steps run libtorch on one thread ({@link Generator#DEFAULT_DECODE_THREADS}), because
+ * each of the step's many tiny ops that enters the thread pool pays for waking a worker. But almost
+ * all of a single-stream step's time is matrix-vector products over the weights, which are bound
+ * by memory bandwidth, and one core draws only part of the machine's bandwidth (the SmolLM2-135M
+ * shape: the projections and LM head alone took 50 of a 70 ms step on one thread). Jlama, the
+ * reference for decode speed, runs its products on max(2, cores/2) threads. So a product whose
+ * weight has at least {@link #MIN_WEIGHT_ELEMENTS} elements raises the thread count to
+ * {@code threads} for that one call and puts it back after; the small ops stay on one thread.
+ * Switching costs about 0.15 µs (measured: {@code JniUtils.setNumThreads} 1→2→1).
+ *
+ * <p>Nothing changes when the engine already runs at least {@code threads} threads (prefill,
+ * training): the bump only applies inside a decode step that lowered the count.
+ */
+final class WideMatmul {
+    /**
+     * Threads for a decode step's large products: {@code -Dprefloop.decode.matmulThreads=N}, by
+     * default 2 where there are 2 cores or more, as Jlama does. 1 turns the bump off.
+     */
+    static final int DEFAULT_THREADS = Integer.getInteger("prefloop.decode.matmulThreads",
+            Math.min(2, Runtime.getRuntime().availableProcessors()));
+
+    /**
+     * Weights below this many elements (1 MiB of float32) run on the caller's threads: their
+     * product is a few tens of microseconds, where waking a worker costs as much as it saves.
+     */
+    static final long MIN_WEIGHT_ELEMENTS = 1L << 18;
+
+    private WideMatmul() {
+    }
+
+    /** {@code x Wᵀ (+ bias)}, on {@code threads} intra-op threads when the weight is large and the engine runs fewer. */
+    static NDArray linear(NDArray x, NDArray weight, NDArray bias, int threads) {
+        if (threads <= 1 || weight.size() < MIN_WEIGHT_ELEMENTS) return Linear.linear(x, weight, bias).singletonOrThrow();
+        int current = JniUtils.getNumThreads();
+        if (current >= threads) return Linear.linear(x, weight, bias).singletonOrThrow();
+        JniUtils.setNumThreads(threads);
+        try {
+            return Linear.linear(x, weight, bias).singletonOrThrow();
+        } finally {
+            JniUtils.setNumThreads(current);
+        }
+    }
+}
