@@ -41,12 +41,18 @@ final class WideMatmul {
     static NDArray linear(NDArray x, NDArray weight, NDArray bias, int threads) {
         if (threads <= 1 || weight.size() < MIN_WEIGHT_ELEMENTS) return Linear.linear(x, weight, bias).singletonOrThrow();
         int current = JniUtils.getNumThreads();
-        if (current >= threads) return Linear.linear(x, weight, bias).singletonOrThrow();
-        JniUtils.setNumThreads(threads);
+        int wanted = threadsFor(weight.size(), threads, current);
+        if (wanted == current) return Linear.linear(x, weight, bias).singletonOrThrow();
+        JniUtils.setNumThreads(wanted);
         try {
             return Linear.linear(x, weight, bias).singletonOrThrow();
         } finally {
             JniUtils.setNumThreads(current);
         }
+    }
+
+    /** The intra-op threads a product over {@code weightElements} runs on when the engine runs {@code current}. */
+    static int threadsFor(long weightElements, int threads, int current) {
+        return weightElements >= MIN_WEIGHT_ELEMENTS && threads > current ? threads : current;
     }
 }
