@@ -45,11 +45,13 @@ public final class DecodeProfile {
             double[] matmuls2 = new double[2];
             double[] tiny = new double[2];
             double[] indexed = new double[2];
+            double[] built = new double[2];
             java.util.Arrays.fill(step, Double.MAX_VALUE);
             java.util.Arrays.fill(matmuls1, Double.MAX_VALUE);
             java.util.Arrays.fill(matmuls2, Double.MAX_VALUE);
             java.util.Arrays.fill(tiny, Double.MAX_VALUE);
             java.util.Arrays.fill(indexed, Double.MAX_VALUE);
+            java.util.Arrays.fill(built, Double.MAX_VALUE);
             for (int rep = 0; rep < REPEATS; rep++) {
                 JniUtils.setNumThreads(1);
                 model.setDecodeMatmulThreads(1);
@@ -59,7 +61,8 @@ public final class DecodeProfile {
                 model.setDecodeMatmulThreads(1);
                 matmuls1[0] = Math.min(matmuls1[0], matmulMillis(model, m));
                 tiny[0] = Math.min(tiny[0], tinyCallMicros(m));
-                indexed[0] = Math.min(indexed[0], indexedGetMicros(m));
+                indexed[0] = Math.min(indexed[0], indexedGetMicros(m, false));
+                built[0] = Math.min(built[0], indexedGetMicros(m, true));
                 JniUtils.setNumThreads(2);
                 matmuls2[0] = Math.min(matmuls2[0], matmulMillis(model, m));
                 JniUtils.setNumThreads(threads);
@@ -71,6 +74,7 @@ public final class DecodeProfile {
             System.out.printf("7x30 projections + LM head, 2 threads:%7.2f ms%n", matmuls2[0]);
             System.out.printf("one small engine call (add of 576 floats, in a scope): %.2f us%n", tiny[0]);
             System.out.printf("one NDIndex-string get (\":, :, :{}\" on a [1,3,161,64] array): %.2f us%n", indexed[0]);
+            System.out.printf("the same get through a built NDIndex (as KvCache.store now does): %.2f us%n", built[0]);
             System.out.printf("step minus matmuls (1 thread): %.2f ms = %.0f small calls' worth%n",
                     step[0] - matmuls1[0], (step[0] - matmuls1[0]) * 1000 / tiny[0]);
         }
@@ -144,14 +148,17 @@ public final class DecodeProfile {
         }
     }
 
-    /** Microseconds of one slice through a parsed NDIndex string, as KvCache.store does per layer. */
-    static double indexedGetMicros(NDManager m) {
+    /** Microseconds of one slice through a parsed NDIndex string (as KvCache.store did per layer) or a built one. */
+    static double indexedGetMicros(NDManager m, boolean builtIndex) {
         int n = 2000;
         try (NDScope scope = new NDScope()) {
             NDArray a = m.zeros(new Shape(1, 3, 161, 64));
             long t0 = System.nanoTime();
             try (NDScope inner = new NDScope()) {
-                for (int i = 0; i < n; i++) a.get(new NDIndex(":, :, :{}", 129 + (i & 15)));
+                for (int i = 0; i < n; i++) {
+                    int upTo = 129 + (i & 15);
+                    a.get(builtIndex ? new NDIndex().addSliceDim(0, 1).addAllDim().addSliceDim(0, upTo) : new NDIndex(":, :, :{}", upTo));
+                }
             }
             return (System.nanoTime() - t0) / 1e3 / n;
         }
