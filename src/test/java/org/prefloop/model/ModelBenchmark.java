@@ -29,13 +29,16 @@ import java.util.UUID;
  * <p>The checkpoint has SmolLM2-135M's shape (hidden 576, intermediate 1536, 30 layers, 9 heads,
  * 3 KV heads, vocab 49152, tied embeddings, rope theta 100000) with random float32 weights from
  * TinyCheckpoint. Both engines run float32 weights with greedy picks; each figure is the best of
- * {@link #REPEATS} runs, since the machine is shared.
+ * {@link #REPEATS} runs, since the machine is shared. Jlama runs its products on max(2, cores / 2)
+ * threads; PrefLoop's decode rows run on {@link Generator#DEFAULT_DECODE_THREADS}, and a last row
+ * runs the large products on {@link #WIDE_THREADS} ({@link WideMatmul}) with the rest on one.
  */
 public final class ModelBenchmark {
     static final int PROMPT = 128;
     static final int DECODE = 32;
     static final int BATCH = 8;
     static final int REPEATS = 2;
+    static final int WIDE_THREADS = 2;
 
     private ModelBenchmark() {
     }
@@ -58,6 +61,7 @@ public final class ModelBenchmark {
         long weightBytes;
         double[] ours = new double[3];
         double[] oursAllThreads = new double[3];
+        double[] oursWide = new double[3];
         double[] jlama = new double[3];
         int engineThreads;
         AbstractModel jlamaModel = ModelSupport.loadModel(dir.toFile(), DType.F32, DType.F32);
@@ -73,11 +77,16 @@ public final class ModelBenchmark {
                     runJlama(jlamaModel, new long[][] {prompts[0]}),
                     runJlama(jlamaModel, prompts),
                     runOurs(model, new long[][] {prompts[0]}, engineThreads),
-                    runOurs(model, prompts, engineThreads)};
+                    runOurs(model, prompts, engineThreads),
+                    runWide(model, new long[][] {prompts[0]}),
+                    runWide(model, prompts)};
                 if (rep == 0) continue; // warm-up
                 best(ours, round[0], round[1]);
                 best(jlama, round[2], round[3]);
                 best(oursAllThreads, round[4], round[5]);
+                best(oursWide, round[6], round[7]);
+                System.out.printf("round %d decode 1 stream: PrefLoop %.1f, Jlama %.1f tokens/s (%.2fx); large products on %d threads %.1f%n",
+                        rep, round[0][1], round[2][1], round[0][1] / round[2][1], WIDE_THREADS, round[6][1]);
                 System.out.printf("round %d done, load average %.2f%n", rep, ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             }
         } finally {
@@ -92,6 +101,8 @@ public final class ModelBenchmark {
         }
         System.out.printf("PrefLoop decoding on %d threads instead of %d: 1 stream %.1f tokens/s, %d streams %.1f tokens/s%n",
                 engineThreads, Generator.DEFAULT_DECODE_THREADS, oursAllThreads[1], BATCH, oursAllThreads[2]);
+        System.out.printf("PrefLoop decoding with the large products on %d threads (WideMatmul): 1 stream %.1f tokens/s (%.2fx Jlama), %d streams %.1f tokens/s%n",
+                WIDE_THREADS, oursWide[1], oursWide[1] / jlama[1], BATCH, oursWide[2]);
         // one decode step of one stream reads every weight once (the tied embedding serves as the LM head)
         double limit = bandwidth / weightBytes;
         System.out.printf("memory-bandwidth limit for 1 stream: %.1f tokens/s; PrefLoop at %.0f%%, Jlama at %.0f%%%n",
@@ -128,6 +139,17 @@ public final class ModelBenchmark {
             long t2 = System.nanoTime();
             JniUtils.setNumThreads(threads);
             return new double[] {b * PROMPT / ((t1 - t0) / 1e9), b * DECODE / ((t2 - t1) / 1e9)};
+        }
+    }
+
+    /** As {@link #runOurs} on the decode threads, with the large products on {@link #WIDE_THREADS} ({@link WideMatmul}). */
+    private static double[] runWide(LlamaModel model, long[][] prompts) {
+        int before = model.decodeMatmulThreads();
+        model.setDecodeMatmulThreads(WIDE_THREADS);
+        try {
+            return runOurs(model, prompts, Generator.DEFAULT_DECODE_THREADS);
+        } finally {
+            model.setDecodeMatmulThreads(before);
         }
     }
 
