@@ -388,7 +388,12 @@ public final class LlamaModel implements AutoCloseable {
                 try (NDScope layerScope = new NDScope()) {
                     in.setRequiresGradient(true);
                     Engine.getInstance().setRandomSeed((int) (c.seed() + i));
-                    NDArray out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s(), c.projectionHook());
+                    NDArray out;
+                    try (NDScope recomputed = new NDScope()) { // backward needs only what autograd saved
+                        out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s(), c.projectionHook());
+                        NDScope.unregister(out);
+                    }
+                    NDScope.register(out);
                     JniUtils.backward((PtNDArray) out, (PtNDArray) upstream, false, false);
                     next = gradientOf(in);
                     NDScope.unregister(next);
