@@ -294,11 +294,16 @@ public final class LlamaModel implements AutoCloseable {
 
         NDArray x = Embedding.embedding(ids, parameters.get("model.embed_tokens.weight"), SparseFormat.DENSE).singletonOrThrow();
         if (gradientCheckpointing && cache == null && JniUtils.isGradMode()) return checkpointed(x, cos, sin, additive, b, t, s, projectionHook);
-        // Without gradients nothing needs a layer's temporaries once the layer is done, so each layer
-        // gets its own scope: a long prompt then holds one layer's activations, not all of them.
+        // Each layer gets its own scope, and only its output leaves it. Without gradients nothing
+        // needs the rest once the layer is done. With gradients, closing a DJL array drops only its
+        // handle's reference to the tensor: what autograd saved for backward it holds itself, so the
+        // layer's other arrays are freed now, as PyTorch's eager mode frees them, instead of all
+        // layers' arrays living until the step's scope closes. (The property keeps them for tests
+        // and memory comparisons; cos/sin/mask belong to the caller's scope and stay.)
         boolean inference = !JniUtils.isGradMode();
+        boolean layerScopes = inference || !Boolean.getBoolean("prefloop.train.keepLayerArrays");
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            NDScope layerScope = inference ? new NDScope() : null;
+            NDScope layerScope = layerScopes ? new NDScope() : null;
             NDArray layerInput = x;
             x = layer(i, x, cos, sin, additive, cache, b, t, s, projectionHook);
             if (layerScope != null) {
@@ -396,7 +401,12 @@ public final class LlamaModel implements AutoCloseable {
                 try (NDScope layerScope = new NDScope()) {
                     in.setRequiresGradient(true);
                     Engine.getInstance().setRandomSeed((int) (c.seed() + i));
-                    NDArray out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s(), c.projectionHook());
+                    NDArray out;
+                    try (NDScope recomputed = new NDScope()) { // backward needs only what autograd saved
+                        out = layer(i, in, c.cos(), c.sin(), c.additive(), null, c.b(), c.t(), c.s(), c.projectionHook());
+                        NDScope.unregister(out);
+                    }
+                    NDScope.register(out);
                     JniUtils.backward((PtNDArray) out, (PtNDArray) upstream, false, false);
                     next = gradientOf(in);
                     NDScope.unregister(next);

@@ -6,9 +6,10 @@ import org.prefloop.model.ModelConfig;
  * Peak resident bytes of a training stage, from the model's config alone (before anything is
  * allocated), in fp32: the runtime (JVM and libtorch), the weights, the checkpoint file mapped
  * while it loads, gradients and AdamW's two moments of what is trained, and the activations of a
- * micro-batch. The activation term counts, per token and layer, the arrays this implementation
- * creates (norms, q/k/v/o, the MLP's three projections and SiLU, attention scores and
- * probabilities), plus the scores over the vocabulary that SequenceLogProbs holds.
+ * micro-batch. The activation term counts, per token and layer, the arrays autograd saves for
+ * backward (the forward closes every other array when its layer ends; with gradient
+ * checkpointing, the layer inputs and one layer's arrays), plus the scores over the vocabulary
+ * that SequenceLogProbs holds.
  */
 public record MemoryEstimate(long runtime, long weights, long loading, long gradients, long optimizer, long activations) {
     /**
@@ -44,33 +45,52 @@ public record MemoryEstimate(long runtime, long weights, long loading, long grad
         long optimizer = 8 * trainableParameters;
         long kv = (long) c.numKeyValueHeads() * c.headDim();
         long q = (long) c.numAttentionHeads() * c.headDim();
-        // Per token and layer, every array LlamaModel's forward creates, not only what autograd saves:
-        // DJL keeps each one until the step's scope closes. Two RMSNorms (square, normalised, scaled:
-        // 6H), two residual sums (2H); q, k, v, o and the three MLP projections each make the
-        // product, and with LoRA the adapter's delta, its scaling and the sum (4 apiece);
-        // rotary positions make 4.5 of q and of k, the grouped layout one more q, attention's output
-        // and its layout 2q; SiLU and the gated product 3I. (Measured against peak RSS with
-        // MemoryEstimateBenchmark; see the README's Benchmarks.)
-        long perProjection = trainableParameters < parameters(c) ? 4 : 1; // full fine-tuning: the product alone
         long h = c.hiddenSize(), i = c.intermediateSize();
-        long perTokenLayer = 8 * h + perProjection * (q + 2 * kv + 2 * h + 2 * i) + (15 * q + 9 * kv) / 2 + 3 * i;
-        // scores, scaled, masked, probabilities
-        long attention = 4L * c.numAttentionHeads() * length * length;
+        boolean frozenBase = trainableParameters < parameters(c);
         long tokens = (long) sequences * length;
         // Scores over the vocabulary (SequenceLogProbs): with a frozen output projection (LoRA) one
-        // chunk's logits, log-softmax and softmax at a time; a trained one keeps logits and
-        // log-softmax for backward at every scored position (counted as every token).
-        boolean frozenHead = trainableParameters < parameters(c);
+        // chunk's logits, log-softmax and softmax at a time; a trained one keeps the log-softmax for
+        // backward at every scored position (counted as every token) and one chunk's logits.
         long chunkRows = Math.max(1, Math.min(tokens, SequenceLogProbs.chunkElements / c.vocabSize()));
-        long vocabulary = frozenHead ? 3 * chunkRows * c.vocabSize() : 2 * tokens * c.vocabSize();
-        long layer = tokens * perTokenLayer + sequences * attention;
-        // checkpointed: every layer's input, and while one layer is recomputed its intermediates, the
-        // gradients flowing back through them and autograd's temporaries (3x one layer fits the measured peaks)
-        long layers = gradientCheckpointing ? c.numHiddenLayers() * tokens * c.hiddenSize() + 3 * layer : c.numHiddenLayers() * layer;
+        long vocabulary = frozenBase ? 3 * chunkRows * c.vocabSize() : (tokens + 2 * chunkRows) * c.vocabSize();
+        long layers;
+        if (gradientCheckpointing) {
+            // every layer's input, and one layer run at a time: every array it creates while its
+            // inputs and the gradients flowing back through it are alive (3x one layer fits the
+            // measured peaks)
+            layers = c.numHiddenLayers() * tokens * h + 3 * (tokens * createdPerTokenLayer(c, frozenBase) + sequences * 4L * c.numAttentionHeads() * length * length);
+        } else {
+            // The forward closes each layer's arrays when the layer ends (LlamaModel.hidden): what
+            // stays is what autograd saved for backward, per token and layer: the layer's input and
+            // both norms' input and output (4H; full fine-tuning also both normalised values its
+            // weights' gradients need, 2H), the query as grouped for the scores and the attention
+            // output o_proj multiplies (2q), keys and values (2kv), the MLP's gate, its sigmoid,
+            // SiLU, up and the gated product (5I), and the attention probabilities (heads x keys).
+            // Measured peaks hold 1.7-1.8 times that (MemoryEstimateBenchmark): backward's gradient
+            // buffers and the pages the allocator keeps after freeing; counted as 7/4.
+            long saved = (frozenBase ? 4 : 6) * h + 2 * q + 2 * kv + 5 * i + (long) c.numAttentionHeads() * length;
+            layers = c.numHiddenLayers() * tokens * saved * 7 / 4;
+        }
         long activations = 4 * (layers + vocabulary);
         String dtype = c.torchDtype() == null ? "float32" : c.torchDtype();
         long loading = (dtype.equals("bfloat16") || dtype.equals("float16") ? 2 : 4) * parameters(c);
         return new MemoryEstimate(RUNTIME, weights, loading, gradients, optimizer, activations);
+    }
+
+    /**
+     * Per token and layer, every array LlamaModel's forward creates in one layer without counting
+     * attention's [keys]-wide arrays: two RMSNorms (square, normalised, scaled: 6H), two residual
+     * sums (2H); q, k, v, o and the three MLP projections each make the product, and with LoRA the
+     * adapter's delta, its scaling and the sum (4 apiece); rotary positions make 4.5 of q and of
+     * k, the grouped layout one more q, attention's output and its layout 2q; SiLU and the gated
+     * product 3I. (Attention's scores, scaled, masked and probabilities are 4 x heads x keys.)
+     */
+    private static long createdPerTokenLayer(ModelConfig c, boolean frozenBase) {
+        long kv = (long) c.numKeyValueHeads() * c.headDim();
+        long q = (long) c.numAttentionHeads() * c.headDim();
+        long h = c.hiddenSize(), i = c.intermediateSize();
+        long perProjection = frozenBase ? 4 : 1; // full fine-tuning: the product alone
+        return 8 * h + perProjection * (q + 2 * kv + 2 * h + 2 * i) + (15 * q + 9 * kv) / 2 + 3 * i;
     }
 
     /**

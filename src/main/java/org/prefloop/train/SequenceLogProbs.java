@@ -78,6 +78,23 @@ public final class SequenceLogProbs {
      * instead of [N, vocab]. A trained projection (full fine-tuning) goes through the log-softmax.
      */
     public static NDArray of(LlamaModel model, List<Sequence> batch, NDManager scope) {
+        if (JniUtils.isGradMode()) return recorded(model, batch, scope);
+        // Nothing records (a reference pass, an evaluation): every array but the result dies here.
+        NDArray result;
+        try (NDScope pass = new NDScope()) {
+            result = recorded(model, batch, scope);
+            NDScope.unregister(result);
+        }
+        NDScope.register(result); // into the caller's scope, if any
+        return result;
+    }
+
+    /**
+     * The computation of {@link #of}. While gradients record, the arrays made here from Java data
+     * (ids, row indices, targets, the owner matrix) stay open until the caller's scope closes: the
+     * engine wraps their Java buffers without copying, and autograd may have saved them.
+     */
+    private static NDArray recorded(LlamaModel model, List<Sequence> batch, NDManager scope) {
         int b = batch.size();
         int t = batch.stream().mapToInt(Sequence::length).max().orElseThrow();
         long[] ids = new long[b * t];
@@ -126,9 +143,9 @@ public final class SequenceLogProbs {
         return scope.create(owner, new Shape(b, n)).matMul(logps.reshape(n, 1)).reshape(b);
     }
 
-    /** [len] log-probs of the targets through the log-softmax (the projection may be trained); a chunk's scores die with it when nothing records. */
+    /** [len] log-probs of the targets through the log-softmax (the projection may be trained); only the result outlives the chunk's scope. */
     private static NDArray throughLogSoftmax(LlamaModel model, NDArray hc, NDArray target) {
-        if (JniUtils.isGradMode()) return model.logits(hc).logSoftmax(-1).gather(target, -1).squeeze(-1);
+        // With gradients the logits die with the chunk too: autograd keeps the log-softmax it saved.
         try (NDScope chunk = new NDScope()) {
             NDArray lp = model.logits(hc).logSoftmax(-1).gather(target, -1).squeeze(-1);
             NDScope.unregister(lp);

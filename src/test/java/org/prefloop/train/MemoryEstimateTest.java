@@ -19,7 +19,10 @@ class MemoryEstimateTest {
         MemoryEstimate plain = MemoryEstimate.of(c, lora, 2, 512, false), checkpointed = MemoryEstimate.of(c, lora, 2, 512, true);
         assertEquals(plain.weights(), checkpointed.weights());
         assertEquals(plain.optimizer(), checkpointed.optimizer());
-        assertTrue(checkpointed.activations() * 5 < plain.activations(), checkpointed.activations() + " vs " + plain.activations());
+        // measured (MemoryEstimateBenchmark, 2 x 512): 3.55 GiB of activations plain, about 1.0 checkpointed;
+        // the plain pass keeps only what autograd saved, so checkpointing's cut is 3-4x, not the 5x+ of
+        // the days when the plain pass kept every array it created
+        assertTrue(checkpointed.activations() * 3 < plain.activations(), checkpointed.activations() + " vs " + plain.activations());
         // the layer inputs alone: 30 layers x 1,024 tokens x 576 floats
         assertTrue(checkpointed.activations() > 4L * 30 * 1024 * 576);
         assertEquals(4 * MemoryEstimate.parameters(c), plain.weights());
