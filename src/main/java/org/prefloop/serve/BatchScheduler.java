@@ -197,21 +197,11 @@ public class BatchScheduler {
             try {
                 synchronized (current) {
                     if (!newcomers.isEmpty()) {
-                        List<DecodeBatch.Request> requests = new ArrayList<>();
-                        for (Job j : newcomers) {
-                            ProjectionHook adapter;
-                            try {
-                                adapter = j.model().acquireAdapter();
-                            } catch (RuntimeException e) { // an adapter that no longer loads fails its own request only
-                                j.sink().failed(e);
-                                continue;
-                            }
-                            requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs), adapter));
-                            jobs.add(j);
-                        }
-                        long reusedBefore = current.generator().prefixCache().tokensReused();
-                        batch.admit(requests);
-                        prefixReused.addAndGet(current.generator().prefixCache().tokensReused() - reusedBefore);
+                        admit(batch, current, newcomers, jobs);
+                        // those that arrived while that prefill ran are prefilled now, before the step: a burst
+                        // of arrivals waits for at most two prefills for its first tokens, not a prefill and a step each
+                        List<Job> arrived = batch.isEmpty() ? List.of() : takeArrived(current, batch);
+                        if (!arrived.isEmpty()) admit(batch, current, arrived, jobs);
                     }
                     if (!batch.isEmpty()) {
                         batchSizes.record(batch.size());
@@ -231,6 +221,35 @@ public class BatchScheduler {
                 batch = null;
                 running = 0;
             }
+        }
+    }
+
+    /** Adds the jobs to the batch, each on its version's adapter (one that no longer loads fails its own job only). */
+    private void admit(DecodeBatch batch, ModelHost.Base current, List<Job> newcomers, List<Job> jobs) {
+        List<DecodeBatch.Request> requests = new ArrayList<>();
+        for (Job j : newcomers) {
+            ProjectionHook adapter;
+            try {
+                adapter = j.model().acquireAdapter();
+            } catch (RuntimeException e) {
+                j.sink().failed(e);
+                continue;
+            }
+            requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs), adapter));
+            jobs.add(j);
+        }
+        long reusedBefore = current.generator().prefixCache().tokensReused();
+        batch.admit(requests);
+        prefixReused.addAndGet(current.generator().prefixCache().tokensReused() - reusedBefore);
+    }
+
+    /** What {@link #take} gives a running batch now, without waiting. */
+    private List<Job> takeArrived(ModelHost.Base current, DecodeBatch batch) {
+        try {
+            return take(current, batch); // a batch that is not empty never waits
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return List.of();
         }
     }
 
