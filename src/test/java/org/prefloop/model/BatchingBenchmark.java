@@ -3,7 +3,6 @@ package org.prefloop.model;
 import ai.djl.Device;
 import ai.djl.pytorch.jni.JniUtils;
 import java.lang.management.ManagementFactory;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -59,12 +58,9 @@ public final class BatchingBenchmark {
                         + " max batch %d, prefix cache %d MB, prefill chunk %d%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 SPACING_MS, REQUESTS, TOKENS, MAX_BATCH, PREFIX_CACHE_MB, PREFILL_CHUNK);
-        Path realistic = Path.of("target/bench-smollm2-135m");
+        Path realistic = BenchCheckpoint.SMOLLM2_DIR;
         List<Path> models = args.length > 0 ? java.util.Arrays.stream(args).map(Path::of).toList() : List.of(Path.of("models/demo"), realistic);
-        if (models.contains(realistic) && !Files.exists(realistic.resolve("model.safetensors"))) { // 538 MB: only when it is run
-            TinyCheckpoint.write(realistic, new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
-                    true, false, null, null, "float32", 0), 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
-        }
+        if (models.contains(realistic)) BenchCheckpoint.smolLm2(realistic); // 538 MB: only when it is run
         ai.djl.engine.Engine.getEngine("PyTorch"); // loads libtorch: the JNI calls below need it
         JniUtils.setGradMode(false);
         for (Path dir : models) {

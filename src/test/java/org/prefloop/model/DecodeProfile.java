@@ -9,7 +9,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import java.lang.management.ManagementFactory;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -29,13 +28,8 @@ public final class DecodeProfile {
     }
 
     public static void main(String[] args) throws Exception {
-        Path dir = Path.of(args.length > 0 ? args[0] : "target/bench-smollm2-135m");
-        ModelConfig config = new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
-                true, false, null, null, "float32", 0);
-        if (!Files.exists(dir.resolve("model.safetensors"))) {
-            System.out.println("writing " + dir + " ...");
-            TinyCheckpoint.write(dir, config, 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
-        }
+        Path dir = BenchCheckpoint.smolLm2(args.length > 0 ? Path.of(args[0]) : BenchCheckpoint.SMOLLM2_DIR);
+        ModelConfig config = BenchCheckpoint.SMOLLM2;
         System.out.printf("load average %.2f at start%n", load());
         try (LlamaModel model = LlamaModel.load(dir, Device.cpu()); NDManager m = model.manager().newSubManager()) {
             JniUtils.setGradMode(false);

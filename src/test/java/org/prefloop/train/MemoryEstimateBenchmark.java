@@ -31,8 +31,7 @@ public final class MemoryEstimateBenchmark {
 
     static ModelConfig shape(String name) {
         return switch (name) {
-            case "smollm2-135m" -> new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
-                    true, false, null, null, "float32", 0);
+            case "smollm2-135m" -> org.prefloop.model.BenchCheckpoint.SMOLLM2;
             case "qwen2.5-0.5b" -> new ModelConfig("qwen2", 151936, 896, 4864, 24, 14, 2, 64, 1e-6, 1000000.0, null, 32768,
                     true, true, null, null, "float32", 0);
             default -> throw new IllegalArgumentException("shape is smollm2-135m or qwen2.5-0.5b, not " + name);

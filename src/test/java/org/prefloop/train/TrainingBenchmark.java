@@ -6,10 +6,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import org.prefloop.lora.LoraAdapter;
+import org.prefloop.model.BenchCheckpoint;
 import org.prefloop.model.LlamaModel;
 import org.prefloop.model.ModelConfig;
-import org.prefloop.model.TinyCheckpoint;
-import org.prefloop.model.TokenizerSpec;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -41,13 +40,8 @@ public final class TrainingBenchmark {
     }
 
     public static void main(String[] args) {
-        Path dir = Path.of(args.length > 0 ? args[0] : "target/bench-smollm2-135m");
-        ModelConfig config = new ModelConfig("llama", 49152, 576, 1536, 30, 9, 3, 64, 1e-5, 100000.0, null, 2048,
-                true, false, null, null, "float32", 0);
-        if (!Files.exists(dir.resolve("model.safetensors"))) {
-            System.out.println("writing " + dir + " ...");
-            TinyCheckpoint.write(dir, config, 135, TokenizerSpec.characters("abcdefghijklmnopqrstuvwxyz0123456789 .,\n"));
-        }
+        Path dir = BenchCheckpoint.smolLm2(args.length > 0 ? Path.of(args[0]) : BenchCheckpoint.SMOLLM2_DIR);
+        ModelConfig config = BenchCheckpoint.SMOLLM2;
         // Load the engine before asking it anything: with the checkpoint already written, nothing else has.
         ai.djl.engine.Engine.getEngine("PyTorch");
         System.out.printf("machine: %d cores, load average %.2f at start; engine threads %d%n",
