@@ -79,10 +79,6 @@ public final class KvCache implements AutoCloseable {
         return rows;
     }
 
-    private String activeRows() {
-        return active == rows ? ":" : "0:" + active;
-    }
-
     /** Stores the mask of {@code t} new positions and returns the mask of all cached positions [B, length+t]. */
     NDArray appendMask(NDArray newMask, int t) {
         if (length + t > capacity) {
