@@ -21,9 +21,9 @@ import java.util.SplittableRandom;
  * Iteration-level ("continuous") batching: sequences join a running batch between decode steps
  * and leave the moment they finish, each with its own sampling settings, seed and stop rules.
  *
- * <p>A newcomer's prompt is prefilled on its own (with the other newcomers of the same
- * iteration, in one forward pass, starting from the prefix the {@link PrefixCache} holds for
- * each) into a scratch cache, then its keys and values are copied into a free row of the
+ * <p>A newcomer's prompt is prefilled into a scratch cache, with the other newcomers of the same
+ * iteration in one forward pass, each starting from the prefix the {@link PrefixCache} holds for
+ * it; then its keys and values are copied into a free row of the
  * batch's cache, right-aligned to the batch's current column; {@link #step()} then decodes one
  * token for every row in one forward pass. Positions count each row's own real tokens, so a row
  * computes exactly what it would alone; only the reduction order over masked columns differs.
