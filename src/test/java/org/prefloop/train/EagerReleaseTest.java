@@ -11,7 +11,6 @@ import org.prefloop.model.LlamaModel;
 import org.prefloop.model.TinyCheckpoint;
 
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -45,7 +44,7 @@ class EagerReleaseTest {
         if (keepLayerArrays) System.setProperty(KEEP, "true");
         model.setProjectionHook(trainable.hook(true));
         Engine.getInstance().setRandomSeed(42); // the same dropout masks in both passes
-        Map<String, float[]> out = new LinkedHashMap<>();
+        Map<String, float[]> out;
         int open;
         try (NDManager scope = model.manager().newSubManager();
              GradientCollector c = Engine.getInstance().newGradientCollector()) {
@@ -53,12 +52,7 @@ class EagerReleaseTest {
             open = scope.getManagedArrays().size();
             System.gc();
             c.backward(loss);
-            for (var e : trainable.parameters().entrySet()) {
-                try (NDArray g = e.getValue().getGradient()) {
-                    out.put(e.getKey(), g.toFloatArray());
-                    g.subi(g); // zero it for the next pass (the wrapper shares the gradient's storage)
-                }
-            }
+            out = GradientCheckpointingTest.takeGradients(trainable);
         } finally {
             System.clearProperty(KEEP);
             model.setProjectionHook(null);

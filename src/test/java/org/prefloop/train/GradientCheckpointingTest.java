@@ -40,21 +40,26 @@ class GradientCheckpointingTest {
     private static Map<String, float[]> gradients(LlamaModel model, Trainable trainable, boolean checkpointing) {
         model.setGradientCheckpointing(checkpointing);
         model.setProjectionHook(trainable.hook(true));
-        Map<String, float[]> out = new LinkedHashMap<>();
         try (NDManager scope = model.manager().newSubManager();
              GradientCollector c = Engine.getInstance().newGradientCollector()) {
             NDArray loss = SequenceLogProbs.of(model, batch(), scope).sum().neg();
             c.backward(loss);
             model.backwardCheckpoints();
-            for (var e : trainable.parameters().entrySet()) {
-                try (NDArray g = e.getValue().getGradient()) {
-                    out.put(e.getKey(), g.toFloatArray());
-                    g.subi(g); // zero it for the next pass (the wrapper shares the gradient's storage)
-                }
-            }
+            return takeGradients(trainable);
         } finally {
             model.setGradientCheckpointing(false);
             model.setProjectionHook(null);
+        }
+    }
+
+    /** Each trainable parameter's gradient, by name, zeroed after reading for the next pass. */
+    static Map<String, float[]> takeGradients(Trainable trainable) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        for (var e : trainable.parameters().entrySet()) {
+            try (NDArray g = e.getValue().getGradient()) {
+                out.put(e.getKey(), g.toFloatArray());
+                g.subi(g); // zero it for the next pass (the wrapper shares the gradient's storage)
+            }
         }
         return out;
     }
