@@ -22,7 +22,7 @@ class ReplicasShareSecurityIT {
 
     @Test
     void lockoutsAndSessionEndsReachEveryReplica(@TempDir Path data) throws Exception {
-        String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
+        String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0;AUTO_SERVER=TRUE";
         Map<String, String> shared = Map.of("PREFLOOP_SESSION_KEY", "a-session-key-both-replicas-share-0123456789",
                 "PREFLOOP_SECURE_COOKIE", "false", "QUARKUS_DATASOURCE_JDBC_URL", store);
         try (ServiceProcess a = new ServiceProcess(Files.createDirectories(data.resolve("a")), shared).start();

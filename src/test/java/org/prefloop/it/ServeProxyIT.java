@@ -41,7 +41,7 @@ class ServeProxyIT {
         String body = "{\"model\":\"prefloop\",\"messages\":[{\"role\":\"user\",\"content\":\"reverse: ibjjc\"}],\"temperature\":0,\"max_tokens\":12}";
         String sessionKey = "a-session-key-both-roles-share-0123456789";
         // one store for both roles, as the Deployments share PostgreSQL in Kubernetes: sessions live there
-        String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
+        String store = "jdbc:h2:file:" + data.resolve("store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0;AUTO_SERVER=TRUE";
         try (ServiceProcess serve = new ServiceProcess(serveData, Map.of("PREFLOOP_API_KEYS", "proxy-test-key-0123456789",
                 "PREFLOOP_SESSION_KEY", sessionKey, "PREFLOOP_SECURE_COOKIE", "false", "QUARKUS_DATASOURCE_JDBC_URL", store)).start();
              ServiceProcess web = new ServiceProcess(webData, Map.of("PREFLOOP_ROLES", "web", "PREFLOOP_SESSION_KEY", sessionKey,

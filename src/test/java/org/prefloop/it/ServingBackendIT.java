@@ -56,7 +56,7 @@ class ServingBackendIT {
             adapter.save(tuned);
             adapter.save(outside);
         }
-        String store = "jdbc:h2:file:" + data.resolve("prefloop/store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
+        String store = "jdbc:h2:file:" + data.resolve("prefloop/store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0;AUTO_SERVER=TRUE";
         try (ServiceProcess engine = new ServiceProcess(Files.createDirectories(data.resolve("engine")), Map.of("PREFLOOP_ROLES", "serve",
                 "PREFLOOP_API_KEYS", ENGINE_KEY, "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true",
                 "PREFLOOP_FILE_ROOTS", "models," + adapters)).start();
