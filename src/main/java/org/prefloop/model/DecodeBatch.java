@@ -45,6 +45,17 @@ public final class DecodeBatch implements AutoCloseable {
         }
     }
 
+    /**
+     * How a sequence's prompt was prefilled, told to its listener just before its first token
+     * (times from {@link System#nanoTime()}): {@code admitted} when {@link #admit} took it,
+     * {@code start} and {@code end} the first and last of its prefill passes ({@code end}: its
+     * first token's logits are ready), {@code rows} and {@code tokens} the rows and real tokens
+     * computed in its (last) pass, shared with the other newcomers of that pass, {@code passes}
+     * how many passes its prompt took (more than one when chunked).
+     */
+    public record Prefilled(long admitted, long start, long end, int rows, int tokens, int passes) {
+    }
+
     /** Receives one sequence's output; {@link #cancelled()} is read before every step. */
     public interface Listener {
         /** Every generated token (the ending eos/stop token included) with the text it releases (possibly empty). */
@@ -55,6 +66,10 @@ public final class DecodeBatch implements AutoCloseable {
 
         default boolean cancelled() {
             return false;
+        }
+
+        /** Once, just before the first {@link #onToken}: where the sequence's time to first token went in the engine. */
+        default void onPrefilled(Prefilled prefilled) {
         }
 
         /** How many alternatives each token's {@link TokenLogprobs} lists; -1 (the default): no logprobs. */
@@ -124,6 +139,9 @@ public final class DecodeBatch implements AutoCloseable {
         final KvCache scratch;
         int done;
         boolean chunked; // prefilled in more than one piece (counted in prefillChunks)
+        final long admitted = System.nanoTime();
+        long started; // the first pass's start, 0 before it
+        int passes;
 
         Prefill(Request request, KvCache scratch) {
             this.request = request;
@@ -150,6 +168,7 @@ public final class DecodeBatch implements AutoCloseable {
      */
     public void admit(List<Request> newcomers) {
         if (newcomers.isEmpty()) return;
+        long admitted = System.nanoTime();
         int vocab = model.config().vocabSize();
         for (int i = 0; i < newcomers.size(); i++) {
             long[] p = newcomers.get(i).prompt();
@@ -177,7 +196,7 @@ public final class DecodeBatch implements AutoCloseable {
             }
             if (!now.isEmpty()) together = Together.load(now, cached.stream().mapToInt(Integer::intValue).toArray(), prefixes, model);
         }
-        if (together != null) prefillTogether(together);
+        if (together != null) prefillTogether(together, admitted);
         removeFinished();
     }
 
@@ -235,7 +254,8 @@ public final class DecodeBatch implements AutoCloseable {
         }
     }
 
-    private void prefillTogether(Together together) {
+    private void prefillTogether(Together together, long admitted) {
+        long start = System.nanoTime(); // the pass's time includes switching libtorch to the prefill's threads
         List<Request> newcomers = together.computed();
         int k = newcomers.size();
         int longest = 0;
@@ -264,7 +284,9 @@ public final class DecodeBatch implements AutoCloseable {
                 for (int i = 0; i < k; i++) last.add(hidden.get(new NDIndex("{}:{}, {}:{}, :", i, i + 1, together.suffix(i) - 1, together.suffix(i))));
                 logits = lastLogits(k == 1 ? last.get(0) : NDArrays.concat(last, 0), k);
             }
-            join(together.requests(), scratch, together.rowOf(), from, logits);
+            int tokens = 0;
+            for (int i = 0; i < k; i++) tokens += together.suffix(i);
+            join(together.requests(), scratch, together.rowOf(), from, logits, new Prefilled(admitted, start, System.nanoTime(), k, tokens, 1));
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
@@ -280,11 +302,13 @@ public final class DecodeBatch implements AutoCloseable {
         long[] prompt = f.request.prompt();
         int remaining = prompt.length - f.done;
         int t = prefillChunk > 0 ? Math.min(prefillChunk, remaining) : remaining;
+        if (f.started == 0) f.started = System.nanoTime();
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         threads(prefillThreads);
         try (NDManager manager = model.manager().newSubManager()) {
             float[] logits = null;
+            f.passes++;
             try (NDScope scope = new NDScope()) {
                 NDArray ids = manager.create(Arrays.copyOfRange(prompt, f.done, f.done + t), new Shape(1, t));
                 NDArray hidden = model.hidden(ids, manager.ones(new Shape(1, t), DataType.INT64), f.scratch, f.request.adapter());
@@ -298,7 +322,8 @@ public final class DecodeBatch implements AutoCloseable {
             }
             if (logits == null) return false;
             try (KvCache scratch = f.scratch) {
-                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits);
+                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits,
+                        new Prefilled(f.admitted, f.started, System.nanoTime(), 1, t, f.passes));
             }
             return true;
         } finally {
@@ -310,9 +335,9 @@ public final class DecodeBatch implements AutoCloseable {
      * Copies prefilled sequences (request i's prompt is in row {@code rowOf[i]} of {@code scratch},
      * from column {@code from[i]}) into free rows of the batch, right-aligned to the batch's current
      * column (a longer one widens the batch first), and gives each its first token from its row's
-     * {@code logits} (one vocabulary's worth per scratch row).
+     * {@code logits} (one vocabulary's worth per scratch row); each listener hears {@code prefilled} first.
      */
-    private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits) {
+    private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits, Prefilled prefilled) {
         int k = newcomers.size();
         int longest = 0;
         for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
@@ -335,6 +360,7 @@ public final class DecodeBatch implements AutoCloseable {
         int vocabSize = logits.length / scratch.batchSize();
         for (int i = 0; i < k; i++) {
             Row row = joined.get(i);
+            row.request.listener().onPrefilled(prefilled);
             row.accept(choose(Arrays.copyOfRange(logits, rowOf[i] * vocabSize, (rowOf[i] + 1) * vocabSize), row));
         }
     }

@@ -72,7 +72,7 @@ public final class ServingBenchmark {
     }
 
     /** The figures of one workload. */
-    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl) {
+    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl, String breakdown) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -96,19 +96,23 @@ public final class ServingBenchmark {
                 for (int i = 0; i < 12; i++) stream(service.port(), body(i, true), null, null, new AtomicLong());
                 for (int i = 0; i < 3; i++) stream(service.port(), body(i, false), null, null, new AtomicLong());
                 List<Double> lone = Collections.synchronizedList(new ArrayList<>());
+                HistogramScrape beforeLone = scrape(service);
                 for (int i = 0; i < 5; i++) stream(service.port(), body(0, false), lone, null, new AtomicLong());
+                String loneBreakdown = scrape(service).breakdownSince(beforeLone);
                 Collections.sort(lone);
                 double loneTtft = pct(lone, 0.5);
                 System.out.printf("%s:%n  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s; lone request on the idle service: TTFT %.0f ms%n",
                         model.getFileName(), core[0], CORE_BATCH, core[1], loneTtft);
+                System.out.printf("      lone TTFT breakdown: %s%n", loneBreakdown);
                 for (int clients : clientCounts) {
-                    Result uniform = load(service.port(), clients, false);
-                    Result mixed = load(service.port(), clients, true);
+                    Result uniform = load(service, clients, false);
+                    Result mixed = load(service, clients, true);
                     for (Result r : List.of(uniform, mixed)) {
                         System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch of %d), TTFT p50 %5.0f ms p99 %5.0f ms (p99 %.2f of lone),"
                                         + " ITL p50 %4.0f ms p99 %4.0f ms%n",
                                 clients, r == uniform ? "uniform" : "mixed", r.tokensPerSecond, r.tokensPerSecond / core[1], CORE_BATCH,
                                 pct(r.ttft, .5), pct(r.ttft, .99), pct(r.ttft, .99) / loneTtft, pct(r.itl, .5), pct(r.itl, .99));
+                        System.out.printf("      TTFT breakdown: %s%n", r.breakdown);
                     }
                     System.out.printf("  %2d clients: mixed / uniform tokens/s %.2f%n", clients, mixed.tokensPerSecond / uniform.tokensPerSecond);
                 }
@@ -165,7 +169,9 @@ public final class ServingBenchmark {
     }
 
     /** Clients arriving {@link #SPACING_MS} apart, each streaming {@link #REQUESTS} requests one after the other. */
-    static Result load(int port, int clients, boolean mixed) throws Exception {
+    static Result load(ServiceProcess service, int clients, boolean mixed) throws Exception {
+        int port = service.port();
+        HistogramScrape before = scrape(service);
         List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
         List<Double> itl = Collections.synchronizedList(new ArrayList<>());
         AtomicLong generated = new AtomicLong();
@@ -185,7 +191,12 @@ public final class ServingBenchmark {
         pool.shutdown();
         Collections.sort(ttft);
         Collections.sort(itl);
-        return new Result(generated.get() / seconds, ttft, itl);
+        return new Result(generated.get() / seconds, ttft, itl, scrape(service).breakdownSince(before));
+    }
+
+    /** The service's serving histograms now (the engine's breakdown of time to first token, {@code FirstTokenMeters}). */
+    static HistogramScrape scrape(ServiceProcess service) throws Exception {
+        return HistogramScrape.parse(service.management("/q/metrics").body(), "prefloop_serve_");
     }
 
     /**
