@@ -87,7 +87,19 @@ public final class DecodeBatch implements AutoCloseable {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private final List<Row> rows = new ArrayList<>();
+    /**
+     * Prefill passes that compute at most this many positions (rows × columns) run on the decode
+     * threads ({@link Generator#decodeThreads()}), larger ones on the engine's. A small pass is a
+     * chain of small ops like a decode step, and on cores shared with other work (the service's
+     * HTTP threads, other processes) each op that enters libtorch's pool waits for a descheduled
+     * worker: measured on two shared cores (load 6-9), a 16-token pass took 7.0 s p50 on two
+     * threads against 0.37 s on one ({@code PrefillThreadsBenchmark} compares the two by size).
+     * {@code -Dprefloop.prefill.small-tokens=N} overrides it; 0 puts every pass on the engine's threads.
+     */
+    static final int DEFAULT_SMALL_PREFILL_TOKENS = Integer.getInteger("prefloop.prefill.small-tokens", 128);
+
     private final int prefillThreads;
+    private int smallPrefillTokens = DEFAULT_SMALL_PREFILL_TOKENS;
     private final java.util.ArrayDeque<Prefill> prefilling = new java.util.ArrayDeque<>();
     private int prefillChunk;
     private long prefillChunks;
@@ -147,6 +159,17 @@ public final class DecodeBatch implements AutoCloseable {
             this.request = request;
             this.scratch = scratch;
         }
+    }
+
+    /** Prefill passes of at most this many positions run on the decode threads (0: none; see {@link #DEFAULT_SMALL_PREFILL_TOKENS}). */
+    public void setSmallPrefillTokens(int positions) {
+        if (positions < 0) throw new IllegalArgumentException("small prefill must be >= 0 positions, got " + positions);
+        this.smallPrefillTokens = positions;
+    }
+
+    /** The threads a prefill pass of {@code positions} (rows × columns) runs on. */
+    int prefillThreads(int positions) {
+        return positions <= smallPrefillTokens ? generator.decodeThreads() : prefillThreads;
     }
 
     /**
@@ -262,7 +285,7 @@ public final class DecodeBatch implements AutoCloseable {
         for (int i = 0; i < k; i++) longest = Math.max(longest, together.suffix(i));
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
-        threads(prefillThreads);
+        threads(prefillThreads(k * longest));
         try (NDManager manager = model.manager().newSubManager();
              KvCache scratch = together.scratch()) {
             long[][] ids = new long[k][longest];
@@ -305,7 +328,7 @@ public final class DecodeBatch implements AutoCloseable {
         if (f.started == 0) f.started = System.nanoTime();
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
-        threads(prefillThreads);
+        threads(prefillThreads(t));
         try (NDManager manager = model.manager().newSubManager()) {
             float[] logits = null;
             f.passes++;
@@ -411,7 +434,8 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Prefill runs on the engine's threads, decode steps on {@link Generator#decodeThreads()}.
+     * Prefill runs on the engine's threads (small passes on the decode threads, {@link #prefillThreads(int)}),
+     * decode steps on {@link Generator#decodeThreads()}.
      * The setting is the process's, and changing it rebuilds libtorch's pool, so it changes only
      * when the phase does; {@link #close()} restores the engine's.
      */

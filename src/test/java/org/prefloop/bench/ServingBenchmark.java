@@ -65,6 +65,8 @@ public final class ServingBenchmark {
     static final int SPACING_MS = Integer.getInteger("bench.spacingMs", 50);
     static final int CORE_BATCH = 8; // the service's default prefloop.serve.max-batch
     static final String PROMPT = "reverse: abcde";
+    /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
+    static final String SERVICE_JVM = System.getProperty("bench.serviceJvm", "");
     private static final Pattern USAGE = Pattern.compile("\"completion_tokens\":(\\d+)");
     private static final Pattern TEXT = Pattern.compile("\"delta\":\\{\"content\":\"[^\"]");
 
@@ -78,15 +80,18 @@ public final class ServingBenchmark {
     public static void main(String[] args) throws Exception {
         int[] clientCounts = Arrays.stream(System.getProperty("bench.clients", "8,32").split(",")).mapToInt(Integer::parseInt).toArray();
         List<String> models = List.of(System.getProperty("bench.models", "demo,smollm2").split(","));
-        System.out.printf("machine: %d cores, load average %.2f at start; clients %s arriving %d ms apart, %d requests each, %d tokens per request%n",
+        System.out.printf("machine: %d cores, load average %.2f at start; clients %s arriving %d ms apart, %d requests each, %d tokens per request;"
+                        + " service JVM options: %s%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                Arrays.toString(clientCounts), SPACING_MS, REQUESTS, TOKENS);
+                Arrays.toString(clientCounts), SPACING_MS, REQUESTS, TOKENS, SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
         for (String name : models) {
             Path model = name.equals("demo") ? Path.of("models/demo") : name.equals("smollm2") ? smolLm2Shape() : Path.of(name);
             Path data = Files.createTempDirectory("prefloop-serving-bench");
             double[] core = core(model, data.resolve("adapters")); // also writes the two adapters
-            try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_MODEL", model.toAbsolutePath().toString(),
-                    "PREFLOOP_API_KEYS", KEY, "PREFLOOP_ROLES", "serve,web", "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true")).start()) {
+            Map<String, String> env = new java.util.HashMap<>(Map.of("PREFLOOP_MODEL", model.toAbsolutePath().toString(),
+                    "PREFLOOP_API_KEYS", KEY, "PREFLOOP_ROLES", "serve,web", "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true"));
+            if (!SERVICE_JVM.isBlank()) env.put("JAVA_TOOL_OPTIONS", SERVICE_JVM); // e.g. -Dprefloop.prefill.small-tokens=0, the engine before
+            try (ServiceProcess service = new ServiceProcess(data, env).start()) {
                 for (String adapter : List.of("a", "b")) {
                     HttpResponse<String> loaded = post(service.port(), "/v1/load_lora_adapter",
                             "{\"lora_name\":\"bench-" + adapter + "\",\"lora_path\":\"" + data.resolve("adapters/" + adapter) + "\"}");
