@@ -45,6 +45,17 @@ public final class DecodeBatch implements AutoCloseable {
         }
     }
 
+    /**
+     * How a sequence's prompt was prefilled, told to its listener just before its first token
+     * (times from {@link System#nanoTime()}): {@code admitted} when {@link #admit} took it,
+     * {@code start} and {@code end} the first and last of its prefill passes ({@code end}: its
+     * first token's logits are ready), {@code rows} and {@code tokens} the rows and real tokens
+     * computed in its (last) pass, shared with the other newcomers of that pass, {@code passes}
+     * how many passes its prompt took (more than one when chunked).
+     */
+    public record Prefilled(long admitted, long start, long end, int rows, int tokens, int passes) {
+    }
+
     /** Receives one sequence's output; {@link #cancelled()} is read before every step. */
     public interface Listener {
         /** Every generated token (the ending eos/stop token included) with the text it releases (possibly empty). */
@@ -55,6 +66,10 @@ public final class DecodeBatch implements AutoCloseable {
 
         default boolean cancelled() {
             return false;
+        }
+
+        /** Once, just before the first {@link #onToken}: where the sequence's time to first token went in the engine. */
+        default void onPrefilled(Prefilled prefilled) {
         }
 
         /** How many alternatives each token's {@link TokenLogprobs} lists; -1 (the default): no logprobs. */
@@ -72,7 +87,19 @@ public final class DecodeBatch implements AutoCloseable {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private final List<Row> rows = new ArrayList<>();
+    /**
+     * Prefill passes that compute at most this many positions (rows × columns) run on the decode
+     * threads ({@link Generator#decodeThreads()}), larger ones on the engine's. A small pass is a
+     * chain of small ops like a decode step, and on cores shared with other work (the service's
+     * HTTP threads, other processes) each op that enters libtorch's pool waits for a descheduled
+     * worker: measured on two shared cores (load 6-9), a 16-token pass took 7.0 s p50 on two
+     * threads against 0.37 s on one ({@code PrefillThreadsBenchmark} compares the two by size).
+     * {@code -Dprefloop.prefill.small-tokens=N} overrides it; 0 puts every pass on the engine's threads.
+     */
+    static final int DEFAULT_SMALL_PREFILL_TOKENS = Integer.getInteger("prefloop.prefill.small-tokens", 128);
+
     private final int prefillThreads;
+    private int smallPrefillTokens = DEFAULT_SMALL_PREFILL_TOKENS;
     private final java.util.ArrayDeque<Prefill> prefilling = new java.util.ArrayDeque<>();
     private int prefillChunk;
     private long prefillChunks;
@@ -124,11 +151,25 @@ public final class DecodeBatch implements AutoCloseable {
         final KvCache scratch;
         int done;
         boolean chunked; // prefilled in more than one piece (counted in prefillChunks)
+        final long admitted = System.nanoTime();
+        long started; // the first pass's start, 0 before it
+        int passes;
 
         Prefill(Request request, KvCache scratch) {
             this.request = request;
             this.scratch = scratch;
         }
+    }
+
+    /** Prefill passes of at most this many positions run on the decode threads (0: none; see {@link #DEFAULT_SMALL_PREFILL_TOKENS}). */
+    public void setSmallPrefillTokens(int positions) {
+        if (positions < 0) throw new IllegalArgumentException("small prefill must be >= 0 positions, got " + positions);
+        this.smallPrefillTokens = positions;
+    }
+
+    /** The threads a prefill pass of {@code positions} (rows × columns) runs on. */
+    int prefillThreads(int positions) {
+        return positions <= smallPrefillTokens ? generator.decodeThreads() : prefillThreads;
     }
 
     /**
@@ -150,6 +191,7 @@ public final class DecodeBatch implements AutoCloseable {
      */
     public void admit(List<Request> newcomers) {
         if (newcomers.isEmpty()) return;
+        long admitted = System.nanoTime();
         int vocab = model.config().vocabSize();
         for (int i = 0; i < newcomers.size(); i++) {
             long[] p = newcomers.get(i).prompt();
@@ -177,7 +219,7 @@ public final class DecodeBatch implements AutoCloseable {
             }
             if (!now.isEmpty()) together = Together.load(now, cached.stream().mapToInt(Integer::intValue).toArray(), prefixes, model);
         }
-        if (together != null) prefillTogether(together);
+        if (together != null) prefillTogether(together, admitted);
         removeFinished();
     }
 
@@ -235,14 +277,15 @@ public final class DecodeBatch implements AutoCloseable {
         }
     }
 
-    private void prefillTogether(Together together) {
+    private void prefillTogether(Together together, long admitted) {
+        long start = System.nanoTime(); // the pass's time includes switching libtorch to the prefill's threads
         List<Request> newcomers = together.computed();
         int k = newcomers.size();
         int longest = 0;
         for (int i = 0; i < k; i++) longest = Math.max(longest, together.suffix(i));
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
-        threads(prefillThreads);
+        threads(prefillThreads(k * longest));
         try (NDManager manager = model.manager().newSubManager();
              KvCache scratch = together.scratch()) {
             long[][] ids = new long[k][longest];
@@ -264,7 +307,9 @@ public final class DecodeBatch implements AutoCloseable {
                 for (int i = 0; i < k; i++) last.add(hidden.get(new NDIndex("{}:{}, {}:{}, :", i, i + 1, together.suffix(i) - 1, together.suffix(i))));
                 logits = lastLogits(k == 1 ? last.get(0) : NDArrays.concat(last, 0), k);
             }
-            join(together.requests(), scratch, together.rowOf(), from, logits);
+            int tokens = 0;
+            for (int i = 0; i < k; i++) tokens += together.suffix(i);
+            join(together.requests(), scratch, together.rowOf(), from, logits, new Prefilled(admitted, start, System.nanoTime(), k, tokens, 1));
         } finally {
             JniUtils.setGradMode(wasGrad);
         }
@@ -280,11 +325,13 @@ public final class DecodeBatch implements AutoCloseable {
         long[] prompt = f.request.prompt();
         int remaining = prompt.length - f.done;
         int t = prefillChunk > 0 ? Math.min(prefillChunk, remaining) : remaining;
+        if (f.started == 0) f.started = System.nanoTime();
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
-        threads(prefillThreads);
+        threads(prefillThreads(t));
         try (NDManager manager = model.manager().newSubManager()) {
             float[] logits = null;
+            f.passes++;
             try (NDScope scope = new NDScope()) {
                 NDArray ids = manager.create(Arrays.copyOfRange(prompt, f.done, f.done + t), new Shape(1, t));
                 NDArray hidden = model.hidden(ids, manager.ones(new Shape(1, t), DataType.INT64), f.scratch, f.request.adapter());
@@ -298,7 +345,8 @@ public final class DecodeBatch implements AutoCloseable {
             }
             if (logits == null) return false;
             try (KvCache scratch = f.scratch) {
-                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits);
+                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits,
+                        new Prefilled(f.admitted, f.started, System.nanoTime(), 1, t, f.passes));
             }
             return true;
         } finally {
@@ -310,9 +358,9 @@ public final class DecodeBatch implements AutoCloseable {
      * Copies prefilled sequences (request i's prompt is in row {@code rowOf[i]} of {@code scratch},
      * from column {@code from[i]}) into free rows of the batch, right-aligned to the batch's current
      * column (a longer one widens the batch first), and gives each its first token from its row's
-     * {@code logits} (one vocabulary's worth per scratch row).
+     * {@code logits} (one vocabulary's worth per scratch row); each listener hears {@code prefilled} first.
      */
-    private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits) {
+    private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits, Prefilled prefilled) {
         int k = newcomers.size();
         int longest = 0;
         for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
@@ -335,6 +383,7 @@ public final class DecodeBatch implements AutoCloseable {
         int vocabSize = logits.length / scratch.batchSize();
         for (int i = 0; i < k; i++) {
             Row row = joined.get(i);
+            row.request.listener().onPrefilled(prefilled);
             row.accept(choose(Arrays.copyOfRange(logits, rowOf[i] * vocabSize, (rowOf[i] + 1) * vocabSize), row));
         }
     }
@@ -385,7 +434,8 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Prefill runs on the engine's threads, decode steps on {@link Generator#decodeThreads()}.
+     * Prefill runs on the engine's threads (small passes on the decode threads, {@link #prefillThreads(int)}),
+     * decode steps on {@link Generator#decodeThreads()}.
      * The setting is the process's, and changing it rebuilds libtorch's pool, so it changes only
      * when the phase does; {@link #close()} restores the engine's.
      */

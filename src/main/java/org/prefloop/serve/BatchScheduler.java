@@ -87,7 +87,20 @@ public class BatchScheduler {
         prefixCacheMb = serve.prefixCacheMb();
     }
 
-    private final Deque<Job> waiting = new ArrayDeque<>();
+    /** A job in the queue, with what its time to first token is broken down by ({@link FirstTokenMeters}). */
+    private static final class Queued {
+        final Job job;
+        final long offered = System.nanoTime();
+        long workEnded; // when the step or prefill that ran at its arrival ended (0: not yet; the idle engine: when it was taken)
+        long taken;
+
+        Queued(Job job) {
+            this.job = job;
+        }
+    }
+
+    private final Deque<Queued> waiting = new ArrayDeque<>();
+    private final FirstTokenMeters firstTokens;
     private final DistributionSummary batchSizes;
     private final DistributionSummary batchVersions;
     private final AtomicLong cancelled = new AtomicLong();
@@ -99,6 +112,7 @@ public class BatchScheduler {
 
     @jakarta.inject.Inject
     BatchScheduler(MeterRegistry registry) {
+        firstTokens = new FirstTokenMeters(registry);
         batchSizes = DistributionSummary.builder("prefloop.serve.batch.size")
                 .description("sequences that shared one decode step").register(registry);
         batchVersions = DistributionSummary.builder("prefloop.serve.batch.versions")
@@ -116,7 +130,7 @@ public class BatchScheduler {
         ensureStarted();
         synchronized (waiting) {
             if (waiting.size() >= maxQueue) return false;
-            waiting.addLast(job);
+            waiting.addLast(new Queued(job));
             waiting.notifyAll();
             return true;
         }
@@ -135,7 +149,7 @@ public class BatchScheduler {
                     return;
                 }
             }
-            waiting.addLast(job);
+            waiting.addLast(new Queued(job));
             waiting.notifyAll();
         }
     }
@@ -175,7 +189,7 @@ public class BatchScheduler {
         DecodeBatch batch = null;
         List<Job> jobs = new ArrayList<>(); // the batch's jobs, by the listener that reports for them
         while (!stopped) {
-            List<Job> newcomers;
+            List<Queued> newcomers;
             try {
                 if (batch == null || batch.isEmpty()) {
                     if (batch != null) batch.close();
@@ -186,7 +200,7 @@ public class BatchScheduler {
                 newcomers = take(current, batch);
                 if (newcomers.isEmpty() && batch == null) continue;
                 if (batch == null) {
-                    current = newcomers.get(0).model().base();
+                    current = newcomers.get(0).job.model().base();
                     batch = current.generator().newBatch();
                     batch.setPrefillChunk(prefillChunk);
                     current.generator().prefixCache().setBudgetBytes(Math.min(prefixCacheMb, kvCacheMb) * 1024 * 1024);
@@ -198,15 +212,22 @@ public class BatchScheduler {
                 synchronized (current) {
                     if (!newcomers.isEmpty()) {
                         admit(batch, current, newcomers, jobs);
+                        workEnded();
                         // those that arrived while that prefill ran are prefilled now, before the step: a burst
                         // of arrivals waits for at most two prefills for its first tokens, not a prefill and a step each
-                        List<Job> arrived = batch.isEmpty() ? List.of() : takeArrived(current, batch);
-                        if (!arrived.isEmpty()) admit(batch, current, arrived, jobs);
+                        List<Queued> arrived = batch.isEmpty() ? List.of() : takeArrived(current, batch);
+                        if (!arrived.isEmpty()) {
+                            admit(batch, current, arrived, jobs);
+                            workEnded();
+                        }
                     }
                     if (!batch.isEmpty()) {
                         batchSizes.record(batch.size());
                         batchVersions.record(jobs.stream().map(j -> j.model().name()).distinct().count());
+                        long t = System.nanoTime();
                         batch.step();
+                        firstTokens.step(System.nanoTime() - t);
+                        workEnded();
                     }
                     running = batch.size();
                 }
@@ -225,9 +246,10 @@ public class BatchScheduler {
     }
 
     /** Adds the jobs to the batch, each on its version's adapter (one that no longer loads fails its own job only). */
-    private void admit(DecodeBatch batch, ModelHost.Base current, List<Job> newcomers, List<Job> jobs) {
+    private void admit(DecodeBatch batch, ModelHost.Base current, List<Queued> newcomers, List<Job> jobs) {
         List<DecodeBatch.Request> requests = new ArrayList<>();
-        for (Job j : newcomers) {
+        for (Queued q : newcomers) {
+            Job j = q.job;
             ProjectionHook adapter;
             try {
                 adapter = j.model().acquireAdapter();
@@ -235,7 +257,7 @@ public class BatchScheduler {
                 j.sink().failed(e);
                 continue;
             }
-            requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(j, jobs), adapter));
+            requests.add(new DecodeBatch.Request(j.prompt(), j.params(), 0, listener(q, jobs), adapter));
             jobs.add(j);
         }
         long reusedBefore = current.generator().prefixCache().tokensReused();
@@ -244,7 +266,7 @@ public class BatchScheduler {
     }
 
     /** What {@link #take} gives a running batch now, without waiting. */
-    private List<Job> takeArrived(ModelHost.Base current, DecodeBatch batch) {
+    private List<Queued> takeArrived(ModelHost.Base current, DecodeBatch batch) {
         try {
             return take(current, batch); // a batch that is not empty never waits
         } catch (InterruptedException e) {
@@ -253,15 +275,34 @@ public class BatchScheduler {
         }
     }
 
-    private DecodeBatch.Listener listener(Job job, List<Job> jobs) {
+    /** Marks the end of a step or prefill for the queued jobs that arrived while it ran. */
+    private void workEnded() {
+        long now = System.nanoTime();
+        synchronized (waiting) {
+            for (Queued q : waiting) if (q.workEnded == 0) q.workEnded = now;
+        }
+    }
+
+    private DecodeBatch.Listener listener(Queued queued, List<Job> jobs) {
+        Job job = queued.job;
         return new DecodeBatch.Listener() {
+            DecodeBatch.Prefilled prefilled;
+
             public void onToken(long tokenId, String textDelta) {
                 onToken(tokenId, textDelta, null);
+            }
+
+            public void onPrefilled(DecodeBatch.Prefilled p) {
+                prefilled = p;
             }
 
             public void onToken(long tokenId, String textDelta, TokenLogprobs logprobs) {
                 generated.incrementAndGet();
                 job.sink().token(textDelta, logprobs);
+                if (prefilled != null) { // the first token
+                    firstTokens.record(queued.offered, queued.workEnded, queued.taken, prefilled, System.nanoTime(), textDelta.isEmpty());
+                    prefilled = null;
+                }
             }
 
             public int topLogprobs() {
@@ -291,11 +332,11 @@ public class BatchScheduler {
      * in the batch, and room in the KV cache budget for their prompt plus max tokens. Jobs whose
      * client went away are dropped. With nothing running and nothing waiting it waits a while.
      */
-    private List<Job> take(ModelHost.Base current, DecodeBatch batch) throws InterruptedException {
-        List<Job> out = new ArrayList<>();
+    private List<Queued> take(ModelHost.Base current, DecodeBatch batch) throws InterruptedException {
+        List<Queued> out = new ArrayList<>();
         synchronized (waiting) {
-            for (Iterator<Job> it = waiting.iterator(); it.hasNext(); ) {
-                Job j = it.next();
+            for (Iterator<Queued> it = waiting.iterator(); it.hasNext(); ) {
+                Job j = it.next().job;
                 if (j.sink().cancelled()) {
                     it.remove();
                     cancelled.incrementAndGet();
@@ -310,8 +351,10 @@ public class BatchScheduler {
             int longest = batch == null ? 0 : batch.longestReservation();
             long budget = kvCacheMb * 1024 * 1024 - (current == null ? 0 : current.generator().prefixCache().bytes());
             ModelHost.Base base = current;
+            long now = System.nanoTime();
             while (!waiting.isEmpty() && size + out.size() < maxBatch) {
-                Job j = waiting.peekFirst();
+                Queued q = waiting.peekFirst();
+                Job j = q.job;
                 if (base != null && j.model().base() != base) break; // another base waits for this batch to drain
                 int reservation = j.prompt().length + j.params().maxTokens();
                 long bytesPerToken = j.model().base().generator().kvBytesPerToken();
@@ -319,7 +362,9 @@ public class BatchScheduler {
                 // the first sequence always runs: a budget below one full context would refuse it forever
                 if (need > budget && size + out.size() > 0) break;
                 waiting.pollFirst();
-                out.add(j);
+                q.taken = now;
+                if (q.workEnded == 0) q.workEnded = now; // it arrived while the engine was between steps
+                out.add(q);
                 base = j.model().base();
                 longest = Math.max(longest, reservation);
             }

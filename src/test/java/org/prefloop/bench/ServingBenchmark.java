@@ -65,6 +65,8 @@ public final class ServingBenchmark {
     static final int SPACING_MS = Integer.getInteger("bench.spacingMs", 50);
     static final int CORE_BATCH = 8; // the service's default prefloop.serve.max-batch
     static final String PROMPT = "reverse: abcde";
+    /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
+    static final String SERVICE_JVM = System.getProperty("bench.serviceJvm", "");
     private static final Pattern USAGE = Pattern.compile("\"completion_tokens\":(\\d+)");
     private static final Pattern TEXT = Pattern.compile("\"delta\":\\{\"content\":\"[^\"]");
 
@@ -72,21 +74,24 @@ public final class ServingBenchmark {
     }
 
     /** The figures of one workload. */
-    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl) {
+    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl, String breakdown) {
     }
 
     public static void main(String[] args) throws Exception {
         int[] clientCounts = Arrays.stream(System.getProperty("bench.clients", "8,32").split(",")).mapToInt(Integer::parseInt).toArray();
         List<String> models = List.of(System.getProperty("bench.models", "demo,smollm2").split(","));
-        System.out.printf("machine: %d cores, load average %.2f at start; clients %s arriving %d ms apart, %d requests each, %d tokens per request%n",
+        System.out.printf("machine: %d cores, load average %.2f at start; clients %s arriving %d ms apart, %d requests each, %d tokens per request;"
+                        + " service JVM options: %s%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                Arrays.toString(clientCounts), SPACING_MS, REQUESTS, TOKENS);
+                Arrays.toString(clientCounts), SPACING_MS, REQUESTS, TOKENS, SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
         for (String name : models) {
             Path model = name.equals("demo") ? Path.of("models/demo") : name.equals("smollm2") ? smolLm2Shape() : Path.of(name);
             Path data = Files.createTempDirectory("prefloop-serving-bench");
             double[] core = core(model, data.resolve("adapters")); // also writes the two adapters
-            try (ServiceProcess service = new ServiceProcess(data, Map.of("PREFLOOP_MODEL", model.toAbsolutePath().toString(),
-                    "PREFLOOP_API_KEYS", KEY, "PREFLOOP_ROLES", "serve,web", "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true")).start()) {
+            Map<String, String> env = new java.util.HashMap<>(Map.of("PREFLOOP_MODEL", model.toAbsolutePath().toString(),
+                    "PREFLOOP_API_KEYS", KEY, "PREFLOOP_ROLES", "serve,web", "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true"));
+            if (!SERVICE_JVM.isBlank()) env.put("JAVA_TOOL_OPTIONS", SERVICE_JVM); // e.g. -Dprefloop.prefill.small-tokens=0, the engine before
+            try (ServiceProcess service = new ServiceProcess(data, env).start()) {
                 for (String adapter : List.of("a", "b")) {
                     HttpResponse<String> loaded = post(service.port(), "/v1/load_lora_adapter",
                             "{\"lora_name\":\"bench-" + adapter + "\",\"lora_path\":\"" + data.resolve("adapters/" + adapter) + "\"}");
@@ -96,19 +101,23 @@ public final class ServingBenchmark {
                 for (int i = 0; i < 12; i++) stream(service.port(), body(i, true), null, null, new AtomicLong());
                 for (int i = 0; i < 3; i++) stream(service.port(), body(i, false), null, null, new AtomicLong());
                 List<Double> lone = Collections.synchronizedList(new ArrayList<>());
+                HistogramScrape beforeLone = scrape(service);
                 for (int i = 0; i < 5; i++) stream(service.port(), body(0, false), lone, null, new AtomicLong());
+                String loneBreakdown = scrape(service).breakdownSince(beforeLone);
                 Collections.sort(lone);
                 double loneTtft = pct(lone, 0.5);
                 System.out.printf("%s:%n  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s; lone request on the idle service: TTFT %.0f ms%n",
                         model.getFileName(), core[0], CORE_BATCH, core[1], loneTtft);
+                System.out.printf("      lone TTFT breakdown: %s%n", loneBreakdown);
                 for (int clients : clientCounts) {
-                    Result uniform = load(service.port(), clients, false);
-                    Result mixed = load(service.port(), clients, true);
+                    Result uniform = load(service, clients, false);
+                    Result mixed = load(service, clients, true);
                     for (Result r : List.of(uniform, mixed)) {
                         System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch of %d), TTFT p50 %5.0f ms p99 %5.0f ms (p99 %.2f of lone),"
                                         + " ITL p50 %4.0f ms p99 %4.0f ms%n",
                                 clients, r == uniform ? "uniform" : "mixed", r.tokensPerSecond, r.tokensPerSecond / core[1], CORE_BATCH,
                                 pct(r.ttft, .5), pct(r.ttft, .99), pct(r.ttft, .99) / loneTtft, pct(r.itl, .5), pct(r.itl, .99));
+                        System.out.printf("      TTFT breakdown: %s%n", r.breakdown);
                     }
                     System.out.printf("  %2d clients: mixed / uniform tokens/s %.2f%n", clients, mixed.tokensPerSecond / uniform.tokensPerSecond);
                 }
@@ -165,7 +174,9 @@ public final class ServingBenchmark {
     }
 
     /** Clients arriving {@link #SPACING_MS} apart, each streaming {@link #REQUESTS} requests one after the other. */
-    static Result load(int port, int clients, boolean mixed) throws Exception {
+    static Result load(ServiceProcess service, int clients, boolean mixed) throws Exception {
+        int port = service.port();
+        HistogramScrape before = scrape(service);
         List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
         List<Double> itl = Collections.synchronizedList(new ArrayList<>());
         AtomicLong generated = new AtomicLong();
@@ -185,7 +196,12 @@ public final class ServingBenchmark {
         pool.shutdown();
         Collections.sort(ttft);
         Collections.sort(itl);
-        return new Result(generated.get() / seconds, ttft, itl);
+        return new Result(generated.get() / seconds, ttft, itl, scrape(service).breakdownSince(before));
+    }
+
+    /** The service's serving histograms now (the engine's breakdown of time to first token, {@code FirstTokenMeters}). */
+    static HistogramScrape scrape(ServiceProcess service) throws Exception {
+        return HistogramScrape.parse(service.management("/q/metrics").body(), "prefloop_serve_");
     }
 
     /**

@@ -92,6 +92,7 @@ public final class BatchingBenchmark {
                                             + " ITL p50 %4.0f ms p99 %4.0f ms%n",
                                     clients, r.label, r.tokensPerSecond, r.tokensPerSecond / core[1], pct(r.ttft, .5), pct(r.ttft, .99),
                                     pct(r.ttft, .99) / lone, pct(r.itl, .5), pct(r.itl, .99));
+                            System.out.printf("      TTFT breakdown: %s%n", r.breakdown.format());
                         }
                         System.out.printf("  %2d clients: mixed/uniform tokens/s %s, versions/uniform %s, uniform/base %s, mixed stacked/per-group %s (load average %.2f)%n",
                                 clients, ratio(results, Workload.MIXED, Workload.UNIFORM), ratio(results, Workload.VERSIONS, Workload.UNIFORM),
@@ -103,7 +104,37 @@ public final class BatchingBenchmark {
         }
     }
 
-    record Result(String label, double tokensPerSecond, List<Double> ttft, List<Double> itl) {
+    record Result(String label, double tokensPerSecond, List<Double> ttft, List<Double> itl, Breakdown breakdown) {
+    }
+
+    /**
+     * Where time to first token went, per request (ms): {@code queue} arrival → admitted (the step or
+     * prefill in progress when it arrived, and any before a row was free), {@code prefillWait}
+     * admitted → its prefill pass started, {@code prefill} its pass, {@code emit} pass end → first
+     * token; {@code rows} and {@code tokens} of the pass it shared; {@code steps} the decode steps' times (ms).
+     */
+    record Breakdown(List<Double> queue, List<Double> prefillWait, List<Double> prefill, List<Double> emit, List<Double> rows, List<Double> tokens,
+                     List<Double> steps) {
+        Breakdown() {
+            this(new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        }
+
+        void add(long arrival, DecodeBatch.Prefilled p, long firstToken) {
+            queue.add((p.admitted() - arrival) / 1e6);
+            prefillWait.add((p.start() - p.admitted()) / 1e6);
+            prefill.add((p.end() - p.start()) / 1e6);
+            emit.add((firstToken - p.end()) / 1e6);
+            rows.add((double) p.rows());
+            tokens.add((double) p.tokens());
+        }
+
+        String format() {
+            for (List<Double> l : List.of(queue, prefillWait, prefill, emit, rows, tokens, steps)) Collections.sort(l);
+            return String.format(java.util.Locale.ROOT, "queue %.0f/%.0f ms, prefill wait %.1f/%.1f ms, prefill %.0f/%.0f ms (rows %.0f/%.0f, tokens %.0f/%.0f),"
+                            + " emit %.1f/%.1f ms; decode step %.0f/%.0f ms (p50/p99)",
+                    pct(queue, .5), pct(queue, .99), pct(prefillWait, .5), pct(prefillWait, .99), pct(prefill, .5), pct(prefill, .99),
+                    pct(rows, .5), pct(rows, .99), pct(tokens, .5), pct(tokens, .99), pct(emit, .5), pct(emit, .99), pct(steps, .5), pct(steps, .99));
+        }
     }
 
     /** Tokens/s of {@code a} over {@code b}'s, "-" when either did not run. */
@@ -137,6 +168,7 @@ public final class BatchingBenchmark {
         boolean mixed = workload == Workload.MIXED || workload == Workload.MIXED_GROUPED;
         List<Double> ttft = new ArrayList<>();
         List<Double> itl = new ArrayList<>();
+        Breakdown breakdown = new Breakdown();
         long[] tokens = {0};
         int[] done = {0};
         int[] sent = new int[clients];
@@ -146,43 +178,61 @@ public final class BatchingBenchmark {
         try (DecodeBatch batch = gen.newBatch()) {
             batch.setPrefillChunk(PREFILL_CHUNK);
             while (done[0] < clients * requests) {
-                long now = System.nanoTime();
-                List<DecodeBatch.Request> join = new ArrayList<>();
-                while (!arrivals.isEmpty() && arrivals.peek()[0] <= now && batch.size() + join.size() < MAX_BATCH) {
-                    long[] arrival = arrivals.poll();
-                    int c = (int) arrival[1];
-                    sent[c]++;
-                    ProjectionHook adapter = switch (workload) {
-                        case BASE -> null;
-                        case UNIFORM -> adapters.get(0);
-                        case VERSIONS, MIXED, MIXED_GROUPED -> c % 3 == 0 ? null : adapters.get(c % 3 - 1);
-                    };
-                    join.add(new DecodeBatch.Request(prompt, settings(c, mixed), 0, new DecodeBatch.Listener() {
-                        long last;
+                for (int pass = 0; pass < 2; pass++) { // as the scheduler does: those that arrive during a prefill are prefilled before the step
+                    long now = System.nanoTime();
+                    List<DecodeBatch.Request> join = new ArrayList<>();
+                    while (!arrivals.isEmpty() && arrivals.peek()[0] <= now && batch.size() + join.size() < MAX_BATCH) {
+                        long[] arrival = arrivals.poll();
+                        int c = (int) arrival[1];
+                        sent[c]++;
+                        ProjectionHook adapter = switch (workload) {
+                            case BASE -> null;
+                            case UNIFORM -> adapters.get(0);
+                            case VERSIONS, MIXED, MIXED_GROUPED -> c % 3 == 0 ? null : adapters.get(c % 3 - 1);
+                        };
+                        join.add(new DecodeBatch.Request(prompt, settings(c, mixed), 0, new DecodeBatch.Listener() {
+                            long last;
+                            DecodeBatch.Prefilled prefilled;
 
-                        public void onToken(long tokenId, String textDelta) {
-                            long t = System.nanoTime();
-                            if (last == 0) ttft.add((t - arrival[0]) / 1e6);
-                            else itl.add((t - last) / 1e6);
-                            last = t;
-                            tokens[0]++;
-                        }
+                            public void onPrefilled(DecodeBatch.Prefilled p) {
+                                prefilled = p;
+                            }
 
-                        public void onDone(Generator.Completion completion) {
-                            done[0]++;
-                            if (sent[c] < requests) arrivals.add(new long[] {System.nanoTime(), c});
-                        }
-                    }, adapter));
+                            public void onToken(long tokenId, String textDelta) {
+                                long t = System.nanoTime();
+                                if (last == 0) {
+                                    ttft.add((t - arrival[0]) / 1e6);
+                                    breakdown.add(arrival[0], prefilled, t);
+                                } else {
+                                    itl.add((t - last) / 1e6);
+                                }
+                                last = t;
+                                tokens[0]++;
+                            }
+
+                            public void onDone(Generator.Completion completion) {
+                                done[0]++;
+                                if (sent[c] < requests) arrivals.add(new long[] {System.nanoTime(), c});
+                            }
+                        }, adapter));
+                    }
+                    if (join.isEmpty()) break;
+                    batch.admit(join);
+                    if (batch.isEmpty()) break;
                 }
-                batch.admit(join);
-                if (!batch.isEmpty()) batch.step();
-                else if (!arrivals.isEmpty()) sleepUntil(arrivals.peek()[0]);
+                if (!batch.isEmpty()) {
+                    long t = System.nanoTime();
+                    batch.step();
+                    breakdown.steps().add((System.nanoTime() - t) / 1e6);
+                } else if (!arrivals.isEmpty()) {
+                    sleepUntil(arrivals.peek()[0]);
+                }
             }
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         Collections.sort(ttft);
         Collections.sort(itl);
-        return new Result(workload.name().toLowerCase(java.util.Locale.ROOT), tokens[0] / seconds, ttft, itl);
+        return new Result(workload.name().toLowerCase(java.util.Locale.ROOT), tokens[0] / seconds, ttft, itl, breakdown);
     }
 
     /** A lone request's time to first token on the idle engine (the median of five, as ServingBenchmark takes it; the prefix cache as warm as under load). */
