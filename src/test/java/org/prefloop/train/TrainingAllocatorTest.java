@@ -32,7 +32,7 @@ class TrainingAllocatorTest {
     @Test
     void aTrainerFixesTheThresholdSoAMebibyteIsMappedEvenAfterLargeFrees() {
         assumeTrue(glibc());
-        new SftTrainer(null, null, null, 1.0).close(); // what the worker's trainers do when built
+        new SftTrainer(null, null, null, 1.0); // what every trainer does when built
         assertEquals(TrainingAllocator.DEFAULT_THRESHOLD, TrainingAllocator.apply());
         // glibc's dynamic threshold would rise to 16 MiB on this free, and put the next MiB in an arena
         Native.free(Native.malloc(16 * MIB));
@@ -56,10 +56,11 @@ class TrainingAllocatorTest {
                      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), ckpt.toString()), 1, false);
              AdamW optimizer = AdamW.defaults();
              SftTrainer trainer = new SftTrainer(model, Trainable.lora(adapter), optimizer, 1.0)) {
-            for (int s = 0; s < 3; s++) trainer.step(batch, 1, 1e-3);
+            for (int s = 0; s < 4; s++) trainer.step(batch, 1, 1e-3);
             long kept = TrainingAllocatorProbe.freeKeptBytes();
-            // measured: 3-4 MiB with the fixed threshold, XX MiB with glibc's dynamic one (-Dprefloop.train.mmapThreshold=0)
-            assertTrue(kept < 16 * MIB, "malloc keeps " + kept / MIB + " MiB freed but resident after three steps");
+            // measured in surefire's JVM: 28 MiB with the fixed threshold, 220 MiB with glibc's dynamic
+            // one (-Dprefloop.train.mmapThreshold=0 in the test JVM's arguments)
+            assertTrue(kept < 64 * MIB, "malloc keeps " + kept / MIB + " MiB freed but resident after four steps");
         }
     }
 
