@@ -23,6 +23,7 @@ public final class TrainingAllocator {
     public static final String PROPERTY = "prefloop.train.mmapThreshold";
     /** 256 KiB: a [tokens, hidden] activation of even a tiny model is above it, a scalar or index far below. */
     public static final long DEFAULT_THRESHOLD = 256 * 1024;
+    private static final int M_TRIM_THRESHOLD = -1;
     private static final int M_MMAP_THRESHOLD = -3;
 
     private static long applied = -1;
@@ -38,7 +39,9 @@ public final class TrainingAllocator {
     public static synchronized long apply() {
         if (applied >= 0) return applied;
         long threshold = Long.getLong(PROPERTY, DEFAULT_THRESHOLD);
-        applied = threshold > 0 && mallopt(M_MMAP_THRESHOLD, threshold) ? threshold : 0;
+        // glibc's dynamic rise also doubled the trim threshold (what each arena keeps free at its
+        // top); set it back too, for a process whose threshold rose before the first trainer
+        applied = threshold > 0 && mallopt(M_MMAP_THRESHOLD, threshold) && mallopt(M_TRIM_THRESHOLD, 2 * threshold) ? threshold : 0;
         return applied;
     }
 

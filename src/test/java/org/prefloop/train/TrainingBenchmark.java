@@ -44,6 +44,7 @@ public final class TrainingBenchmark {
         ModelConfig config = BenchCheckpoint.SMOLLM2;
         // Load the engine before asking it anything: with the checkpoint already written, nothing else has.
         ai.djl.engine.Engine.getEngine("PyTorch");
+        TrainingAllocator.apply(); // as the worker does (AlignmentRun), before anything large is allocated
         System.out.printf("machine: %d cores, load average %.2f at start; engine threads %d%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 JniUtils.getNumThreads());
