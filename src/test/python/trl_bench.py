@@ -8,7 +8,8 @@ batch; SFT_BATCH prompt-completion examples of SEQ tokens (a quarter prompt, com
 and DPO_PAIRS pairs whose prompt+chosen and prompt+rejected are SEQ tokens each (the reference is
 the policy with the adapter switched off, as in PrefLoop). Prints one JSON line per stage: best
 seconds per step of STEPS after one warm-up, tokens/s, and the process's peak resident memory so
-far (VmHWM), or on CUDA the allocator's peak.
+far in the stage (VmHWM, reset when the stage begins) and RSS after the model loaded, or on CUDA the
+allocator's peak.
 """
 import json
 import random
@@ -49,13 +50,34 @@ def peak(device):
 
 
 def vm_hwm():
-    """This process's own peak resident set. Not ru_maxrss: Linux carries the parent's peak into
-    ru_maxrss across fork and exec, so a child of a 7 GiB JVM would report at least 7 GiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's own peak resident set since the stage began (reset_peak). Not ru_maxrss: Linux
+    carries the parent's peak into ru_maxrss across fork and exec, so a child of a 7 GiB JVM would
+    report at least 7 GiB."""
+    return status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def status(key):
+    """A /proc/self/status size in bytes, or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak(device):
+    """Each stage's peak is its own: VmHWM back to the current RSS (Linux 4.0+), the allocator's peak on CUDA."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
@@ -72,7 +94,9 @@ def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
                   use_cpu=device == "cpu", max_length=seq, bf16=dtype == "bfloat16", fp16=dtype == "float16",
                   dataloader_num_workers=0)
     peft = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS, task_type="CAUSAL_LM")
+    reset_peak(device)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    loaded = status("VmRSS") if device == "cpu" else None
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     timer = StepTimes()
     if kind == "sft":
@@ -85,7 +109,8 @@ def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
         tokens = 2 * batch * seq
     trainer.train()
     best = min(timer.times[1:])
-    return {"stage": kind, "seconds_per_step": best, "tokens_per_second": tokens / best, **peak(device)}
+    return {"stage": kind, "seconds_per_step": best, "tokens_per_second": tokens / best, **peak(device),
+            **({"rss_after_load_bytes": loaded} if loaded is not None else {})}
 
 
 def main(model_dir, threads, seq, sft_batch, dpo_pairs, steps, device="cpu", dtype="float32"):

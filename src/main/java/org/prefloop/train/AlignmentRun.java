@@ -93,6 +93,7 @@ public final class AlignmentRun {
             summary.put("base_model", prep.modelDir.toString());
             summary.put("seed", spec.seed());
             Engine.getInstance().setRandomSeed(spec.seed().intValue());
+            TrainingAllocator.apply(); // before the load, whose freed buffers would raise glibc's mmap threshold
             try (LlamaModel model = LlamaModel.load(prep.modelDir)) {
                 Double forgettingBefore = prep.forgetting == null ? null : SftTrainer.evaluate(model, prep.forgetting.examples(), 8);
                 if (spec.sft() != null) summary.put("sft", new SftStage(prep, model).run());

@@ -75,6 +75,7 @@ public final class DpoTrainer implements AutoCloseable {
         this.policy = policy;
         this.optimizer = optimizer;
         this.settings = settings;
+        TrainingAllocator.apply();
     }
 
     /** The pairs with their reference log-probs computed now, by the model as it is with no hook (gradients off). */

@@ -67,6 +67,7 @@ public final class KtoTrainer implements AutoCloseable {
         this.optimizer = optimizer;
         this.objective = objective;
         this.maxGradNorm = maxGradNorm;
+        TrainingAllocator.apply();
     }
 
     /** One optimizer step over {@code batch}, split into {@code accumulation} micro-batches, at learning rate {@code lr}. */

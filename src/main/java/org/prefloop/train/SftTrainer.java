@@ -34,6 +34,7 @@ public final class SftTrainer implements AutoCloseable {
         this.trainable = trainable;
         this.optimizer = optimizer;
         this.maxGradNorm = maxGradNorm;
+        TrainingAllocator.apply();
     }
 
     /**

@@ -52,6 +52,7 @@ public final class MemoryEstimateBenchmark {
             return;
         }
         Engine.getEngine("PyTorch");
+        TrainingAllocator.apply(); // as the worker does, before the load (0 with -Dprefloop.train.mmapThreshold=0)
         List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
         SplittableRandom r = new SplittableRandom(3);
         long start = System.nanoTime();

@@ -44,6 +44,7 @@ public final class TrainingBenchmark {
         ModelConfig config = BenchCheckpoint.SMOLLM2;
         // Load the engine before asking it anything: with the checkpoint already written, nothing else has.
         ai.djl.engine.Engine.getEngine("PyTorch");
+        TrainingAllocator.apply(); // as the worker does (AlignmentRun), before anything large is allocated
         System.out.printf("machine: %d cores, load average %.2f at start; engine threads %d%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
                 JniUtils.getNumThreads());
@@ -68,6 +69,7 @@ public final class TrainingBenchmark {
                 sftSeconds = best(() -> trainer.step(sft, 1, 1e-4));
             }
             long sftPeak = peakRss();
+            System.out.println("glibc mmap threshold fixed by the trainers at " + TrainingAllocator.apply() + " bytes (0: glibc's dynamic default)");
             double sftTokens = SFT_BATCH * SEQ;
             double sftFlops = 4 * multiplying * sftTokens + 3 * attentionPerSeq * SFT_BATCH;
 
@@ -112,14 +114,19 @@ public final class TrainingBenchmark {
             var json = new com.fasterxml.jackson.databind.ObjectMapper();
             System.out.println("| step | PrefLoop tokens/s | TRL + PEFT tokens/s | ratio | PrefLoop peak RSS | TRL peak RSS |");
             System.out.println("|---|---|---|---|---|---|");
+            StringBuilder loaded = new StringBuilder();
             for (String line : Files.readAllLines(log)) {
                 if (!line.startsWith("{\"stage\"")) continue; // the trainers log Python dicts too
                 var n = json.readTree(line);
+                if (n.has("rss_after_load_bytes")) {
+                    loaded.append(" ").append(n.get("stage").asText()).append(" ").append(MemoryEstimate.gib(n.get("rss_after_load_bytes").asLong()));
+                }
                 boolean sft = n.get("stage").asText().equals("sft");
                 double ours = (sft ? sftTokens / sftSeconds : dpoTokens / dpoSeconds), theirs = n.get("tokens_per_second").asDouble();
                 System.out.printf("| LoRA %s | %.0f | %.0f | %.2f | %s | %s |%n", sft ? "SFT, batch " + SFT_BATCH : "DPO, " + DPO_PAIRS + " pairs",
                         ours, theirs, ours / theirs, MemoryEstimate.gib(sft ? sftPeak : dpoPeak), MemoryEstimate.gib(n.get("peak_rss_bytes").asLong()));
             }
+            if (!loaded.isEmpty()) System.out.println("TRL's resident set once the model has loaded:" + loaded);
         } catch (Exception e) {
             System.out.println("TRL comparison failed: " + e.getMessage());
         }
