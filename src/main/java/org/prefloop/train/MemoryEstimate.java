@@ -66,11 +66,13 @@ public record MemoryEstimate(long runtime, long weights, long loading, long grad
             // weights' gradients need, 2H), the query as grouped for the scores and the attention
             // output o_proj multiplies (2q), keys and values (2kv), the MLP's gate, its sigmoid,
             // SiLU, up and the gated product (5I), and the attention probabilities (heads x keys).
-            // With the trainers' fixed mmap threshold (TrainingAllocator) the measured peaks hold
-            // that and no more (MemoryEstimateBenchmark: 0.98 of the SmolLM2 rows); under glibc's
-            // dynamic threshold they held 1.7-1.8 times it, in pages kept after freeing.
+            // Under glibc's dynamic mmap threshold (the default) measured peaks hold 1.7-1.8 times
+            // that, in pages kept after freeing: counted as 7/4. With the fixed threshold
+            // (TrainingAllocator, opt-in) they hold that and no more (MemoryEstimateBenchmark: 0.98
+            // of the SmolLM2 rows).
             long saved = (frozenBase ? 4 : 6) * h + 2 * q + 2 * kv + 5 * i + (long) c.numAttentionHeads() * length;
             layers = c.numHiddenLayers() * tokens * saved;
+            if (TrainingAllocator.configured() == 0) layers = layers * 7 / 4;
         }
         long activations = 4 * (layers + vocabulary);
         String dtype = c.torchDtype() == null ? "float32" : c.torchDtype();

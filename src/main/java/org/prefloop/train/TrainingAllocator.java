@@ -14,15 +14,20 @@ import com.sun.jna.NativeLibrary;
  * or above it its own mapping, returned to the system when the tensor is freed, as PyTorch's
  * eager mode frees it.
  *
- * <p>The setting is process-wide. {@value #PROPERTY} sets the threshold in bytes; {@code 0} leaves
- * glibc's defaults (for comparisons). Applied once, by the first trainer a process builds; a no-op
- * off glibc.
+ * <p>Off by default, because it costs speed: every such block is a fresh mapping whose pages fault
+ * in again. TrainingBenchmark on this 2-core VM (SmolLM2-135M shape, LoRA r=16, 4 x 256 tokens),
+ * back to back: with 256 KiB, SFT 59 tokens/s at a 3.40 GiB peak, DPO 51 tokens/s at 3.54 GiB;
+ * with glibc's defaults 112 tokens/s at 4.40 GiB and 78 tokens/s at 4.53 GiB. Where memory, not
+ * time, decides whether a run fits, {@value #PROPERTY}{@code =262144} (bytes; {@link
+ * #MEMORY_SAVING_THRESHOLD}) turns it on (for the service: {@code PREFLOOP_JAVA_OPTS}). The setting
+ * is process-wide, applied once, by the first trainer a process builds (or before the worker
+ * loads a model); a no-op off glibc.
  */
 public final class TrainingAllocator {
-    /** System property: the fixed mmap threshold in bytes, 0 to leave glibc's defaults. */
+    /** System property: the fixed mmap threshold in bytes, 0 (the default) to leave glibc's defaults. */
     public static final String PROPERTY = "prefloop.train.mmapThreshold";
     /** 256 KiB: a [tokens, hidden] activation of even a tiny model is above it, a scalar or index far below. */
-    public static final long DEFAULT_THRESHOLD = 256 * 1024;
+    public static final long MEMORY_SAVING_THRESHOLD = 256 * 1024;
     private static final int M_TRIM_THRESHOLD = -1;
     private static final int M_MMAP_THRESHOLD = -3;
 
@@ -31,14 +36,18 @@ public final class TrainingAllocator {
     private TrainingAllocator() {
     }
 
+    /** The threshold {@value #PROPERTY} asks for, in bytes (0: glibc's defaults), whether applied yet or not. */
+    public static long configured() {
+        return Math.max(0, Long.getLong(PROPERTY, 0));
+    }
+
     /**
-     * Sets the fixed mmap threshold ({@value #PROPERTY}, default {@link #DEFAULT_THRESHOLD}) once
-     * per process; returns the threshold in effect, 0 when glibc's defaults are left (property 0,
-     * or no glibc).
+     * Sets the fixed mmap threshold ({@value #PROPERTY}; off by default) once per process; returns
+     * the threshold in effect, 0 when glibc's defaults are left (property unset or 0, or no glibc).
      */
     public static synchronized long apply() {
         if (applied >= 0) return applied;
-        long threshold = Long.getLong(PROPERTY, DEFAULT_THRESHOLD);
+        long threshold = configured();
         // glibc's dynamic rise also doubled the trim threshold (what each arena keeps free at its
         // top); set it back too, for a process whose threshold rose before the first trainer
         applied = threshold > 0 && mallopt(M_MMAP_THRESHOLD, threshold) && mallopt(M_TRIM_THRESHOLD, 2 * threshold) ? threshold : 0;
