@@ -57,9 +57,12 @@ class ServingBackendIT {
             adapter.save(outside);
         }
         String store = "jdbc:h2:file:" + data.resolve("prefloop/store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0;AUTO_SERVER=TRUE";
+        // the abandoned round below must still be generating when its client hangs up: with the default queue of 64
+        // the engine answered most of it 429 and finished the rest (a few tokens each) before the cancellation came.
+        // A queue of 150 keeps the blocked requests below the worker pool, so /q/metrics still answers.
         try (ServiceProcess engine = new ServiceProcess(Files.createDirectories(data.resolve("engine")), Map.of("PREFLOOP_ROLES", "serve",
                 "PREFLOOP_API_KEYS", ENGINE_KEY, "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true",
-                "PREFLOOP_FILE_ROOTS", "models," + adapters)).start();
+                "PREFLOOP_FILE_ROOTS", "models," + adapters, "PREFLOOP_SERVE_MAX_QUEUE", "150")).start();
              ServiceProcess prefloop = new ServiceProcess(data.resolve("prefloop"), Map.of("PREFLOOP_API_KEYS", APP_KEY,
                      "PREFLOOP_SERVE_BACKEND_URL", "http://127.0.0.1:" + engine.port(), "PREFLOOP_SERVE_BACKEND_API_KEY", ENGINE_KEY,
                      "PREFLOOP_SERVE_BACKEND_MAX_ADAPTERS", "1", "QUARKUS_DATASOURCE_JDBC_URL", store)).start()) {
@@ -136,7 +139,7 @@ class ServingBackendIT {
 
             // a round abandoned while the engine generates it: the engine drops its sequences
             double cancelled = ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total");
-            String prompts = String.join(",", java.util.Collections.nCopies(1000, "[{\"role\":\"user\",\"content\":\"reverse: abcde\"}]"));
+            String prompts = String.join(",", java.util.Collections.nCopies(1000, "[{\"role\":\"user\",\"content\":\"reverse: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz\"}]"));
             String admin = "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + ServiceProcess.ADMIN_PASSWORD).getBytes(java.nio.charset.StandardCharsets.UTF_8));
             try (java.net.Socket abandoned = ServeProxyIT.open(prefloop.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"max_tokens\":64,\"seed\":3}")) {
                 long deadline = System.currentTimeMillis() + 30_000;
