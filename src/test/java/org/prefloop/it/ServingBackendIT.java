@@ -57,9 +57,10 @@ class ServingBackendIT {
             adapter.save(outside);
         }
         String store = "jdbc:h2:file:" + data.resolve("prefloop/store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0;AUTO_SERVER=TRUE";
-        // the abandoned round below must still be generating when its client hangs up: with the default queue of 64
-        // the engine answered most of it 429 and finished the rest (a few tokens each) before the cancellation came.
-        // A queue of 150 keeps the blocked requests below the worker pool, so /q/metrics still answers.
+        // the abandoned round below must still be generating when its client hangs up: with the default queue of 64 a
+        // 1,000-prompt round was mostly answered 429 and the rest (a few tokens each) could finish before the
+        // cancellation came; 1,000 requests held in a larger queue starved the engine's /q/metrics. So: 100 prompts
+        // that each take up to 64 tokens, all of them queued.
         try (ServiceProcess engine = new ServiceProcess(Files.createDirectories(data.resolve("engine")), Map.of("PREFLOOP_ROLES", "serve",
                 "PREFLOOP_API_KEYS", ENGINE_KEY, "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true",
                 "PREFLOOP_FILE_ROOTS", "models," + adapters, "PREFLOOP_SERVE_MAX_QUEUE", "150")).start();
@@ -139,7 +140,7 @@ class ServingBackendIT {
 
             // a round abandoned while the engine generates it: the engine drops its sequences
             double cancelled = ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total");
-            String prompts = String.join(",", java.util.Collections.nCopies(1000, "[{\"role\":\"user\",\"content\":\"reverse: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz\"}]"));
+            String prompts = String.join(",", java.util.Collections.nCopies(100, "[{\"role\":\"user\",\"content\":\"reverse: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz\"}]"));
             String admin = "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + ServiceProcess.ADMIN_PASSWORD).getBytes(java.nio.charset.StandardCharsets.UTF_8));
             try (java.net.Socket abandoned = ServeProxyIT.open(prefloop.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"max_tokens\":64,\"seed\":3}")) {
                 long deadline = System.currentTimeMillis() + 30_000;
