@@ -57,13 +57,13 @@ class ServingBackendIT {
             adapter.save(outside);
         }
         String store = "jdbc:h2:file:" + data.resolve("prefloop/store/prefloop") + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;WRITE_DELAY=0;AUTO_SERVER=TRUE";
-        // the abandoned round below must still be generating when its client hangs up: with the default queue of 64 a
-        // 1,000-prompt round was mostly answered 429 and the rest (a few tokens each) could finish before the
-        // cancellation came; 1,000 requests held in a larger queue starved the engine's /q/metrics. So: 100 prompts
-        // that each take up to 64 tokens, all of them queued.
+        // the abandoned round below must still be generating on the engine when its client hangs up, whatever the
+        // machine's speed: the engine decodes one sequence at a time (max batch 1), so the 100 queued sequences of up to
+        // 256 tokens each take thousands of decode steps after the test sees them waiting. (Racing a batch of 8 failed in
+        // CI: the engine had finished before the cancellation came; 1,000 queued requests starved its /q/metrics.)
         try (ServiceProcess engine = new ServiceProcess(Files.createDirectories(data.resolve("engine")), Map.of("PREFLOOP_ROLES", "serve",
                 "PREFLOOP_API_KEYS", ENGINE_KEY, "PREFLOOP_SERVE_RUNTIME_LORA_UPDATING", "true",
-                "PREFLOOP_FILE_ROOTS", "models," + adapters, "PREFLOOP_SERVE_MAX_QUEUE", "150")).start();
+                "PREFLOOP_FILE_ROOTS", "models," + adapters, "PREFLOOP_SERVE_MAX_QUEUE", "150", "PREFLOOP_SERVE_MAX_BATCH", "1")).start();
              ServiceProcess prefloop = new ServiceProcess(data.resolve("prefloop"), Map.of("PREFLOOP_API_KEYS", APP_KEY,
                      "PREFLOOP_SERVE_BACKEND_URL", "http://127.0.0.1:" + engine.port(), "PREFLOOP_SERVE_BACKEND_API_KEY", ENGINE_KEY,
                      "PREFLOOP_SERVE_BACKEND_MAX_ADAPTERS", "1", "QUARKUS_DATASOURCE_JDBC_URL", store)).start()) {
@@ -140,14 +140,20 @@ class ServingBackendIT {
 
             // a round abandoned while the engine generates it: the engine drops its sequences
             double cancelled = ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total");
-            String prompts = String.join(",", java.util.Collections.nCopies(100, "[{\"role\":\"user\",\"content\":\"reverse: abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz\"}]"));
+            String prompts = String.join(",", java.util.Collections.nCopies(100, "[{\"role\":\"user\",\"content\":\"reverse: " + "abcdefghijklmnopqrstuvwxyz".repeat(8) + "\"}]"));
             String admin = "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + ServiceProcess.ADMIN_PASSWORD).getBytes(java.nio.charset.StandardCharsets.UTF_8));
-            try (java.net.Socket abandoned = ServeProxyIT.open(prefloop.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"max_tokens\":64,\"seed\":3}")) {
+            double waitingAtHangUp;
+            try (java.net.Socket abandoned = ServeProxyIT.open(prefloop.port(), "/api/rounds", admin, "{\"prompts\":[" + prompts + "],\"max_tokens\":256,\"seed\":3}")) {
                 long deadline = System.currentTimeMillis() + 30_000;
-                while (ServeProxyIT.metric(engine, "prefloop_serve_running") == 0 && System.currentTimeMillis() < deadline) Thread.sleep(20);
+                do {
+                    Thread.sleep(20);
+                    waitingAtHangUp = ServeProxyIT.metric(engine, "prefloop_serve_queue");
+                } while (waitingAtHangUp < 20 && System.currentTimeMillis() < deadline);
             }
+            long hungUp = System.nanoTime();
             ServeProxyIT.awaitIdle(engine);
-            assertTrue(ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total") - cancelled >= 1, "the abandoned round's sequences were cancelled on the engine");
+            assertTrue(ServeProxyIT.metric(engine, "prefloop_serve_cancelled_total") - cancelled >= 1, "the abandoned round's sequences were cancelled "
+                    + "on the engine (" + waitingAtHangUp + " waiting there when the client hung up, idle " + (System.nanoTime() - hungUp) / 1_000_000 + " ms later)");
             assertEquals(tunedAnswer, answer(chat(prefloop.port(), APP_KEY, "tuned-1")), "and the engine answers the next request");
 
             // the engine gone: 502 on /v1 (OpenAI's shape) and on rounds and promotion (problems), nothing promoted
