@@ -497,8 +497,27 @@ public final class LlamaModel implements AutoCloseable {
         return e.div(e.sum(new int[] {-1}, true));
     }
 
-    private static NDArray silu(NDArray x) {
-        return x.mul(x.getNDArrayInternal().sigmoid());
+    /**
+     * SiLU, x·σ(x). With gradients it is spelled so that autograd keeps one [tokens, intermediate]
+     * array, as PyTorch's fused {@code F.silu} does, instead of two (x·σ(x) keeps x and σ(x)): the
+     * value computed without a graph, plus (x − x̄)·s̄ where x̄ and s̄ carry no gradient and s̄ is
+     * the derivative σ(x)(1 + x(1 − σ(x))) = σ(x) + xσ(x)·σ(−x). The added term is exactly zero, so the
+     * value is x·σ(x)'s to the bit; the gradient is the derivative's, rounded once.
+     */
+    static NDArray silu(NDArray x) {
+        if (!x.hasGradient()) return x.mul(x.getNDArrayInternal().sigmoid());
+        // every array here but the result closes at once: autograd keeps its own reference to the one it saves (slope)
+        try (NDArray bar = x.stopGradient();
+             NDArray sigma = bar.getNDArrayInternal().sigmoid();
+             NDArray value = bar.mul(sigma);
+             NDArray negated = bar.neg();
+             NDArray complement = negated.getNDArrayInternal().sigmoid(); // 1 − σ(x) as σ(−x): no cancellation
+             NDArray rise = value.mul(complement);
+             NDArray slope = sigma.add(rise);
+             NDArray zero = x.sub(bar);
+             NDArray delta = zero.mul(slope)) {
+            return delta.add(value);
+        }
     }
 
     /**

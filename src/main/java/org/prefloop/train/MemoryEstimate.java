@@ -64,13 +64,14 @@ public record MemoryEstimate(long runtime, long weights, long loading, long grad
             // stays is what autograd saved for backward, per token and layer: the layer's input and
             // both norms' input and output (4H; full fine-tuning also both normalised values its
             // weights' gradients need, 2H), the query as grouped for the scores and the attention
-            // output o_proj multiplies (2q), keys and values (2kv), the MLP's gate, its sigmoid,
-            // SiLU, up and the gated product (5I), and the attention probabilities (heads x keys).
+            // output o_proj multiplies (2q), keys and values (2kv), the MLP's SiLU slope
+            // (LlamaModel.silu keeps one array, as F.silu does), SiLU, up and the gated product
+            // (4I), and the attention probabilities (heads x keys).
             // Under glibc's dynamic mmap threshold (the default) measured peaks hold 1.7-1.8 times
             // that, in pages kept after freeing: counted as 7/4. With the fixed threshold
             // (TrainingAllocator, opt-in) they hold that and no more (MemoryEstimateBenchmark: 0.98
             // of the SmolLM2 rows).
-            long saved = (frozenBase ? 4 : 6) * h + 2 * q + 2 * kv + 5 * i + (long) c.numAttentionHeads() * length;
+            long saved = (frozenBase ? 4 : 6) * h + 2 * q + 2 * kv + 4 * i + (long) c.numAttentionHeads() * length;
             layers = c.numHiddenLayers() * tokens * saved;
             if (TrainingAllocator.configured() == 0) layers = layers * 7 / 4;
         }
