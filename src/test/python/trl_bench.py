@@ -1,9 +1,11 @@
 """TRL + PEFT doing the training benchmark's steps, for org.prefloop.train.TrainingBenchmark.
 
-    python3 src/test/python/trl_bench.py MODEL_DIR THREADS SEQ SFT_BATCH DPO_PAIRS STEPS [DEVICE [DTYPE]]
+    python3 src/test/python/trl_bench.py MODEL_DIR THREADS SEQ SFT_BATCH DPO_PAIRS STEPS [DEVICE [DTYPE [CHECKPOINTING]]]
 
 On CPU in float32 unless told (DEVICE cuda, DTYPE bfloat16 for TRL's bf16: true, as gpu/run.sh
-asks on a GPU): LoRA r=16 (alpha 32, no dropout) on all seven projections, one step = one full
+asks on a GPU), without gradient checkpointing unless CHECKPOINTING is true: TRL 1.13's SFTConfig
+and DPOConfig default to gradient_checkpointing=True, so the benchmark always says which it means,
+as PrefLoop's side does. LoRA r=16 (alpha 32, no dropout) on all seven projections, one step = one full
 batch; SFT_BATCH prompt-completion examples of SEQ tokens (a quarter prompt, completion-only loss)
 and DPO_PAIRS pairs whose prompt+chosen and prompt+rejected are SEQ tokens each (the reference is
 the policy with the adapter switched off, as in PrefLoop). Prints one JSON line per stage: best
@@ -80,7 +82,7 @@ def reset_peak(device):
         pass
 
 
-def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
+def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32", checkpointing=False):
     rng = random.Random(3)
     prompt_len = seq // 4
     # completions are one character short: TRL appends the end-of-sequence token
@@ -92,7 +94,7 @@ def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
     common = dict(output_dir=out, per_device_train_batch_size=batch, gradient_accumulation_steps=1, max_steps=steps + 1,
                   learning_rate=1e-4, lr_scheduler_type="constant", logging_steps=1, report_to=[], save_strategy="no",
                   use_cpu=device == "cpu", max_length=seq, bf16=dtype == "bfloat16", fp16=dtype == "float16",
-                  dataloader_num_workers=0)
+                  dataloader_num_workers=0, gradient_checkpointing=checkpointing)
     peft = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=TARGETS, task_type="CAUSAL_LM")
     reset_peak(device)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
@@ -109,16 +111,16 @@ def run(kind, model_dir, seq, batch, steps, out, device="cpu", dtype="float32"):
         tokens = 2 * batch * seq
     trainer.train()
     best = min(timer.times[1:])
-    return {"stage": kind, "seconds_per_step": best, "tokens_per_second": tokens / best, **peak(device),
+    return {"stage": kind, "gradient_checkpointing": checkpointing, "seconds_per_step": best, "tokens_per_second": tokens / best, **peak(device),
             **({"rss_after_load_bytes": loaded} if loaded is not None else {})}
 
 
-def main(model_dir, threads, seq, sft_batch, dpo_pairs, steps, device="cpu", dtype="float32"):
+def main(model_dir, threads, seq, sft_batch, dpo_pairs, steps, device="cpu", dtype="float32", checkpointing="false"):
     torch.set_num_threads(int(threads))
     with tempfile.TemporaryDirectory() as out:
         for kind, batch in (("sft", int(sft_batch)), ("dpo", int(dpo_pairs))):
-            print(json.dumps(run(kind, model_dir, int(seq), batch, int(steps), out, device, dtype)), flush=True)
+            print(json.dumps(run(kind, model_dir, int(seq), batch, int(steps), out, device, dtype, checkpointing == "true")), flush=True)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:9])
+    main(*sys.argv[1:10])

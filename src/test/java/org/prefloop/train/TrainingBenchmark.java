@@ -52,83 +52,117 @@ public final class TrainingBenchmark {
         System.out.printf("fp32 matmul 2048^3: %.1f GFLOP/s (the baseline)%n", matmul / 1e9);
 
         long multiplying = 0;
-        SplittableRandom r = new SplittableRandom(3);
         try (LlamaModel model = LlamaModel.load(dir, Device.cpu())) {
             for (var e : model.parameters().entrySet()) {
                 if (e.getValue().getShape().dimension() == 2) multiplying += e.getValue().getShape().size();
             }
-            double attentionPerSeq = 4.0 * SEQ * SEQ * config.numAttentionHeads() * config.headDim() * config.numHiddenLayers();
-            LoraAdapter adapter = LoraAdapter.create(model, LoraAdapter.Config.of(16, 32,
-                    List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), dir.toString()), 1, false);
-            Trainable trainable = Trainable.lora(adapter);
+            System.out.printf("model: SmolLM2-135M shape, %,d multiplying parameters; LoRA r=16 on all 7 projections; sequences of %d tokens%n",
+                    multiplying, SEQ);
+            String modes = System.getProperty("bench.checkpointing", "both");
+            if (!List.of("off", "on", "both").contains(modes)) throw new IllegalArgumentException("bench.checkpointing must be off, on or both, not " + modes);
+            List<Stage> stages = new ArrayList<>();
+            // with checkpointing first: memory freed in one stage stays resident (glibc keeps it), so
+            // the stage with the smaller peak is measured before the one with the larger
+            for (boolean checkpointing : new boolean[] {true, false}) {
+                if (modes.equals(checkpointing ? "off" : "on")) continue;
+                stages.addAll(steps(model, dir, config, multiplying, matmul, checkpointing));
+            }
+            trl(dir, stages);
+        }
+    }
 
+    /** One measured stage: PrefLoop's best step time and peak resident set for it. */
+    record Stage(String kind, boolean checkpointing, double seconds, double tokens, long peak) {
+    }
+
+    /** LoRA SFT then DPO steps with gradient checkpointing on or off; each stage's peak is its own (VmHWM reset first). */
+    private static List<Stage> steps(LlamaModel model, Path dir, ModelConfig config, long multiplying, double matmul, boolean checkpointing) {
+        model.setGradientCheckpointing(checkpointing);
+        SplittableRandom r = new SplittableRandom(3);
+        double attentionPerSeq = 4.0 * SEQ * SEQ * config.numAttentionHeads() * config.headDim() * config.numHiddenLayers();
+        List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+        try (LoraAdapter adapter = LoraAdapter.create(model, LoraAdapter.Config.of(16, 32, targets, dir.toString()), 1, false)) {
+            Trainable trainable = Trainable.lora(adapter);
             List<SequenceLogProbs.Sequence> sft = new ArrayList<>();
             for (int i = 0; i < SFT_BATCH; i++) sft.add(SequenceLogProbs.Sequence.of(ids(r, 64), ids(r, SEQ - 64)));
+            resetPeakRss();
             double sftSeconds;
             try (SftTrainer trainer = new SftTrainer(model, trainable, AdamW.defaults(), 1.0)) {
                 sftSeconds = best(() -> trainer.step(sft, 1, 1e-4));
             }
             long sftPeak = peakRss();
-            System.out.println("glibc mmap threshold fixed by the trainers at " + TrainingAllocator.apply() + " bytes (0: glibc's dynamic default)");
             double sftTokens = SFT_BATCH * SEQ;
-            double sftFlops = 4 * multiplying * sftTokens + 3 * attentionPerSeq * SFT_BATCH;
+            // checkpointing recomputes each layer's forward pass once more (2NT + A)
+            double extra = checkpointing ? 1 : 0;
+            double sftFlops = (4 + 2 * extra) * multiplying * sftTokens + (3 + extra) * attentionPerSeq * SFT_BATCH;
 
             List<DpoTrainer.Pair> pairs = new ArrayList<>();
             for (int i = 0; i < DPO_PAIRS; i++) pairs.add(new DpoTrainer.Pair(ids(r, 64), ids(r, SEQ - 64), ids(r, SEQ - 64), 1));
+            resetPeakRss();
             double dpoSeconds;
             try (DpoTrainer trainer = new DpoTrainer(model, trainable, AdamW.defaults(), DpoTrainer.Settings.defaults())) {
                 dpoSeconds = best(() -> trainer.step(pairs, 1, 1e-4));
             }
             long dpoPeak = peakRss();
             double dpoTokens = 2 * DPO_PAIRS * SEQ;
-            double dpoFlops = 6 * multiplying * dpoTokens + 4 * attentionPerSeq * 2 * DPO_PAIRS;
-            adapter.close();
+            double dpoFlops = (6 + 2 * extra) * multiplying * dpoTokens + (4 + extra) * attentionPerSeq * 2 * DPO_PAIRS;
 
-            System.out.printf("model: SmolLM2-135M shape, %,d multiplying parameters; LoRA r=16 on all 7 projections; sequences of %d tokens%n",
-                    multiplying, SEQ);
-            report("LoRA SFT step (batch " + SFT_BATCH + ")", sftSeconds, sftTokens, sftFlops, matmul);
-            report("LoRA DPO step (" + DPO_PAIRS + " pairs)", dpoSeconds, dpoTokens, dpoFlops, matmul);
-            long lora = MemoryEstimate.loraParameters(config, 16, List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"));
-            MemoryEstimate sftEstimate = MemoryEstimate.of(config, lora, SFT_BATCH, SEQ);
-            MemoryEstimate dpoEstimate = MemoryEstimate.of(config, lora, 2 * DPO_PAIRS, SEQ);
-            System.out.printf("peak resident memory (VmHWM, the JVM and libtorch): after SFT %s (estimate %s), after DPO %s (estimate %s)%n",
+            String how = checkpointing ? ", gradient checkpointing" : "";
+            report("LoRA SFT step (batch " + SFT_BATCH + how + ")", sftSeconds, sftTokens, sftFlops, matmul);
+            report("LoRA DPO step (" + DPO_PAIRS + " pairs" + how + ")", dpoSeconds, dpoTokens, dpoFlops, matmul);
+            long lora = MemoryEstimate.loraParameters(config, 16, targets);
+            MemoryEstimate sftEstimate = MemoryEstimate.of(config, lora, SFT_BATCH, SEQ, checkpointing);
+            MemoryEstimate dpoEstimate = MemoryEstimate.of(config, lora, 2 * DPO_PAIRS, SEQ, checkpointing);
+            System.out.printf("peak resident memory (VmHWM, the JVM and libtorch)%s: SFT %s (estimate %s), DPO %s (estimate %s)%n", how,
                     MemoryEstimate.gib(sftPeak), MemoryEstimate.gib(sftEstimate.total()), MemoryEstimate.gib(dpoPeak), MemoryEstimate.gib(dpoEstimate.total()));
-            trl(dir, sftSeconds, sftTokens, sftPeak, dpoSeconds, dpoTokens, dpoPeak);
+            return List.of(new Stage("sft", checkpointing, sftSeconds, sftTokens, sftPeak), new Stage("dpo", checkpointing, dpoSeconds, dpoTokens, dpoPeak));
         }
     }
 
     /**
-     * TRL + PEFT doing the same LoRA steps on the same checkpoint, CPU and thread count
-     * (src/test/python/trl_bench.py), and the ratios; skipped, saying so, without python3 and trl.
+     * TRL + PEFT doing the same LoRA steps on the same checkpoint, CPU, thread count and gradient
+     * checkpointing setting (src/test/python/trl_bench.py; TRL 1.13 would turn checkpointing on by
+     * default), and the ratios; skipped, saying so, without python3 and trl.
      */
-    private static void trl(Path dir, double sftSeconds, double sftTokens, long sftPeak, double dpoSeconds, double dpoTokens, long dpoPeak) {
+    private static void trl(Path dir, List<Stage> stages) {
         String why = Python.missing("trl", "peft", "transformers", "datasets", "torch");
         if (why != null) {
             System.out.println("TRL comparison skipped: " + why);
             return;
         }
-        try {
-            Path log = Files.createTempFile("trl-bench", ".log");
-            Python.run(List.of("src/test/python/trl_bench.py", dir.toString(), String.valueOf(JniUtils.getNumThreads()),
-                    String.valueOf(SEQ), String.valueOf(SFT_BATCH), String.valueOf(DPO_PAIRS), String.valueOf(STEPS)), log, 3600);
-            var json = new com.fasterxml.jackson.databind.ObjectMapper();
-            System.out.println("| step | PrefLoop tokens/s | TRL + PEFT tokens/s | ratio | PrefLoop peak RSS | TRL peak RSS |");
-            System.out.println("|---|---|---|---|---|---|");
-            StringBuilder loaded = new StringBuilder();
-            for (String line : Files.readAllLines(log)) {
-                if (!line.startsWith("{\"stage\"")) continue; // the trainers log Python dicts too
-                var n = json.readTree(line);
-                if (n.has("rss_after_load_bytes")) {
-                    loaded.append(" ").append(n.get("stage").asText()).append(" ").append(MemoryEstimate.gib(n.get("rss_after_load_bytes").asLong()));
+        System.out.println("| step | gradient checkpointing | PrefLoop tokens/s | TRL + PEFT tokens/s | ratio | PrefLoop peak RSS | TRL peak RSS | peak ratio |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
+        for (boolean checkpointing : new boolean[] {true, false}) {
+            if (stages.stream().noneMatch(st -> st.checkpointing() == checkpointing)) continue;
+            try {
+                Path log = Files.createTempFile("trl-bench", ".log");
+                Python.run(List.of("src/test/python/trl_bench.py", dir.toString(), String.valueOf(JniUtils.getNumThreads()),
+                        String.valueOf(SEQ), String.valueOf(SFT_BATCH), String.valueOf(DPO_PAIRS), String.valueOf(STEPS),
+                        "cpu", "float32", String.valueOf(checkpointing)), log, 3600);
+                var json = new com.fasterxml.jackson.databind.ObjectMapper();
+                for (String line : Files.readAllLines(log)) {
+                    if (!line.startsWith("{\"stage\"")) continue; // the trainers log Python dicts too
+                    var n = json.readTree(line);
+                    String kind = n.get("stage").asText();
+                    Stage ours = stages.stream().filter(st -> st.kind().equals(kind) && st.checkpointing() == checkpointing).findFirst().orElseThrow();
+                    double tokens = ours.tokens() / ours.seconds(), theirs = n.get("tokens_per_second").asDouble();
+                    long theirPeak = n.get("peak_rss_bytes").asLong();
+                    System.out.printf("| LoRA %s | %s | %.0f | %.0f | %.2f | %s | %s | %.2f |%n",
+                            kind.equals("sft") ? "SFT, batch " + SFT_BATCH : "DPO, " + DPO_PAIRS + " pairs", checkpointing ? "on" : "off",
+                            tokens, theirs, tokens / theirs, MemoryEstimate.gib(ours.peak()), MemoryEstimate.gib(theirPeak), (double) ours.peak() / theirPeak);
                 }
-                boolean sft = n.get("stage").asText().equals("sft");
-                double ours = (sft ? sftTokens / sftSeconds : dpoTokens / dpoSeconds), theirs = n.get("tokens_per_second").asDouble();
-                System.out.printf("| LoRA %s | %.0f | %.0f | %.2f | %s | %s |%n", sft ? "SFT, batch " + SFT_BATCH : "DPO, " + DPO_PAIRS + " pairs",
-                        ours, theirs, ours / theirs, MemoryEstimate.gib(sft ? sftPeak : dpoPeak), MemoryEstimate.gib(n.get("peak_rss_bytes").asLong()));
+            } catch (Exception e) {
+                System.out.println("TRL comparison (gradient checkpointing " + checkpointing + ") failed: " + e.getMessage());
             }
-            if (!loaded.isEmpty()) System.out.println("TRL's resident set once the model has loaded:" + loaded);
-        } catch (Exception e) {
-            System.out.println("TRL comparison failed: " + e.getMessage());
+        }
+    }
+
+    /** VmHWM back to the current resident set (Linux 4.0+), so the next peak is the next stage's own; a no-op elsewhere. */
+    static void resetPeakRss() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+        } catch (java.io.IOException | UnsupportedOperationException e) {
+            // no /proc: peaks then accumulate, as before
         }
     }
 
