@@ -9,6 +9,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.prefloop.model.LlamaModel;
 import org.prefloop.model.LowRankHook;
+import org.prefloop.model.OffHeap;
 import org.prefloop.model.ProjectionHook;
 import org.prefloop.model.Safetensors;
 
@@ -90,22 +91,23 @@ public final class LoraAdapter implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + dir.resolve(CONFIG), e);
         }
-        Map<String, Safetensors.Tensor> tensors = Safetensors.read(dir.resolve(WEIGHTS));
         Map<String, NDArray[]> weights = new TreeMap<>();
         NDManager manager = model.manager();
-        for (Map.Entry<String, Safetensors.Tensor> t : tensors.entrySet()) {
-            String key = t.getKey();
-            boolean a = key.endsWith(".lora_A.weight");
-            if (!a && !key.endsWith(".lora_B.weight")) throw new IllegalArgumentException(WEIGHTS + ": unexpected tensor " + key);
-            String module = key.substring(key.startsWith(PREFIX) ? PREFIX.length() : 0, key.length() - ".lora_A.weight".length());
-            NDArray base = model.parameters().get(module + ".weight");
-            if (base == null) throw new IllegalArgumentException(WEIGHTS + ": the model has no module " + module + " (tensor " + key + ")");
-            NDArray w = t.getValue().toNDArray(manager);
-            Shape expected = a ? new Shape(config.r(), base.getShape().get(1)) : new Shape(base.getShape().get(0), config.r());
-            if (!w.getShape().equals(expected)) {
-                throw new IllegalArgumentException(WEIGHTS + ": tensor " + key + " has shape " + w.getShape() + ", expected " + expected);
+        try (OffHeap memory = OffHeap.open()) { // the arrays are copies: the file's pages leave the resident set at once
+            for (Map.Entry<String, Safetensors.Tensor> t : Safetensors.read(dir.resolve(WEIGHTS), memory).entrySet()) {
+                String key = t.getKey();
+                boolean a = key.endsWith(".lora_A.weight");
+                if (!a && !key.endsWith(".lora_B.weight")) throw new IllegalArgumentException(WEIGHTS + ": unexpected tensor " + key);
+                String module = key.substring(key.startsWith(PREFIX) ? PREFIX.length() : 0, key.length() - ".lora_A.weight".length());
+                NDArray base = model.parameters().get(module + ".weight");
+                if (base == null) throw new IllegalArgumentException(WEIGHTS + ": the model has no module " + module + " (tensor " + key + ")");
+                NDArray w = t.getValue().toNDArray(manager);
+                Shape expected = a ? new Shape(config.r(), base.getShape().get(1)) : new Shape(base.getShape().get(0), config.r());
+                if (!w.getShape().equals(expected)) {
+                    throw new IllegalArgumentException(WEIGHTS + ": tensor " + key + " has shape " + w.getShape() + ", expected " + expected);
+                }
+                weights.computeIfAbsent(module, m -> new NDArray[2])[a ? 0 : 1] = w;
             }
-            weights.computeIfAbsent(module, m -> new NDArray[2])[a ? 0 : 1] = w;
         }
         weights.forEach((m, ab) -> {
             if (ab[0] == null || ab[1] == null) throw new IllegalArgumentException(WEIGHTS + ": module " + m + " lacks lora_A or lora_B");

@@ -76,24 +76,24 @@ public final class LlamaModel implements AutoCloseable {
     /** Loads {@code config.json} and the weights (single file or sharded) of a Hugging Face directory. */
     public static LlamaModel load(Path hfDir, Device device) {
         ModelConfig config = ModelConfig.read(hfDir.resolve("config.json"));
-        Map<String, Safetensors.Tensor> tensors = new HashMap<>();
-        for (Path file : weightFiles(hfDir)) tensors.putAll(Safetensors.read(file));
+        Map<String, Safetensors.Stored> stored = new HashMap<>();
+        for (Path file : weightFiles(hfDir)) stored.putAll(Safetensors.index(file));
         NDManager manager = NDManager.newBaseManager(device);
         try {
             Map<String, NDArray> params = new LinkedHashMap<>();
-            ByteBuffer scratch = null;
             for (Map.Entry<String, Shape> e : expectedShapes(config).entrySet()) {
-                Safetensors.Tensor t = tensors.get(e.getKey());
+                Safetensors.Stored t = stored.get(e.getKey());
                 if (t == null) throw new IllegalArgumentException("checkpoint " + hfDir + " has no tensor " + e.getKey());
                 if (!t.djlShape().equals(e.getValue())) {
                     throw new IllegalArgumentException("tensor " + e.getKey() + " has shape " + t.djlShape()
                             + " but the config needs " + e.getValue());
                 }
-                long bytes = t.size() * 4;
-                if (scratch == null || scratch.capacity() < bytes) {
-                    scratch = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
+                // one tensor at a time: mapped, converted in a scratch, copied into torch's memory, and
+                // both released at once (left to the garbage collector, the whole file's pages and every
+                // scratch stayed resident: 0.65 GB more through training on the SmolLM2-135M shape)
+                try (OffHeap memory = OffHeap.open()) {
+                    params.put(e.getKey(), toOwnedArray(t.map(memory), memory, manager));
                 }
-                params.put(e.getKey(), toOwnedArray(t, scratch, manager));
             }
             return new LlamaModel(config, manager, params);
         } catch (RuntimeException e) {
@@ -125,14 +125,13 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * The memory-mapped bytes become a torch-owned float32 array: DJL wraps a direct buffer without
-     * copying, so we go through one reused scratch buffer and clone, never leaving a parameter
-     * backed by the read-only file mapping (in-place training updates would fault on it) nor
-     * piling up direct buffers that only the GC frees.
+     * copying, so we convert into a scratch from {@code memory} and clone, never leaving a parameter
+     * backed by the read-only file mapping (in-place training updates would fault on it).
      */
-    private static NDArray toOwnedArray(Safetensors.Tensor t, ByteBuffer scratch, NDManager manager) {
+    private static NDArray toOwnedArray(Safetensors.Tensor t, OffHeap memory, NDManager manager) {
         int n = Math.toIntExact(t.size());
         ByteBuffer src = t.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer dst = scratch.duplicate().order(ByteOrder.nativeOrder());
+        ByteBuffer dst = memory.allocate(Math.toIntExact(4 * t.size()));
         switch (t.dtype()) {
             case F32 -> {
                 for (int i = 0; i < n; i++) dst.putFloat(4 * i, src.getFloat(4 * i));

@@ -100,8 +100,48 @@ public final class Safetensors {
         }
     }
 
-    /** Every tensor of {@code file} by name, memory-mapped. */
+    /** Every tensor of {@code file} by name, memory-mapped until a garbage collection unmaps them (tests, small files). */
     public static Map<String, Tensor> read(Path file) {
+        return read(file, null);
+    }
+
+    /**
+     * Every tensor of {@code file} by name, mapped in {@code memory}: closing it unmaps them at
+     * once, so the pages read do not stay in the resident set (see {@link OffHeap}).
+     */
+    public static Map<String, Tensor> read(Path file, OffHeap memory) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            for (Map.Entry<String, Stored> e : index(file).entrySet()) out.put(e.getKey(), e.getValue().map(ch, memory));
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + file, e);
+        }
+    }
+
+    /** Where a tensor lies in its file, nothing mapped yet. */
+    public record Stored(Path file, StoredType dtype, long[] shape, long offset, long length) {
+        public Shape djlShape() {
+            return new Shape(shape);
+        }
+
+        /** The tensor's bytes, mapped in {@code memory}. */
+        public Tensor map(OffHeap memory) {
+            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+                return map(ch, memory);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read " + file, e);
+            }
+        }
+
+        private Tensor map(FileChannel ch, OffHeap memory) throws IOException {
+            ByteBuffer data = memory != null ? memory.map(ch, offset, length) : ch.map(FileChannel.MapMode.READ_ONLY, offset, length);
+            return new Tensor(dtype, shape, data);
+        }
+    }
+
+    /** Every tensor of {@code file} by name and where it lies, the header checked; nothing is mapped. */
+    public static Map<String, Stored> index(Path file) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, len, 0);
@@ -114,7 +154,7 @@ public final class Safetensors {
             readFully(ch, header, 8);
             ObjectNode json = HfJson.parseObject(new String(header.array(), StandardCharsets.UTF_8), "the header of " + file);
             long base = 8 + headerLen;
-            Map<String, Tensor> out = new LinkedHashMap<>();
+            Map<String, Stored> out = new LinkedHashMap<>();
             for (Map.Entry<String, JsonNode> e : json.properties()) {
                 if (e.getKey().equals("__metadata__")) continue;
                 JsonNode t = e.getValue();
@@ -138,8 +178,7 @@ public final class Safetensors {
                     throw new IllegalArgumentException("tensor " + e.getKey() + " in " + file + " has byte range ["
                             + begin + "," + end + ") that does not fit shape " + Arrays.toString(shape) + " " + dt);
                 }
-                ByteBuffer data = ch.map(FileChannel.MapMode.READ_ONLY, base + begin, end - begin);
-                out.put(e.getKey(), new Tensor(type, shape, data));
+                out.put(e.getKey(), new Stored(file, type, shape, base + begin, end - begin));
             }
             return out;
         } catch (IOException e) {

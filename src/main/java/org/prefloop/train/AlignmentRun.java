@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.LlamaModel;
+import org.prefloop.model.OffHeap;
 import org.prefloop.model.Safetensors;
 
 import java.io.IOException;
@@ -167,10 +168,10 @@ public final class AlignmentRun {
 
     /** Copies stored tensors into live parameters of the same names (gradient mode off). */
     static void copyInto(Map<String, NDArray> parameters, Path safetensors) {
-        Map<String, Safetensors.Tensor> stored = Safetensors.read(safetensors);
         boolean grad = ai.djl.pytorch.jni.JniUtils.isGradMode();
         ai.djl.pytorch.jni.JniUtils.setGradMode(false);
-        try {
+        try (OffHeap memory = OffHeap.open()) {
+            Map<String, Safetensors.Tensor> stored = Safetensors.read(safetensors, memory);
             parameters.forEach((k, p) -> {
                 Safetensors.Tensor t = stored.get(k);
                 if (t == null) throw new IllegalArgumentException(safetensors + " has no tensor " + k);

@@ -3,6 +3,7 @@ package org.prefloop.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.prefloop.model.OffHeap;
 import org.prefloop.model.Safetensors;
 
 import java.io.IOException;
@@ -66,9 +67,9 @@ public final class Checkpoint {
 
     /** Loads the weights and optimizer state of {@code checkpoint} into {@code trainable} and {@code optimizer}; returns where it stood. */
     public static State restore(Path checkpoint, Trainable trainable, AdamW optimizer) {
-        try {
+        try (OffHeap memory = OffHeap.open()) { // the files' pages leave the resident set when restored
             State state = JSON.readValue(checkpoint.resolve(STATE).toFile(), State.class);
-            Map<String, Safetensors.Tensor> weights = Safetensors.read(checkpoint.resolve(WEIGHTS));
+            Map<String, Safetensors.Tensor> weights = Safetensors.read(checkpoint.resolve(WEIGHTS), memory);
             boolean grad = ai.djl.pytorch.jni.JniUtils.isGradMode();
             ai.djl.pytorch.jni.JniUtils.setGradMode(false);
             for (Map.Entry<String, NDArray> p : trainable.parameters().entrySet()) {
@@ -82,7 +83,7 @@ public final class Checkpoint {
             long step = Long.parseLong(Safetensors.metadata(checkpoint.resolve(OPTIMIZER)).getOrDefault("step", "0"));
             try (NDManager scratch = NDManager.newBaseManager()) {
                 Map<String, NDArray> moments = new HashMap<>();
-                Safetensors.read(checkpoint.resolve(OPTIMIZER)).forEach((k, t) -> moments.put(k, t.toNDArray(scratch)));
+                Safetensors.read(checkpoint.resolve(OPTIMIZER), memory).forEach((k, t) -> moments.put(k, t.toNDArray(scratch)));
                 optimizer.restore(trainable.parameters(), moments, step);
             }
             return state;

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -95,5 +96,41 @@ class SafetensorsTest {
         Path notSafetensors = tmp.resolve("x.safetensors");
         Files.writeString(notSafetensors, "hello, this is not a tensor file");
         assertThrows(IllegalArgumentException.class, () -> Safetensors.read(notSafetensors));
+    }
+
+    /** How many regions of this process map {@code file} (/proc/self/maps). */
+    private static long mappingsOf(Path file) throws Exception {
+        String path = file.toRealPath().toString();
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(l -> l.endsWith(" " + path)).count();
+    }
+
+    @Test
+    void closingTheOffHeapUnmapsTheTensorsWithoutAGarbageCollection() throws Exception {
+        Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/maps")), "Linux only");
+        Path f = tmp.resolve("m.safetensors");
+        try (NDManager m = NDManager.newBaseManager()) {
+            Safetensors.write(f, Map.of("w", m.create(new float[] {1, 2, 3, 4}, new Shape(2, 2))), Map.of());
+        }
+        try (OffHeap memory = OffHeap.open()) {
+            Map<String, Safetensors.Tensor> t = Safetensors.read(f, memory);
+            assertArrayEquals(new float[] {1, 2, 3, 4}, t.get("w").toFloatArray());
+            assertTrue(mappingsOf(f) >= 1, "mapped while the arena is open");
+            ByteBuffer scratch = memory.allocate(1 << 20);
+            scratch.putFloat(4 * 1000, 3.5f);
+            assertEquals(3.5f, scratch.getFloat(4 * 1000));
+            assertEquals(java.nio.ByteOrder.nativeOrder(), scratch.order());
+        }
+        assertEquals(0, mappingsOf(f), "unmapped when the arena closed");
+    }
+
+    @Test
+    void aLoadedModelKeepsNoMappingOfItsCheckpoint() throws Exception {
+        Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/maps")), "Linux only");
+        Path dir = Path.of("models/demo");
+        try (LlamaModel model = LlamaModel.load(dir, ai.djl.Device.cpu())) {
+            assertTrue(model.parameters().size() > 0);
+            assertEquals(0, mappingsOf(dir.resolve("model.safetensors")),
+                    "the checkpoint's pages would stay resident until a garbage collection");
+        }
     }
 }
