@@ -4,8 +4,8 @@ import org.prefloop.model.ModelConfig;
 
 /**
  * Peak resident bytes of a training stage, from the model's config alone (before anything is
- * allocated), in fp32: the runtime (JVM and libtorch), the weights, the checkpoint file mapped
- * while it loads, gradients and AdamW's two moments of what is trained, and the activations of a
+ * allocated), in fp32: the runtime (JVM and libtorch), the weights, the one tensor being loaded
+ * (mapped and converted), gradients and AdamW's two moments of what is trained, and the activations of a
  * micro-batch. The activation term counts, per token and layer, the arrays autograd saves for
  * backward (the forward closes every other array when its layer ends; with gradient
  * checkpointing, the layer inputs and one layer's arrays), plus the scores over the vocabulary
@@ -19,8 +19,8 @@ public record MemoryEstimate(long runtime, long weights, long loading, long grad
     static final long RUNTIME = 350L << 20;
 
     /**
-     * The peak: loading maps the checkpoint file while its float32 copy fills (the mapped pages
-     * count as resident until the mapping goes), training then holds gradients, optimizer state
+     * The peak: loading maps one tensor at a time (and converts half precision in a float32
+     * scratch), released before the next (LlamaModel.load); training then holds gradients, optimizer state
      * and activations; the larger of the two sits on the runtime and the weights.
      */
     public long total() {
@@ -77,7 +77,9 @@ public record MemoryEstimate(long runtime, long weights, long loading, long grad
         }
         long activations = 4 * (layers + vocabulary);
         String dtype = c.torchDtype() == null ? "float32" : c.torchDtype();
-        long loading = (dtype.equals("bfloat16") || dtype.equals("float16") ? 2 : 4) * parameters(c);
+        long largest = Math.max((long) c.vocabSize() * h, i * h); // the embedding, or an MLP projection
+        boolean half = dtype.equals("bfloat16") || dtype.equals("float16");
+        long loading = (half ? 2 + 4 : 4) * largest; // its mapped bytes, and a float32 scratch when stored in half precision
         return new MemoryEstimate(RUNTIME, weights, loading, gradients, optimizer, activations);
     }
 

@@ -28,6 +28,8 @@ class MemoryEstimateTest {
         assertTrue(checkpointed.activations() > 4L * 30 * 1024 * 576);
         assertEquals(4 * MemoryEstimate.parameters(c), plain.weights());
         assertEquals(134_515_008L, MemoryEstimate.parameters(c), "SmolLM2-135M's published parameter count");
+        // loading holds one tensor's mapping at a time beyond the weights: the embedding, not the file
+        assertEquals(4L * 49_152 * 576, plain.loading());
     }
 
     @Test
