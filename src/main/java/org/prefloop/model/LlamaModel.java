@@ -88,12 +88,7 @@ public final class LlamaModel implements AutoCloseable {
                     throw new IllegalArgumentException("tensor " + e.getKey() + " has shape " + t.djlShape()
                             + " but the config needs " + e.getValue());
                 }
-                // one tensor at a time: mapped, copied into torch's memory (through a float32 scratch when
-                // stored otherwise), and released at once (left to the garbage collector, the whole file's
-                // pages and the scratch stayed resident: 0.65 GB more through training on the SmolLM2-135M shape)
-                try (OffHeap memory = OffHeap.open()) {
-                    params.put(e.getKey(), toOwnedArray(t.map(memory), memory, manager));
-                }
+                params.put(e.getKey(), loadTensor(t, manager));
             }
             return new LlamaModel(config, manager, params);
         } catch (RuntimeException e) {
@@ -121,6 +116,35 @@ public final class LlamaModel implements AutoCloseable {
             params.put(e.getKey(), copy);
         }
         return new LlamaModel(config, manager, params);
+    }
+
+    /** Largest float32 block copied in one piece: a ByteBuffer, and DJL's create from one, stop at 2 GiB. */
+    static long loadBlockBytes = 1L << 30;
+
+    /**
+     * One stored tensor as a torch-owned float32 array, mapped, copied into torch's memory (through
+     * a float32 scratch when stored otherwise) and released at once: left to the garbage collector,
+     * the whole file's pages and the scratch stayed resident (0.65 GB more through training on the
+     * SmolLM2-135M shape). A tensor larger than {@link #loadBlockBytes} as float32 (Llama 3 8B's
+     * embedding: 2.1 GB) is filled a block of rows at a time.
+     */
+    private static NDArray loadTensor(Safetensors.Stored t, NDManager manager) {
+        long rows = t.shape().length == 0 ? 1 : t.shape()[0];
+        long rowBytes = 4 * (t.size() / Math.max(1, rows));
+        long perBlock = Math.max(1, loadBlockBytes / Math.max(1, rowBytes));
+        if (perBlock >= rows) {
+            try (OffHeap memory = OffHeap.open()) {
+                return toOwnedArray(t.map(memory), memory, manager);
+            }
+        }
+        NDArray whole = manager.create(t.djlShape(), DataType.FLOAT32);
+        for (long from = 0; from < rows; from += perBlock) {
+            long to = Math.min(rows, from + perBlock);
+            try (OffHeap memory = OffHeap.open(); NDManager block = manager.newSubManager()) {
+                whole.set(new NDIndex(from + ":" + to), toOwnedArray(t.rows(from, to).map(memory), memory, block));
+            }
+        }
+        return whole;
     }
 
     /**

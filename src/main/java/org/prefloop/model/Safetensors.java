@@ -125,6 +125,18 @@ public final class Safetensors {
             return new Shape(shape);
         }
 
+        public long size() {
+            return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+        }
+
+        /** Rows [from, to) of the first dimension, stored contiguously, as a tensor of their own. */
+        public Stored rows(long from, long to) {
+            long rowBytes = length / shape[0];
+            long[] part = shape.clone();
+            part[0] = to - from;
+            return new Stored(file, dtype, part, offset + from * rowBytes, (to - from) * rowBytes);
+        }
+
         /** The tensor's bytes, mapped in {@code memory}. */
         public Tensor map(OffHeap memory) {
             try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {

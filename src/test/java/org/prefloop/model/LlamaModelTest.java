@@ -325,4 +325,23 @@ class LlamaModelTest {
             Safetensors.write(file, weights, Map.of());
         }
     }
+
+    @Test
+    void aTensorLargerThanALoadBlockIsFilledRowsAtATimeToTheSameValues() {
+        Path dir = Path.of("models/demo");
+        long saved = LlamaModel.loadBlockBytes;
+        try (LlamaModel whole = LlamaModel.load(dir, Device.cpu())) {
+            // the embedding (rows of 256 bytes) then loads two rows at a time, the MLP's [64, 192] (768) a row at a time
+            LlamaModel.loadBlockBytes = 700;
+            try (LlamaModel blocks = LlamaModel.load(dir, Device.cpu())) {
+                for (Map.Entry<String, NDArray> e : whole.parameters().entrySet()) {
+                    NDArray b = blocks.parameters().get(e.getKey());
+                    assertEquals(e.getValue().getShape(), b.getShape(), e.getKey());
+                    assertArrayEquals(e.getValue().toFloatArray(), b.toFloatArray(), e.getKey());
+                }
+            }
+        } finally {
+            LlamaModel.loadBlockBytes = saved;
+        }
+    }
 }
