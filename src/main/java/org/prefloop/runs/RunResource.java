@@ -122,13 +122,15 @@ public class RunResource {
             audit.record("run.submit", "run " + run.id, parsed.name());
             return run.id;
         });
+        // the run as queued: once the job is sent, a worker (in this process, too) may claim it before we answer
+        RunView queued = view(find(id), false);
         try {
             kafka.send(KafkaClients.JOBS, String.valueOf(id), String.valueOf(id));
         } catch (IllegalStateException e) {
             QuarkusTransaction.requiringNew().run(() -> TrainingRun.deleteById(id));
             throw new ProblemException(503, null, "the job could not be queued: " + e.getMessage());
         }
-        return Response.created(URI.create("/api/runs/" + id)).entity(view(find(id), false)).build();
+        return Response.created(URI.create("/api/runs/" + id)).entity(queued).build();
     }
 
     /**

@@ -105,12 +105,19 @@ class KubernetesManifestsTest {
     }
 
     @Test
-    void theDevOverlayRunsTheWorkerWithoutAGpu() {
+    void theDevOverlayRunsTheWorkerWithoutAGpu() throws java.io.IOException {
         Deployment worker = deployment(objects("overlays/dev"), "prefloop-worker");
         Container c = worker.getSpec().getTemplate().getSpec().getContainers().get(0);
         assertFalse(c.getResources().getLimits().containsKey("nvidia.com/gpu"));
         Map<String, String> nodeSelector = worker.getSpec().getTemplate().getSpec().getNodeSelector();
         assertTrue(nodeSelector == null || nodeSelector.isEmpty(), "no GPU node selector: " + nodeSelector);
+        // it trains on jemalloc without decay, from the package the JVM image installs
+        Map<String, String> env = new java.util.HashMap<>();
+        c.getEnv().forEach(v -> env.put(v.getName(), v.getValue()));
+        assertEquals("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", env.get("LD_PRELOAD"));
+        assertEquals("dirty_decay_ms:-1,muzzy_decay_ms:-1", env.get("MALLOC_CONF"));
+        assertEquals("worker", env.get("PREFLOOP_ROLES"), "the patch adds to the base's environment");
+        assertTrue(java.nio.file.Files.readString(Path.of("docker/Dockerfile.jvm")).contains("libjemalloc2"));
     }
 
     @ParameterizedTest

@@ -27,8 +27,10 @@ import java.util.SplittableRandom;
  * tied output projection; T = tokens; A = attention's QK and AV products, 4·T_seq²·d per layer and
  * sequence): a LoRA SFT step is a forward pass (2NT + A) and the gradients with respect to the
  * activations (2NT + 2A); the frozen base's weight gradients are never computed. A LoRA DPO step
- * adds the reference model's forward pass (2NT + A) over the same sequences. Then TRL + PEFT do
- * the same steps (src/test/python/trl_bench.py) for tokens/s and peak resident memory side by side.
+ * adds the reference model's forward pass (2NT + A) over the same sequences, and gradient
+ * checkpointing one more forward pass. Each is measured with checkpointing and without
+ * ({@code -Dbench.checkpointing=on|off|both}); then TRL + PEFT do the same steps with the same
+ * setting (src/test/python/trl_bench.py) for tokens/s and peak resident memory side by side.
  */
 public final class TrainingBenchmark {
     static final int SEQ = 256;
