@@ -17,8 +17,6 @@ import ai.djl.pytorch.jni.JniUtils;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -123,7 +121,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * One stored tensor as a torch-owned float32 array, mapped, copied into torch's memory (through
-     * a float32 scratch when stored otherwise) and released at once: left to the garbage collector,
+     * a float32 scratch for bf16) and released at once: left to the garbage collector,
      * the whole file's pages and the scratch stayed resident (0.65 GB more through training on the
      * SmolLM2-135M shape). A tensor larger than {@link #loadBlockBytes} as float32 (Llama 3 8B's
      * embedding: 2.1 GB) is filled a block of rows at a time.
@@ -134,50 +132,17 @@ public final class LlamaModel implements AutoCloseable {
         long perBlock = Math.max(1, loadBlockBytes / Math.max(1, rowBytes));
         if (perBlock >= rows) {
             try (OffHeap memory = OffHeap.open()) {
-                return toOwnedArray(t.map(memory), memory, manager);
+                return t.map(memory).toNDArray(manager, memory);
             }
         }
         NDArray whole = manager.create(t.djlShape(), DataType.FLOAT32);
         for (long from = 0; from < rows; from += perBlock) {
             long to = Math.min(rows, from + perBlock);
             try (OffHeap memory = OffHeap.open(); NDManager block = manager.newSubManager()) {
-                whole.set(new NDIndex(from + ":" + to), toOwnedArray(t.rows(from, to).map(memory), memory, block));
+                whole.set(new NDIndex(from + ":" + to), t.rows(from, to).map(memory).toNDArray(block, memory));
             }
         }
         return whole;
-    }
-
-    /**
-     * The memory-mapped bytes become a torch-owned float32 array: DJL wraps a direct buffer without
-     * copying, and the clone never leaves a parameter backed by the read-only file mapping
-     * (in-place training updates would fault on it). Float32 stored in this machine's byte order
-     * is cloned straight from the mapping; anything else is converted in a scratch from {@code memory}.
-     */
-    private static NDArray toOwnedArray(Safetensors.Tensor t, OffHeap memory, NDManager manager) {
-        int n = Math.toIntExact(t.size());
-        ByteBuffer src = t.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        boolean asStored = t.dtype() == Safetensors.StoredType.F32 && ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN;
-        ByteBuffer dst = asStored ? src : memory.allocate(Math.toIntExact(4 * t.size()));
-        if (!asStored) {
-            switch (t.dtype()) {
-                case F32 -> {
-                    for (int i = 0; i < n; i++) dst.putFloat(4 * i, src.getFloat(4 * i));
-                }
-                case F16 -> {
-                    for (int i = 0; i < n; i++) dst.putFloat(4 * i, Float.float16ToFloat(src.getShort(2 * i)));
-                }
-                case BF16 -> {
-                    for (int i = 0; i < n; i++) dst.putInt(4 * i, (src.getShort(2 * i) & 0xffff) << 16);
-                }
-            }
-        }
-        dst.limit(4 * n);
-        try (NDManager temp = manager.newSubManager()) {
-            NDArray view = temp.create(dst.slice().order(ByteOrder.nativeOrder()), t.djlShape(), DataType.FLOAT32);
-            NDArray owned = view.duplicate();
-            owned.attach(manager);
-            return owned;
-        }
     }
 
     static List<Path> weightFiles(Path hfDir) {

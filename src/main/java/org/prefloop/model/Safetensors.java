@@ -73,12 +73,20 @@ public final class Safetensors {
             return out;
         }
 
-        /**
-         * A float32 NDArray in {@code manager}. BF16 is widened here, in Java, because handing bf16
-         * to DJL's PyTorch engine aborts the JVM. The widening goes through one direct buffer per
-         * tensor so the heap never holds the whole checkpoint.
-         */
+        /** A float32 NDArray in {@code manager}, its BF16 scratch (if any) released at once. */
         public NDArray toNDArray(NDManager manager) {
+            try (OffHeap memory = OffHeap.open()) {
+                return toNDArray(manager, memory);
+            }
+        }
+
+        /**
+         * A float32 NDArray in {@code manager}, torch's own copy: it never aliases the read-only
+         * mapping (in-place training updates would fault on it). BF16 is widened here, in Java,
+         * because handing bf16 to DJL's PyTorch engine aborts the JVM, through a scratch from
+         * {@code memory}, so the heap never holds the whole checkpoint.
+         */
+        public NDArray toNDArray(NDManager manager, OffHeap memory) {
             if (dtype == StoredType.F32) {
                 // DJL wraps a direct buffer without copying; clone so the array never aliases the read-only mapping
                 try (NDArray mapped = manager.create(data.duplicate().order(ByteOrder.LITTLE_ENDIAN), djlShape(), DataType.FLOAT32)) {
@@ -91,7 +99,7 @@ public final class Safetensors {
                 }
             }
             int n = Math.toIntExact(size());
-            ByteBuffer wide = ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder());
+            ByteBuffer wide = memory.allocate(Math.toIntExact(4L * n));
             ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < n; i++) wide.putInt(4 * i, (b.getShort(2 * i) & 0xffff) << 16);
             try (NDArray wrapped = manager.create(wide, djlShape(), DataType.FLOAT32)) {
