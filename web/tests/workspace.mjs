@@ -119,6 +119,10 @@ export async function workspaceDefects(browser, stamp) {
   shown = await nextShown(carol, shown);
 
   // ---- an outage: skip and the next item say so, the judged item leaves, and the page recovers by itself ----
+  // The last judgment leaves its undo window and is saved first: sent during the outage, its
+  // failure could land in the same frame as the skip's and overwrite the message looked for.
+  await carol.waitForSelector('#undo', { state: 'hidden', timeout: 30_000 });
+  await outboxEmpties(carol, carolName);
   await carol.route('**/api/**', (route) => route.abort('failed'));
   await carol.keyboard.press('s');
   await carol.waitForFunction(() => /skip/i.test(document.getElementById('status').textContent)
