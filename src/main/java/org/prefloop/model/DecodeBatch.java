@@ -27,6 +27,11 @@ import java.util.SplittableRandom;
  * batch's cache, right-aligned to the batch's current column; {@link #step()} then decodes one
  * token for every row in one forward pass. Positions count each row's own real tokens, so a row
  * computes exactly what it would alone; only the reduction order over masked columns differs.
+ *
+ * <p>Newcomers need not wait for the step in progress: {@link #setBetweenLayers} gives the step a
+ * callback that runs between two of its decoder layers and may {@link #admit} whoever arrived
+ * meanwhile. Their prefill runs there, on its own scratch cache, and their first token is out at
+ * once; they take their rows when the step ends ({@link #size()} counts them meanwhile).
  * Not thread-safe: one scheduler thread drives a batch.
  */
 public final class DecodeBatch implements AutoCloseable {
@@ -87,6 +92,10 @@ public final class DecodeBatch implements AutoCloseable {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private final List<Row> rows = new ArrayList<>();
+    /** Prefilled during a step, first token given: they take their rows when it ends. */
+    private final List<Joining> joining = new ArrayList<>();
+    private boolean stepping;
+    private Runnable betweenLayers;
     /**
      * Prefill passes that compute at most this many positions (rows × columns) run on the decode
      * threads ({@link Generator#decodeThreads()}), larger ones on the engine's. A small pass is a
@@ -115,7 +124,9 @@ public final class DecodeBatch implements AutoCloseable {
 
     /** Sequences in the batch: decoding now, or still having their prompt prefilled in chunks. */
     public int size() {
-        return rows.size() + prefilling.size();
+        int waitingForRows = 0;
+        for (Joining j : joining) waitingForRows += j.rows().size();
+        return rows.size() + prefilling.size() + waitingForRows;
     }
 
     /** Sequences decoding now. */
@@ -124,7 +135,17 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     public boolean isEmpty() {
-        return rows.isEmpty() && prefilling.isEmpty();
+        return rows.isEmpty() && prefilling.isEmpty() && joining.isEmpty();
+    }
+
+    /**
+     * Runs {@code callback} (null: nothing) between every two decoder layers of each decode step,
+     * on the thread that steps: it may {@link #admit} newcomers, which are prefilled there and get
+     * their first token before the step ends, instead of after it. The step's own rows compute
+     * the same tokens either way.
+     */
+    public void setBetweenLayers(Runnable callback) {
+        this.betweenLayers = callback;
     }
 
     /** The longest prompt-plus-max-tokens among the batch's sequences: the columns a compacted cache needs. */
@@ -132,6 +153,7 @@ public final class DecodeBatch implements AutoCloseable {
         int m = 0;
         for (Row r : rows) m = Math.max(m, r.promptTokens + r.params.maxTokens());
         for (Prefill f : prefilling) m = Math.max(m, f.request.prompt().length + f.request.params().maxTokens());
+        for (Joining j : joining) for (Row r : j.rows()) m = Math.max(m, r.promptTokens + r.params.maxTokens());
         return m;
     }
 
@@ -220,7 +242,7 @@ public final class DecodeBatch implements AutoCloseable {
             if (!now.isEmpty()) together = Together.load(now, cached.stream().mapToInt(Integer::intValue).toArray(), prefixes, model);
         }
         if (together != null) prefillTogether(together, admitted);
-        removeFinished();
+        if (!stepping) removeFinished();
     }
 
     /**
@@ -286,8 +308,9 @@ public final class DecodeBatch implements AutoCloseable {
         boolean wasGrad = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
         threads(prefillThreads(k * longest));
-        try (NDManager manager = model.manager().newSubManager();
-             KvCache scratch = together.scratch()) {
+        KvCache scratch = together.scratch();
+        boolean handedOver = false;
+        try (NDManager manager = model.manager().newSubManager()) {
             long[][] ids = new long[k][longest];
             long[][] mask = new long[k][longest];
             for (int i = 0; i < k; i++) {
@@ -309,8 +332,10 @@ public final class DecodeBatch implements AutoCloseable {
             }
             int tokens = 0;
             for (int i = 0; i < k; i++) tokens += together.suffix(i);
+            handedOver = true;
             join(together.requests(), scratch, together.rowOf(), from, logits, new Prefilled(admitted, start, System.nanoTime(), k, tokens, 1));
         } finally {
+            if (!handedOver) scratch.close();
             JniUtils.setGradMode(wasGrad);
         }
     }
@@ -344,10 +369,8 @@ public final class DecodeBatch implements AutoCloseable {
                 if (f.done == prompt.length) logits = lastLogits(hidden, 1);
             }
             if (logits == null) return false;
-            try (KvCache scratch = f.scratch) {
-                join(List.of(f.request), scratch, new int[] {0}, new int[] {0}, logits,
-                        new Prefilled(f.admitted, f.started, System.nanoTime(), 1, t, f.passes));
-            }
+            join(List.of(f.request), f.scratch, new int[] {0}, new int[] {0}, logits,
+                    new Prefilled(f.admitted, f.started, System.nanoTime(), 1, t, f.passes));
             return true;
         } finally {
             JniUtils.setGradMode(wasGrad);
@@ -355,36 +378,62 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Copies prefilled sequences (request i's prompt is in row {@code rowOf[i]} of {@code scratch},
-     * from column {@code from[i]}) into free rows of the batch, right-aligned to the batch's current
-     * column (a longer one widens the batch first), and gives each its first token from its row's
-     * {@code logits} (one vocabulary's worth per scratch row); each listener hears {@code prefilled} first.
+     * Prefilled sequences (request i's prompt is in row {@code rowOf[i]} of {@code scratch}, from
+     * column {@code from[i]}) get their first token from their row's {@code logits} (one
+     * vocabulary's worth per scratch row; each listener hears {@code prefilled} first) and take
+     * free rows of the batch: at once, or when the step in progress ends. Takes {@code scratch}.
      */
     private void join(List<Request> newcomers, KvCache scratch, int[] rowOf, int[] from, float[] logits, Prefilled prefilled) {
-        int k = newcomers.size();
-        int longest = 0;
-        for (Request r : newcomers) longest = Math.max(longest, r.prompt().length);
-        int first = rows.size();
-        int length = cache == null ? 0 : cache.length();
-        int needed = Math.max(length, longest);
-        ensure(first + k, needed + 1);
-        if (needed > cache.length()) cache.pad(needed - cache.length());
-        List<Row> joined = new ArrayList<>();
-        for (int i = 0; i < k; i++) {
-            Request r = newcomers.get(i);
-            int p = r.prompt().length;
-            generator.prefixCache().store(r.prompt(), r.adapter(), scratch, rowOf[i], from[i]);
-            cache.copyRow(scratch, rowOf[i], from[i], p, first + i, needed - p);
-            Row row = new Row(r, needed - p);
-            rows.add(row);
-            joined.add(row);
+        Joining j;
+        try {
+            List<Row> joined = new ArrayList<>();
+            for (int i = 0; i < newcomers.size(); i++) {
+                Request r = newcomers.get(i);
+                generator.prefixCache().store(r.prompt(), r.adapter(), scratch, rowOf[i], from[i]); // reusable at once, by the next arrival too
+                joined.add(new Row(r, 0));
+            }
+            j = new Joining(joined, scratch, rowOf, from);
+            int vocabSize = logits.length / scratch.batchSize();
+            for (int i = 0; i < joined.size(); i++) {
+                Row row = joined.get(i);
+                row.request.listener().onPrefilled(prefilled);
+                row.accept(choose(Arrays.copyOfRange(logits, rowOf[i] * vocabSize, (rowOf[i] + 1) * vocabSize), row));
+            }
+        } catch (RuntimeException e) {
+            scratch.close();
+            throw e;
         }
-        cache.setActive(rows.size());
-        int vocabSize = logits.length / scratch.batchSize();
-        for (int i = 0; i < k; i++) {
-            Row row = joined.get(i);
-            row.request.listener().onPrefilled(prefilled);
-            row.accept(choose(Arrays.copyOfRange(logits, rowOf[i] * vocabSize, (rowOf[i] + 1) * vocabSize), row));
+        if (stepping) joining.add(j);
+        else takeRows(j);
+    }
+
+    /** Sequences prefilled and given their first token, with the scratch cache that holds their prompts. */
+    private record Joining(List<Row> rows, KvCache scratch, int[] rowOf, int[] from) {
+    }
+
+    /**
+     * Copies joining sequences' keys and values into free rows of the batch, right-aligned to the
+     * batch's current column (a longer one widens the batch first), and frees their scratch cache.
+     */
+    private void takeRows(Joining j) {
+        try (KvCache scratch = j.scratch()) {
+            int k = j.rows().size();
+            int longest = 0;
+            for (Row r : j.rows()) longest = Math.max(longest, r.promptTokens);
+            int first = rows.size();
+            int length = cache == null ? 0 : cache.length();
+            int needed = Math.max(length, longest);
+            ensure(first + k, needed + 1);
+            if (needed > cache.length()) cache.pad(needed - cache.length());
+            for (int i = 0; i < k; i++) {
+                Row row = j.rows().get(i);
+                Request r = row.request;
+                int p = r.prompt().length;
+                cache.copyRow(scratch, j.rowOf()[i], j.from()[i], p, first + i, needed - p);
+                row.start = needed - p;
+                rows.add(row);
+            }
+            cache.setActive(rows.size());
         }
     }
 
@@ -422,15 +471,37 @@ public final class DecodeBatch implements AutoCloseable {
             long[] next;
             try (NDScope scope = new NDScope();
                  RowHooks hooks = RowHooks.of(rows.stream().map(r -> r.request.adapter()).toList(), manager, generator.lowRankStacks())) {
-                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache, hooks.hook());
+                stepping = true;
+                NDArray hidden = model.hidden(manager.create(last, new Shape(n, 1)), manager.ones(new Shape(n, 1), DataType.INT64), cache, hooks.hook(),
+                        betweenLayers == null ? null : this::betweenLayers);
                 NDArray logits = model.logits(hidden.get(new NDIndex(":, -1:, :"))).reshape(n, -1);
                 next = pick(logits);
+            } finally {
+                stepping = false;
             }
             for (int i = 0; i < n; i++) rows.get(i).accept(next[i]);
         } finally {
             JniUtils.setGradMode(wasGrad);
+            joinWaiting();
         }
         removeFinished();
+    }
+
+    /** The step's callback; a prefill it runs may change libtorch's threads and gradient mode, so both come back. */
+    private void betweenLayers() {
+        betweenLayers.run();
+        threads(generator.decodeThreads());
+        JniUtils.setGradMode(false);
+    }
+
+    /** Those prefilled during the step take their rows (or, if the step failed, free their scratch caches). */
+    private void joinWaiting() {
+        try {
+            for (Joining j : joining) takeRows(j);
+        } finally {
+            for (Joining j : joining) j.scratch().close();
+            joining.clear();
+        }
     }
 
     /**
@@ -530,6 +601,11 @@ public final class DecodeBatch implements AutoCloseable {
             f.request.listener().onDone(new Generator.Completion(new long[0], "", "cancelled", f.request.prompt().length));
         }
         prefilling.clear();
+        for (Joining j : joining) {
+            j.scratch().close();
+            rows.addAll(j.rows());
+        }
+        joining.clear();
         for (Row r : rows) {
             r.finish("cancelled");
             r.request.listener().onDone(r.completion());

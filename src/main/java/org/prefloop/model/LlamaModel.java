@@ -251,6 +251,15 @@ public final class LlamaModel implements AutoCloseable {
      * passes its per-row hook here without touching the model's shared state.
      */
     public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache, ProjectionHook projectionHook) {
+        return hidden(inputIds, attentionMask, cache, projectionHook, null);
+    }
+
+    /**
+     * As {@link #hidden(NDArray, NDArray, KvCache, ProjectionHook)}, running {@code betweenLayers}
+     * (null: nothing) after every decoder layer but the last. It may run other forward passes of
+     * this model, on caches and arrays of their own; this pass's arrays and cache are left alone.
+     */
+    public NDArray hidden(NDArray inputIds, NDArray attentionMask, KvCache cache, ProjectionHook projectionHook, Runnable betweenLayers) {
         long[] dims = inputIds.getShape().getShape();
         if (dims.length != 2) throw new IllegalArgumentException("inputIds must be [batch, tokens], got " + inputIds.getShape());
         int b = (int) dims[0];
@@ -304,6 +313,7 @@ public final class LlamaModel implements AutoCloseable {
                 NDScope.register(x); // back into the caller's scope, if any
                 layerInput.close();
             }
+            if (betweenLayers != null && i + 1 < config.numHiddenLayers()) betweenLayers.run();
         }
         if (cache != null) cache.advance(t);
         return rmsNorm(x, parameters.get("model.norm.weight"));

@@ -190,6 +190,13 @@ public interface Settings {
         @WithDefault("256")
         int prefillChunk();
 
+        /**
+         * Prefill passes run between two layers of a decode step for requests that arrived during it
+         * (their first token before the step ends), at most; 0: arrivals wait for the step's end.
+         */
+        @WithDefault("1")
+        int prefillsInsideStep();
+
         /** Cached key/value blocks of shared prompt prefixes, counted inside kv-cache-mb; 0: off. */
         @WithDefault("128")
         long prefixCacheMb();

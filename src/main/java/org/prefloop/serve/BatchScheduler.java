@@ -25,7 +25,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Runs generation on one thread with iteration-level (continuous) batching: between two decode
- * steps, waiting requests join the running batch (up to {@code prefloop.serve.max-batch}, and
+ * steps, or between two layers of the step in progress (prefilled there, they have their first
+ * token before the step ends), waiting requests join the running batch (up to {@code prefloop.serve.max-batch}, and
  * while the KV cache they may need fits {@code prefloop.serve.kv-cache-mb}), finished ones leave
  * at once, and each keeps its own sampling settings. A request whose client went away is dropped
  * from the queue, or leaves the batch before the next step. The queue is bounded
@@ -74,6 +75,9 @@ public class BatchScheduler {
     /** Prompts longer than this are prefilled this many tokens per decode step (0: at once), so running streams keep going. */
     int prefillChunk;
 
+    /** Prefill passes for arrivals run between two layers of a step, at most (0: arrivals wait for the step's end). */
+    int prefillsInsideStep;
+
     /** Keys and values of shared prompt prefixes kept for reuse, per base, counted within kv-cache-mb (0: off). */
     long prefixCacheMb;
 
@@ -84,6 +88,7 @@ public class BatchScheduler {
         maxQueue = serve.maxQueue();
         kvCacheMb = serve.kvCacheMb();
         prefillChunk = serve.prefillChunk();
+        prefillsInsideStep = serve.prefillsInsideStep();
         prefixCacheMb = serve.prefixCacheMb();
     }
 
@@ -106,7 +111,9 @@ public class BatchScheduler {
     private final AtomicLong cancelled = new AtomicLong();
     private final AtomicLong generated = new AtomicLong();
     private final AtomicLong prefixReused = new AtomicLong();
+    private final AtomicLong admittedInsideSteps = new AtomicLong();
     private volatile int running;
+    private int prefillsInStep; // the generate thread's: prefill passes run inside the step in progress
     private volatile Thread worker;
     private volatile boolean stopped;
 
@@ -121,6 +128,8 @@ public class BatchScheduler {
                 .description("requests dropped because their client went away").register(registry);
         FunctionCounter.builder("prefloop.serve.prefix.reused", prefixReused, AtomicLong::get)
                 .description("prompt tokens whose keys and values came from the prefix cache").register(registry);
+        FunctionCounter.builder("prefloop.serve.admitted.inside_step", admittedInsideSteps, AtomicLong::get)
+                .description("requests prefilled between two layers of a decode step, their first token before it ended").register(registry);
         Gauge.builder("prefloop.serve.queue", this, s -> s.load().waiting()).description("requests waiting for the batch").register(registry);
         Gauge.builder("prefloop.serve.running", this, s -> s.load().running()).description("sequences decoding").register(registry);
     }
@@ -157,6 +166,11 @@ public class BatchScheduler {
     /** Requests dropped so far because their client went away. */
     long cancelledCount() {
         return cancelled.get();
+    }
+
+    /** Requests prefilled so far between two layers of a decode step. */
+    long admittedInsideStepsCount() {
+        return admittedInsideSteps.get();
     }
 
     /** Tokens generated so far, for all requests. */
@@ -201,8 +215,7 @@ public class BatchScheduler {
                 if (newcomers.isEmpty() && batch == null) continue;
                 if (batch == null) {
                     current = newcomers.get(0).job.model().base();
-                    batch = current.generator().newBatch();
-                    batch.setPrefillChunk(prefillChunk);
+                    batch = newBatch(current, jobs);
                     current.generator().prefixCache().setBudgetBytes(Math.min(prefixCacheMb, kvCacheMb) * 1024 * 1024);
                 }
             } catch (InterruptedException e) {
@@ -225,6 +238,7 @@ public class BatchScheduler {
                         batchSizes.record(batch.size());
                         batchVersions.record(jobs.stream().map(j -> j.model().name()).distinct().count());
                         long t = System.nanoTime();
+                        prefillsInStep = 0;
                         batch.step();
                         firstTokens.step(System.nanoTime() - t);
                         workEnded();
@@ -243,6 +257,27 @@ public class BatchScheduler {
                 running = 0;
             }
         }
+    }
+
+    /**
+     * A batch on {@code base}. Requests that arrive while it steps are admitted between two of
+     * the step's layers ({@code prefloop.serve.prefills-inside-step} passes a step at most): their
+     * first token does not wait for the rest of the step.
+     */
+    private DecodeBatch newBatch(ModelHost.Base base, List<Job> jobs) {
+        DecodeBatch batch = base.generator().newBatch();
+        batch.setPrefillChunk(prefillChunk);
+        if (prefillsInsideStep > 0) {
+            batch.setBetweenLayers(() -> {
+                if (prefillsInStep >= prefillsInsideStep) return; // the step's own rows wait for no more prefills than that
+                List<Queued> arrived = takeArrived(base, batch);
+                if (arrived.isEmpty()) return;
+                prefillsInStep++;
+                admittedInsideSteps.addAndGet(arrived.size());
+                admit(batch, base, arrived, jobs);
+            });
+        }
+        return batch;
     }
 
     /** Adds the jobs to the batch, each on its version's adapter (one that no longer loads fails its own job only). */

@@ -343,6 +343,66 @@ class DecodeBatchTest {
         }
     }
 
+    @Test
+    void newcomersAdmittedBetweenTheLayersOfAStepHaveTheirFirstTokenBeforeItEndsAndGetWhatTheyGetAlone() {
+        assertTrue(model.config().numHiddenLayers() >= 2, "a step has a point between two layers");
+        List<String> targets = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+        try (LoraAdapter lora = LoraAdapter.create(model, LoraAdapter.Config.of(4, 64, targets, null), 6, true);
+             LowRankHook adapter = lora.servingHook()) {
+            List<Case> running = List.of(new Case("abc", fixedLength(24), null),
+                    new Case("x=1+2\n", params(22, 1.1f, 0.9f, 8, 1.2f, 4L, List.of(), 0f, 0f), adapter));
+            List<Case> arriving = List.of(new Case("hello world", fixedLength(18), adapter),
+                    new Case("zz 9", params(16, 0.9f, 1f, 5, 1.1f, 8L, List.of(), 0.3f, 0f), null),
+                    new Case("q", fixedLength(1), null)); // done at its first token
+            List<Completion> expectedRunning = running.stream().map(DecodeBatchTest::alone).toList();
+            List<Completion> expectedArriving = arriving.stream().map(DecodeBatchTest::alone).toList();
+
+            List<Probe> runningProbes = new ArrayList<>();
+            List<Probe> arrivingProbes = new ArrayList<>();
+            List<Integer> firstTokensInStep = new ArrayList<>();
+            int[] sizeAfterAdmit = new int[1];
+            try (DecodeBatch batch = generator.newBatch()) {
+                List<DecodeBatch.Request> first = new ArrayList<>();
+                for (Case c : running) {
+                    Probe p = new Probe();
+                    runningProbes.add(p);
+                    first.add(new DecodeBatch.Request(tokenizer.encode(c.prompt()), c.params(), 0, p, c.adapter()));
+                }
+                batch.admit(first);
+                batch.step();
+                int[] calls = new int[1];
+                batch.setBetweenLayers(() -> {
+                    if (calls[0]++ > 0) return; // the first point of the next step
+                    List<DecodeBatch.Request> join = new ArrayList<>();
+                    for (Case c : arriving) {
+                        Probe p = new Probe();
+                        arrivingProbes.add(p);
+                        join.add(new DecodeBatch.Request(tokenizer.encode(c.prompt()), c.params(), 0, p, c.adapter()));
+                    }
+                    int tokensBefore = runningProbes.get(0).tokens.size();
+                    batch.admit(join);
+                    for (Probe p : arrivingProbes) firstTokensInStep.add(p.tokens.size());
+                    assertEquals(tokensBefore, runningProbes.get(0).tokens.size(), "the step in progress has not given its tokens yet");
+                    sizeAfterAdmit[0] = batch.size();
+                });
+                batch.step();
+                assertEquals(List.of(1, 1, 1), firstTokensInStep, "each newcomer had its first token inside the step");
+                assertEquals(running.size() + arriving.size(), sizeAfterAdmit[0], "counted in the batch while waiting for their rows");
+                assertEquals(running.size() + arriving.size() - 1, batch.decoding(), "they took their rows when the step ended, the finished one left");
+                assertNotNull(arrivingProbes.get(2).done, "a sequence done at its first token left at once");
+                for (Probe p : arrivingProbes.subList(0, 2)) assertEquals(1, p.tokens.size(), "their second token comes from the next step");
+                while (!batch.isEmpty()) batch.step();
+            }
+            for (int i = 0; i < running.size(); i++) {
+                assertArrayEquals(expectedRunning.get(i).tokenIds(), runningProbes.get(i).done.tokenIds(), "running " + i);
+            }
+            for (int i = 0; i < arriving.size(); i++) {
+                assertArrayEquals(expectedArriving.get(i).tokenIds(), arrivingProbes.get(i).done.tokenIds(), "arriving " + i);
+                assertEquals(expectedArriving.get(i).text(), arrivingProbes.get(i).done.text());
+            }
+        }
+    }
+
     record Case(String prompt, GenerationParams params, ProjectionHook adapter) {
     }
 
