@@ -56,13 +56,21 @@ import java.util.regex.Pattern;
  * <p>
  * Not a test; run with
  * {@code ./mvnw -B -q -Pbench -DskipNpm package -DskipTests -Dbench.main=org.prefloop.bench.ServingBenchmark}
- * (options through {@code -Dbench.jvm.args="-Dbench.clients=8,32 -Dbench.requests=4 -Dbench.tokens=32 -Dbench.spacingMs=50 -Dbench.models=demo,smollm2"}).
+ * (options through {@code -Dbench.jvm.args="-Dbench.clients=8,32 -Dbench.requests=4 -Dbench.tokens=32 -Dbench.spacingMs=50 -Dbench.models=demo,smollm2"};
+ * {@code -Dbench.rate=R} for open-loop Poisson arrivals at R requests/s).
  */
 public final class ServingBenchmark {
     static final String KEY = "bench-key-0123456789abcdef";
     static final int TOKENS = Integer.getInteger("bench.tokens", 32);
     static final int REQUESTS = Integer.getInteger("bench.requests", 4);
     static final int SPACING_MS = Integer.getInteger("bench.spacingMs", 50);
+    /**
+     * Open loop ({@code bench.rate} requests/s, above 0): instead of clients that send their next
+     * request when the last one ends, clients × requests requests arrive as a Poisson process at
+     * that rate (seeded), each on its own connection, as vLLM's serving benchmark sends them with
+     * {@code --request-rate}; arrivals then do not fall into step with the service's decode steps.
+     */
+    static final double RATE = Double.parseDouble(System.getProperty("bench.rate", "0"));
     static final int CORE_BATCH = 8; // the service's default prefloop.serve.max-batch
     static final String PROMPT = "reverse: abcde";
     /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
@@ -80,10 +88,12 @@ public final class ServingBenchmark {
     public static void main(String[] args) throws Exception {
         int[] clientCounts = Arrays.stream(System.getProperty("bench.clients", "8,32").split(",")).mapToInt(Integer::parseInt).toArray();
         List<String> models = List.of(System.getProperty("bench.models", "demo,smollm2").split(","));
-        System.out.printf("machine: %d cores, load average %.2f at start; clients %s arriving %d ms apart, %d requests each, %d tokens per request;"
-                        + " service JVM options: %s%n",
+        String arrivals = RATE > 0 ? String.format("open loop: clients %s x %d requests arriving as a Poisson process at %.2f requests/s",
+                Arrays.toString(clientCounts), REQUESTS, RATE)
+                : String.format("clients %s arriving %d ms apart, %d requests each", Arrays.toString(clientCounts), SPACING_MS, REQUESTS);
+        System.out.printf("machine: %d cores, load average %.2f at start; %s, %d tokens per request; service JVM options: %s%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                Arrays.toString(clientCounts), SPACING_MS, REQUESTS, TOKENS, SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
+                arrivals, TOKENS, SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
         for (String name : models) {
             Path model = name.equals("demo") ? Path.of("models/demo") : name.equals("smollm2") ? smolLm2Shape() : Path.of(name);
             Path data = Files.createTempDirectory("prefloop-serving-bench");
@@ -109,17 +119,19 @@ public final class ServingBenchmark {
                 System.out.printf("%s:%n  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s; lone request on the idle service: TTFT %.0f ms%n",
                         model.getFileName(), core[0], CORE_BATCH, core[1], loneTtft);
                 System.out.printf("      lone TTFT breakdown: %s%n", loneBreakdown);
+                if (RATE > 0) System.out.printf("  offered load: %.2f of the core's batch-of-%d rate%n", RATE * TOKENS / core[1], CORE_BATCH);
                 for (int clients : clientCounts) {
                     Result uniform = load(service, clients, false);
                     Result mixed = load(service, clients, true);
+                    String who = RATE > 0 ? String.format("%3d requests", clients * REQUESTS) : String.format("%2d clients", clients);
                     for (Result r : List.of(uniform, mixed)) {
-                        System.out.printf("  %2d clients, %-7s: %6.1f tokens/s (%.2f of core batch of %d), TTFT p50 %5.0f ms p99 %5.0f ms (p99 %.2f of lone),"
+                        System.out.printf("  %s, %-7s: %6.1f tokens/s (%.2f of core batch of %d), TTFT p50 %5.0f ms p99 %5.0f ms (p99 %.2f of lone),"
                                         + " ITL p50 %4.0f ms p99 %4.0f ms%n",
-                                clients, r == uniform ? "uniform" : "mixed", r.tokensPerSecond, r.tokensPerSecond / core[1], CORE_BATCH,
+                                who, r == uniform ? "uniform" : "mixed", r.tokensPerSecond, r.tokensPerSecond / core[1], CORE_BATCH,
                                 pct(r.ttft, .5), pct(r.ttft, .99), pct(r.ttft, .99) / loneTtft, pct(r.itl, .5), pct(r.itl, .99));
                         System.out.printf("      TTFT breakdown: %s%n", r.breakdown);
                     }
-                    System.out.printf("  %2d clients: mixed / uniform tokens/s %.2f%n", clients, mixed.tokensPerSecond / uniform.tokensPerSecond);
+                    System.out.printf("  %s: mixed / uniform tokens/s %.2f%n", who, mixed.tokensPerSecond / uniform.tokensPerSecond);
                 }
             }
         }
@@ -173,23 +185,41 @@ public final class ServingBenchmark {
         }
     }
 
-    /** Clients arriving {@link #SPACING_MS} apart, each streaming {@link #REQUESTS} requests one after the other. */
+    /**
+     * Clients arriving {@link #SPACING_MS} apart, each streaming {@link #REQUESTS} requests one after
+     * the other; or, with {@link #RATE}, as many requests arriving as a Poisson process.
+     */
     static Result load(ServiceProcess service, int clients, boolean mixed) throws Exception {
         int port = service.port();
         HistogramScrape before = scrape(service);
         List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
         List<Double> itl = Collections.synchronizedList(new ArrayList<>());
         AtomicLong generated = new AtomicLong();
-        ExecutorService pool = Executors.newFixedThreadPool(clients);
+        ExecutorService pool = RATE > 0 ? Executors.newCachedThreadPool() : Executors.newFixedThreadPool(clients);
         long start = System.nanoTime();
         List<Future<?>> all = new ArrayList<>();
-        for (int c = 0; c < clients; c++) {
-            int client = c;
-            all.add(pool.submit(() -> {
-                Thread.sleep((long) client * SPACING_MS);
-                for (int r = 0; r < REQUESTS; r++) stream(port, body(client * REQUESTS + r, mixed), ttft, itl, generated);
-                return null;
-            }));
+        if (RATE > 0) {
+            java.util.SplittableRandom gaps = new java.util.SplittableRandom(clients);
+            long at = start;
+            for (int i = 0; i < clients * REQUESTS; i++) {
+                int request = i;
+                long wait = at - System.nanoTime();
+                if (wait > 0) Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                all.add(pool.submit(() -> {
+                    stream(port, body(request, mixed), ttft, itl, generated);
+                    return null;
+                }));
+                at += (long) (-Math.log(1 - gaps.nextDouble()) / RATE * 1e9); // exponential gaps
+            }
+        } else {
+            for (int c = 0; c < clients; c++) {
+                int client = c;
+                all.add(pool.submit(() -> {
+                    Thread.sleep((long) client * SPACING_MS);
+                    for (int r = 0; r < REQUESTS; r++) stream(port, body(client * REQUESTS + r, mixed), ttft, itl, generated);
+                    return null;
+                }));
+            }
         }
         for (Future<?> f : all) f.get();
         double seconds = (System.nanoTime() - start) / 1e9;
