@@ -494,10 +494,10 @@ public final class DecodeBatch implements AutoCloseable {
         JniUtils.setGradMode(false);
     }
 
-    /** Those prefilled during the step take their rows (or, if the step failed, free their scratch caches). */
+    /** Those prefilled during the step take their rows (those left after a failure free their scratch caches). */
     private void joinWaiting() {
         try {
-            for (Joining j : joining) takeRows(j);
+            while (!joining.isEmpty()) takeRows(joining.remove(0));
         } finally {
             for (Joining j : joining) j.scratch().close();
             joining.clear();
