@@ -487,11 +487,10 @@ public final class DecodeBatch implements AutoCloseable {
         removeFinished();
     }
 
-    /** The step's callback; a prefill it runs may change libtorch's threads and gradient mode, so both come back. */
+    /** The step's callback; a prefill it runs may move libtorch to the prefill's threads, so the step's come back. */
     private void betweenLayers() {
         betweenLayers.run();
         threads(generator.decodeThreads());
-        JniUtils.setGradMode(false);
     }
 
     /** Those prefilled during the step take their rows (those left after a failure free their scratch caches). */
