@@ -174,8 +174,8 @@ public interface Settings {
         @WithDefault("false")
         boolean runtimeLoraUpdating();
 
-        /** Sequences decoded together in one batch. */
-        @WithDefault("8")
+        /** Sequences decoded together in one batch (the KV cache budget may admit fewer). */
+        @WithDefault("16")
         int maxBatch();
 
         /** Requests waiting for the batch before new ones are refused (429). */
@@ -194,7 +194,7 @@ public interface Settings {
          * Prefill passes run between two layers of a decode step for requests that arrived during it
          * (their first token before the step ends), at most; 0: arrivals wait for the step's end.
          */
-        @WithDefault("1")
+        @WithDefault("2")
         int prefillsInsideStep();
 
         /** Cached key/value blocks of shared prompt prefixes, counted inside kv-cache-mb; 0: off. */

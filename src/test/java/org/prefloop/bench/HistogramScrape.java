@@ -45,9 +45,11 @@ final class HistogramScrape {
     }
 
     private final Map<String, Histogram> histograms;
+    private final Map<String, Double> values; // counters and gauges: one unlabelled sample each
 
-    private HistogramScrape(Map<String, Histogram> histograms) {
+    private HistogramScrape(Map<String, Histogram> histograms, Map<String, Double> values) {
         this.histograms = histograms;
+        this.values = values;
     }
 
     /** The histograms of a scrape's text whose names start with {@code prefix}. */
@@ -55,6 +57,7 @@ final class HistogramScrape {
         Map<String, TreeMap<Double, Double>> buckets = new LinkedHashMap<>();
         Map<String, Double> counts = new LinkedHashMap<>();
         Map<String, Double> sums = new LinkedHashMap<>();
+        Map<String, Double> values = new LinkedHashMap<>();
         for (String line : text.split("\n")) {
             if (!line.startsWith(prefix)) continue;
             int space = line.lastIndexOf(' ');
@@ -71,11 +74,13 @@ final class HistogramScrape {
                 counts.put(name.substring(0, name.length() - 6), value);
             } else if (name.endsWith("_sum")) {
                 sums.put(name.substring(0, name.length() - 4), value);
+            } else if (brace < 0) {
+                values.put(name, value);
             }
         }
         Map<String, Histogram> out = new LinkedHashMap<>();
         buckets.forEach((name, b) -> out.put(name, new Histogram(b, counts.getOrDefault(name, 0.0), sums.getOrDefault(name, 0.0))));
-        return new HistogramScrape(out);
+        return new HistogramScrape(out, values);
     }
 
     /** {@code name}'s observations since {@code before}. */
@@ -102,7 +107,9 @@ final class HistogramScrape {
         }
         Histogram rows = since(before, "prefloop_serve_prefill_rows");
         Histogram tokens = since(before, "prefloop_serve_prefill_tokens");
-        return String.join(", ", parts) + String.format(Locale.ROOT, " ms (p50/p99); prefill rows mean %.1f, tokens mean %.1f; %d first tokens",
-                rows.mean(), tokens.mean(), (long) since(before, "prefloop_serve_first_token_seconds").count());
+        String inside = "prefloop_serve_admitted_inside_step_total";
+        return String.join(", ", parts) + String.format(Locale.ROOT, " ms (p50/p99); prefill rows mean %.1f, tokens mean %.1f; %d first tokens, %.0f of them inside a step",
+                rows.mean(), tokens.mean(), (long) since(before, "prefloop_serve_first_token_seconds").count(),
+                values.getOrDefault(inside, 0.0) - before.values.getOrDefault(inside, 0.0));
     }
 }

@@ -71,7 +71,7 @@ public final class ServingBenchmark {
      * {@code --request-rate}; arrivals then do not fall into step with the service's decode steps.
      */
     static final double RATE = Double.parseDouble(System.getProperty("bench.rate", "0"));
-    static final int CORE_BATCH = 8; // the service's default prefloop.serve.max-batch
+    static final int CORE_BATCH = 8; // issue 12: service tokens/s at 8 clients against the core's batch of 8
     static final String PROMPT = "reverse: abcde";
     /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
     static final String SERVICE_JVM = System.getProperty("bench.serviceJvm", "");

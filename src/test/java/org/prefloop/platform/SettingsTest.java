@@ -53,7 +53,7 @@ class SettingsTest {
             assertTrue(s.roles().containsAll(List.of("web", "ingest", "worker", "serve")), profile);
             assertEquals(Duration.ofHours(12), s.session().lifetime(), profile);
             assertEquals(4L * 1024 * 1024, s.api().maxBodySize().asLongValue(), profile);
-            assertEquals(8, s.serve().maxBatch(), profile);
+            assertEquals(16, s.serve().maxBatch(), profile);
         }
         Settings test = config("test").getConfigMapping(Settings.class);
         assertEquals(List.of("helpfulness", "correctness", "safety"), test.annotation().criteria().orElseThrow());
