@@ -3,29 +3,43 @@ package org.prefloop.model;
 import ai.djl.ndarray.types.DataType;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.LongStream;
 
 /**
- * Keys and values of prompt prefixes already computed, kept in blocks of {@link #BLOCK} tokens so
- * that prompts sharing a beginning (a system prompt, the two samples of a round) compute it once.
- * A block is found by its own tokens, the block before it (so a block means the same whole prefix,
- * never a lookalike in another context) and the adapter it was computed with (an adapter changes
- * keys and values). Blocks are evicted least recently used first, to stay within a byte budget
- * (0: nothing is kept). Thread-safe.
+ * Keys and values of prompt prefixes already computed, so that prompts sharing a beginning (a
+ * system prompt, the two samples of a round, a conversation's next turn, a repeated request)
+ * compute it once. A prompt is kept in blocks of {@link #BLOCK} tokens and a last, partial block
+ * for its tail. A block is found by its own tokens, the block before it (so a block means the same
+ * whole prefix, never a lookalike in another context) and the adapter it was computed with (an
+ * adapter changes keys and values). Reuse is by the token, not only by the block: a prompt takes
+ * the whole blocks it shares and then, from the blocks that follow them, the longest run of tokens
+ * it shares with one (keys and values of a token depend only on the tokens before it), always
+ * leaving its last token to compute. Blocks are evicted least recently used first, to stay
+ * within a byte budget (0: nothing is kept); a partial block costs a whole one. Thread-safe.
  */
 public final class PrefixCache {
     public static final int BLOCK = 16;
 
     private record Key(ProjectionHook adapter, long parent, List<Long> tokens) {
+        Parent parentKey() {
+            return new Parent(adapter, parent);
+        }
+    }
+
+    /** The blocks that may follow one block (0: the prompt's start) under one adapter. */
+    private record Parent(ProjectionHook adapter, long id) {
     }
 
     private static final class Block implements AutoCloseable {
         final long id;
-        final KvCache kv; // one row of BLOCK columns
+        final KvCache kv; // one row of BLOCK columns, the first tokens().size() of them computed
 
         Block(long id, KvCache kv) {
             this.id = id;
@@ -37,9 +51,17 @@ public final class PrefixCache {
         }
     }
 
+    /** The cached prefix of a prompt: whole blocks, then {@code tailTokens} columns of {@code tail} (null: none). */
+    private record Hit(List<Block> blocks, Block tail, int tailTokens) {
+        int tokens() {
+            return blocks.size() * BLOCK + tailTokens;
+        }
+    }
+
     private final LlamaModel model;
     private final long blockBytes;
     private final Map<Key, Block> blocks = new LinkedHashMap<>(64, 0.75f, true);
+    private final Map<Parent, Set<Key>> children = new HashMap<>();
     private long budgetBytes;
     private long nextId = 1;
     private long tokensReused;
@@ -66,14 +88,15 @@ public final class PrefixCache {
         return tokensReused;
     }
 
+    /** The tokens of block {@code block} of {@code prompt}: BLOCK of them, or fewer for its last, partial block. */
     private static List<Long> tokens(long[] prompt, int block) {
-        return LongStream.of(Arrays.copyOfRange(prompt, block * BLOCK, (block + 1) * BLOCK)).boxed().toList();
+        return LongStream.of(Arrays.copyOfRange(prompt, block * BLOCK, Math.min(prompt.length, (block + 1) * BLOCK))).boxed().toList();
     }
 
     /**
-     * Copies the longest cached prefix of {@code prompt} (whole blocks, leaving at least its last
-     * token to compute, whose logits start generation) into row 0 of {@code into}, which must be
-     * empty; returns its length in tokens (0: no hit).
+     * Copies the longest cached prefix of {@code prompt} (leaving at least its last token to
+     * compute, whose logits start generation) into row 0 of {@code into}, which must be empty;
+     * returns its length in tokens (0: no hit).
      */
     synchronized int load(long[] prompt, ProjectionHook adapter, KvCache into) {
         int n = load(prompt, adapter, into, 0, 0);
@@ -89,59 +112,95 @@ public final class PrefixCache {
      * that no other thread stores or evicts in between.
      */
     synchronized int load(long[] prompt, ProjectionHook adapter, KvCache into, int row, int column) {
-        List<Block> hit = longest(prompt, adapter);
-        for (int b = 0; b < hit.size(); b++) into.copyColumns(hit.get(b).kv, 0, 0, BLOCK, row, column + b * BLOCK);
-        int n = hit.size() * BLOCK;
+        Hit hit = longest(prompt, adapter);
+        for (int b = 0; b < hit.blocks().size(); b++) into.copyColumns(hit.blocks().get(b).kv, 0, 0, BLOCK, row, column + b * BLOCK);
+        if (hit.tail() != null) into.copyColumns(hit.tail().kv, 0, 0, hit.tailTokens(), row, column + hit.blocks().size() * BLOCK);
+        int n = hit.tokens();
         tokensReused += n;
         return n;
     }
 
     /** How many tokens of {@code prompt} {@link #load} would reuse now. */
     synchronized int cachedTokens(long[] prompt, ProjectionHook adapter) {
-        return blocks.isEmpty() ? 0 : longest(prompt, adapter).size() * BLOCK;
+        return blocks.isEmpty() ? 0 : longest(prompt, adapter).tokens();
     }
 
-    private List<Block> longest(long[] prompt, ProjectionHook adapter) {
+    private Hit longest(long[] prompt, ProjectionHook adapter) {
+        int reusable = prompt.length - 1; // the last token is always computed
         List<Block> hit = new ArrayList<>();
         long parent = 0;
-        for (int b = 0; (b + 1) * BLOCK <= prompt.length - 1; b++) {
+        int b = 0;
+        for (; (b + 1) * BLOCK <= reusable; b++) {
             Block block = blocks.get(new Key(adapter, parent, tokens(prompt, b)));
             if (block == null) break;
             hit.add(block);
             parent = block.id;
         }
-        return hit;
+        // then the longest run of tokens shared with a block that may follow: a partial one, or a
+        // whole one this prompt leaves early (it differs inside it, or ends at its last token)
+        int from = b * BLOCK;
+        Key best = null;
+        int bestTokens = 0;
+        for (Key k : children.getOrDefault(new Parent(adapter, parent), Set.of())) {
+            int n = 0;
+            while (n < k.tokens().size() && from + n < reusable && k.tokens().get(n) == prompt[from + n]) n++;
+            if (n > bestTokens) {
+                best = k;
+                bestTokens = n;
+            }
+        }
+        return new Hit(hit, best == null ? null : blocks.get(best), bestTokens); // get: the tail counts as used
     }
 
-    /** Keeps the whole blocks of {@code prompt}, whose keys and values are in {@code src}'s row from column {@code from}. */
+    /** Keeps {@code prompt}'s blocks, a partial last one included, whose keys and values are in {@code src}'s row from column {@code from}. */
     synchronized void store(long[] prompt, ProjectionHook adapter, KvCache src, int row, int from) {
         if (budgetBytes < blockBytes) return;
         long parent = 0;
-        for (int b = 0; (b + 1) * BLOCK <= prompt.length; b++) {
+        for (int b = 0; b * BLOCK < prompt.length; b++) {
             Key key = new Key(adapter, parent, tokens(prompt, b));
             Block block = blocks.get(key);
             if (block == null) {
+                if (key.tokens().size() < BLOCK && covered(key)) break; // a longer block there starts with this tail
+                int n = key.tokens().size();
                 KvCache kv = model.newCache(1, BLOCK);
-                kv.copyColumns(src, row, from + b * BLOCK, BLOCK, 0, 0);
-                kv.setLength(BLOCK);
+                kv.copyColumns(src, row, from + b * BLOCK, n, 0, 0);
+                kv.setLength(n);
                 block = new Block(nextId++, kv);
                 blocks.put(key, block);
+                children.computeIfAbsent(key.parentKey(), p -> new HashSet<>()).add(key);
             }
             parent = block.id;
         }
         evict();
     }
 
-    private void evict() {
-        for (Iterator<Block> it = blocks.values().iterator(); it.hasNext() && bytes() > budgetBytes; ) {
-            Block b = it.next();
-            it.remove();
-            b.close();
+    /** Whether a block already kept after the same parent begins with {@code tail}'s tokens. */
+    private boolean covered(Key tail) {
+        for (Key k : children.getOrDefault(tail.parentKey(), Set.of())) {
+            if (k.tokens().size() > tail.tokens().size() && k.tokens().subList(0, tail.tokens().size()).equals(tail.tokens())) return true;
         }
+        return false;
+    }
+
+    private void evict() {
+        for (Iterator<Map.Entry<Key, Block>> it = blocks.entrySet().iterator(); it.hasNext() && bytes() > budgetBytes; ) {
+            Map.Entry<Key, Block> e = it.next();
+            it.remove();
+            forget(e.getKey());
+            e.getValue().close();
+        }
+    }
+
+    private void forget(Key key) {
+        Set<Key> siblings = children.get(key.parentKey());
+        if (siblings == null) return;
+        siblings.remove(key);
+        if (siblings.isEmpty()) children.remove(key.parentKey());
     }
 
     synchronized void close() {
         blocks.values().forEach(Block::close);
         blocks.clear();
+        children.clear();
     }
 }

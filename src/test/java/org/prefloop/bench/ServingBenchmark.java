@@ -57,7 +57,8 @@ import java.util.regex.Pattern;
  * Not a test; run with
  * {@code ./mvnw -B -q -Pbench -DskipNpm package -DskipTests -Dbench.main=org.prefloop.bench.ServingBenchmark}
  * (options through {@code -Dbench.jvm.args="-Dbench.clients=8,32 -Dbench.requests=4 -Dbench.tokens=32 -Dbench.spacingMs=50 -Dbench.models=demo,smollm2"};
- * {@code -Dbench.rate=R} for open-loop Poisson arrivals at R requests/s).
+ * {@code -Dbench.rate=R} for open-loop Poisson arrivals at R requests/s; {@code -Dbench.distinctPrompts=true}
+ * for a prompt of its own per request).
  */
 public final class ServingBenchmark {
     static final String KEY = "bench-key-0123456789abcdef";
@@ -73,6 +74,12 @@ public final class ServingBenchmark {
     static final double RATE = Double.parseDouble(System.getProperty("bench.rate", "0"));
     static final int CORE_BATCH = 8; // issue 12: service tokens/s at 8 clients against the core's batch of 8
     static final String PROMPT = "reverse: abcde";
+    /**
+     * {@code bench.distinctPrompts=true}: every request's message begins with its own number, so
+     * that it shares only the chat template's system prompt with the others (false, the default:
+     * one prompt for all, which the prefix cache holds after the first, all but its last token).
+     */
+    static final boolean DISTINCT_PROMPTS = Boolean.getBoolean("bench.distinctPrompts");
     /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
     static final String SERVICE_JVM = System.getProperty("bench.serviceJvm", "");
     private static final Pattern USAGE = Pattern.compile("\"completion_tokens\":(\\d+)");
@@ -91,9 +98,9 @@ public final class ServingBenchmark {
         String arrivals = RATE > 0 ? String.format("open loop: clients %s x %d requests arriving as a Poisson process at %.2f requests/s",
                 Arrays.toString(clientCounts), REQUESTS, RATE)
                 : String.format("clients %s arriving %d ms apart, %d requests each", Arrays.toString(clientCounts), SPACING_MS, REQUESTS);
-        System.out.printf("machine: %d cores, load average %.2f at start; %s, %d tokens per request; service JVM options: %s%n",
+        System.out.printf("machine: %d cores, load average %.2f at start; %s, %d tokens per request, %s; service JVM options: %s%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                arrivals, TOKENS, SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
+                arrivals, TOKENS, DISTINCT_PROMPTS ? "a prompt of its own" : "one prompt for all", SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
         for (String name : models) {
             Path model = name.equals("demo") ? Path.of("models/demo") : name.equals("smollm2") ? smolLm2Shape() : Path.of(name);
             Path data = Files.createTempDirectory("prefloop-serving-bench");
@@ -112,7 +119,7 @@ public final class ServingBenchmark {
                 for (int i = 0; i < 3; i++) stream(service.port(), body(i, false), null, null, new AtomicLong());
                 List<Double> lone = Collections.synchronizedList(new ArrayList<>());
                 HistogramScrape beforeLone = scrape(service);
-                for (int i = 0; i < 5; i++) stream(service.port(), body(0, false), lone, null, new AtomicLong());
+                for (int i = 0; i < 5; i++) stream(service.port(), body(DISTINCT_PROMPTS ? 100_000 + i : 0, false), lone, null, new AtomicLong());
                 String loneBreakdown = scrape(service).breakdownSince(beforeLone);
                 Collections.sort(lone);
                 double loneTtft = pct(lone, 0.5);
@@ -256,7 +263,7 @@ public final class ServingBenchmark {
             };
         }
         return "{\"model\":\"" + model + "\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":" + TOKENS
-                + ",\"ignore_eos\":true," + sampling + ",\"messages\":[{\"role\":\"user\",\"content\":\"" + PROMPT + "\"}]}";
+                + ",\"ignore_eos\":true," + sampling + ",\"messages\":[{\"role\":\"user\",\"content\":\"" + (DISTINCT_PROMPTS ? "request " + i + ": " : "") + PROMPT + "\"}]}";
     }
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
