@@ -279,8 +279,8 @@ class DecodeBatchTest {
             List<Case> warm = List.of(new Case(system + "<|im_start|>user\n1+2+3+4+5+6+7+8+9+10+11+12+13<|im_end|>\n", fixedLength(4), null),
                     new Case(shortSystem + "12", fixedLength(4), a));
             List<Case> cases = List.of(
-                    new Case(system + "<|im_start|>user\n30+4<|im_end|>\n", fixedLength(20), null),              // hit, the system prompt's blocks
-                    new Case(shortSystem + "7*8", fixedLength(18), a),                                                // hit, one block
+                    new Case(system + "<|im_start|>user\n30+4<|im_end|>\n", fixedLength(20), null),              // hit, the system prompt and the tokens after it that it shares
+                    new Case(shortSystem + "7*8", fixedLength(18), a),                                                // hit, shorter than case 0's
                     new Case(warm.get(0).prompt(), params(20, 1.2f, 0.9f, 0, 1f, 3L, List.of(), 0f, 0f), null),     // hit, all but the last token, sampled
                     new Case("hello", fixedLength(16), null),                                                          // no hit
                     new Case(shortSystem + "7*8", fixedLength(18), b),                                                // cached on a, not on b: no hit
