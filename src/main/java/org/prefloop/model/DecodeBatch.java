@@ -555,28 +555,37 @@ public final class DecodeBatch implements AutoCloseable {
     }
 
     /**
-     * Right-aligns every row to the longest one, so that the columns in use are as few as the
-     * longest sequence: the batch's column count only grows while sequences come and go.
+     * Right-aligns every row's real tokens, closing the gaps that padding for longer newcomers
+     * left, so that the columns in use are as few as the longest sequence: the batch's column
+     * count only grows while sequences come and go.
      */
     private void compact() {
-        int length = cache.length();
+        int[][][] runs = new int[rows.size()][][];
+        int[] counts = new int[rows.size()];
         int longest = 0;
-        for (Row r : rows) longest = Math.max(longest, length - r.start);
         for (int i = 0; i < rows.size(); i++) {
-            Row r = rows.get(i);
-            int count = length - r.start;
-            int to = longest - count;
-            cache.shiftRow(i, r.start, count, to);
-            r.start = to;
+            runs[i] = cache.realRuns(i, rows.get(i).start);
+            for (int[] run : runs[i]) counts[i] += run[1];
+            longest = Math.max(longest, counts[i]);
+        }
+        for (int i = 0; i < rows.size(); i++) {
+            int to = longest - counts[i];
+            cache.squeezeRow(i, runs[i], to);
+            rows.get(i).start = to;
         }
         cache.setLength(longest);
     }
 
-    /** Finished rows leave: the last row moves into each freed place. An empty batch frees its cache. */
+    /**
+     * Finished rows leave: the last row moves into each freed place. An empty batch frees its
+     * cache. What a row computed, its prompt and the tokens it generated, goes to the prefix cache
+     * first: a conversation's next turn begins with both.
+     */
     private void removeFinished() {
         for (int i = rows.size() - 1; i >= 0; i--) {
             Row r = rows.get(i);
             if (!r.done) continue;
+            keepSequence(r, i);
             int last = rows.size() - 1;
             if (i != last) {
                 cache.moveRow(last, i);
@@ -589,6 +598,35 @@ public final class DecodeBatch implements AutoCloseable {
         if (rows.isEmpty() && cache != null) {
             cache.close();
             cache = null;
+        }
+    }
+
+    /**
+     * Gives the prefix cache the keys and values of a finished row's prompt and generated tokens:
+     * every generated token but the last was fed back, so its keys and values are in the row's
+     * columns after the prompt (the prompt's own blocks are kept already, at its prefill).
+     */
+    private void keepSequence(Row r, int row) {
+        if (generator.prefixCache().isOff() || r.generated.isEmpty()) return;
+        int[][] runs = cache.realRuns(row, r.start);
+        int count = 0;
+        for (int[] run : runs) count += run[1];
+        int fed = count - r.promptTokens;
+        long[] ids = r.ids();
+        if (fed < 0 || fed > ids.length) throw new IllegalStateException("row " + row + " holds " + count + " tokens for a prompt of " + r.promptTokens + " and " + ids.length + " generated");
+        long[] sequence = Arrays.copyOf(r.request.prompt(), count);
+        System.arraycopy(ids, 0, sequence, r.promptTokens, fed);
+        if (runs.length == 1) {
+            generator.prefixCache().store(sequence, r.request.adapter(), cache, row, runs[0][0]);
+            return;
+        }
+        try (KvCache together = model.newCache(1, count)) { // padding for a longer newcomer split the row: its tokens side by side
+            int at = 0;
+            for (int[] run : runs) {
+                together.copyColumns(cache, row, run[0], run[1], 0, at);
+                at += run[1];
+            }
+            generator.prefixCache().store(sequence, r.request.adapter(), together, 0, 0);
         }
     }
 

@@ -1,6 +1,8 @@
 package org.prefloop.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
@@ -183,18 +185,49 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** Moves a row's {@code count} real columns from {@code from} to {@code to} (compaction; the ranges may overlap). */
-    void shiftRow(int row, int from, int count, int to) {
-        if (from == to) return;
+    /**
+     * The real (unmasked) columns of {@code row} from column {@code from} on, as {start, count}
+     * runs in column order. A row's tokens are contiguous when it joins; padding added for a
+     * longer newcomer ({@link #pad}) leaves a gap of masked columns after them.
+     */
+    int[][] realRuns(int row, int from) {
+        float[] real;
         try (NDScope scope = new NDScope()) {
-            NDIndex src = new NDIndex("{}:{}, :, {}:{}", row, row + 1, from, from + count);
+            real = mask.get(new NDIndex("{}, {}:{}", row, from, length)).toFloatArray();
+        }
+        java.util.List<int[]> runs = new java.util.ArrayList<>();
+        for (int c = 0; c < real.length; ) {
+            if (real[c] == 0f) {
+                c++;
+                continue;
+            }
+            int begin = c;
+            while (c < real.length && real[c] != 0f) c++;
+            runs.add(new int[] {from + begin, c - begin});
+        }
+        return runs.toArray(int[][]::new);
+    }
+
+    /** Moves a row's real columns ({@code runs}, from {@link #realRuns}) together, from column {@code to} on; the rest of the row is masked. */
+    void squeezeRow(int row, int[][] runs, int to) {
+        if (runs.length == 0 || runs.length == 1 && runs[0][0] == to) return;
+        int count = 0;
+        for (int[] run : runs) count += run[1];
+        try (NDScope scope = new NDScope()) {
             NDIndex dst = new NDIndex("{}:{}, :, {}:{}", row, row + 1, to, to + count);
             for (int l = 0; l < keys.length; l++) {
-                keys[l].set(dst, keys[l].get(src).duplicate()); // a copy: the ranges may overlap
-                values[l].set(dst, values[l].get(src).duplicate());
+                keys[l].set(dst, gather(keys[l], row, runs));
+                values[l].set(dst, gather(values[l], row, runs));
             }
             markRow(row, to, count);
         }
+    }
+
+    /** A copy of the runs' columns of one row of one layer, side by side (a copy: the destination may overlap them). */
+    private static NDArray gather(NDArray layer, int row, int[][] runs) {
+        NDList parts = new NDList(runs.length);
+        for (int[] run : runs) parts.add(layer.get(new NDIndex("{}:{}, :, {}:{}", row, row + 1, run[0], run[0] + run[1])));
+        return runs.length == 1 ? parts.get(0).duplicate() : NDArrays.concat(parts, 2);
     }
 
     /** The row's mask becomes 1 on [from, from + count) and 0 elsewhere. */

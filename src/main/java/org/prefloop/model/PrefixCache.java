@@ -13,10 +13,13 @@ import java.util.Set;
 import java.util.stream.LongStream;
 
 /**
- * Keys and values of prompt prefixes already computed, so that prompts sharing a beginning (a
+ * Keys and values of token sequences already computed, so that prompts sharing a beginning (a
  * system prompt, the two samples of a round, a conversation's next turn, a repeated request)
- * compute it once. A prompt is kept in blocks of {@link #BLOCK} tokens and a last, partial block
- * for its tail. A block is found by its own tokens, the block before it (so a block means the same
+ * compute it once. Prompts are kept when prefilled, and again with the tokens generated after
+ * them when their sequence ends, so that a conversation's next turn, which begins with the
+ * previous prompt and reply, computes only what follows the reply. A sequence is kept in blocks
+ * of {@link #BLOCK} tokens and a last, partial block for its tail (dropped when a longer block
+ * that begins with it is kept). A block is found by its own tokens, the block before it (so a block means the same
  * whole prefix, never a lookalike in another context) and the adapter it was computed with (an
  * adapter changes keys and values). Reuse is by the token, not only by the block: a prompt takes
  * the whole blocks it shares and then, from the blocks that follow them, the longest run of tokens
@@ -76,6 +79,11 @@ public final class PrefixCache {
         if (bytes < 0) throw new IllegalArgumentException("prefix cache budget must be >= 0, got " + bytes);
         budgetBytes = bytes;
         evict();
+    }
+
+    /** True when the budget holds not even one block: nothing is kept. */
+    public synchronized boolean isOff() {
+        return budgetBytes < blockBytes;
     }
 
     /** Bytes held now. */
@@ -166,6 +174,7 @@ public final class PrefixCache {
                 kv.copyColumns(src, row, from + b * BLOCK, n, 0, 0);
                 kv.setLength(n);
                 block = new Block(nextId++, kv);
+                dropCoveredBy(key);
                 blocks.put(key, block);
                 children.computeIfAbsent(key.parentKey(), p -> new HashSet<>()).add(key);
             }
@@ -180,6 +189,18 @@ public final class PrefixCache {
             if (k.tokens().size() > tail.tokens().size() && k.tokens().subList(0, tail.tokens().size()).equals(tail.tokens())) return true;
         }
         return false;
+    }
+
+    /** Drops partial blocks after {@code key}'s parent whose tokens {@code key}'s begin with: it serves every prompt they would. */
+    private void dropCoveredBy(Key key) {
+        Set<Key> siblings = children.get(key.parentKey());
+        if (siblings == null) return;
+        for (Key k : List.copyOf(siblings)) {
+            if (k.tokens().size() < key.tokens().size() && key.tokens().subList(0, k.tokens().size()).equals(k.tokens())) {
+                forget(k);
+                blocks.remove(k).close();
+            }
+        }
     }
 
     private void evict() {

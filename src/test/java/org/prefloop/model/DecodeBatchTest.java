@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.LongStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -185,6 +186,41 @@ class DecodeBatchTest {
     }
 
     @Test
+    void rowsPaddedForALongerNewcomerKeepThePaddingMaskedWhenTheCacheIsCompactedOrKept() {
+        // b and d join after a (their rows start past column 0); c's longer prompt pads every row, leaving b and d a gap of
+        // masked columns; d ends with its gap (its tokens go to the prefix cache in two pieces); a and c leave, so the
+        // compaction that comes when the columns run out moves b, gap and all
+        Generator cached = new Generator(model, tokenizer);
+        cached.prefixCache().setBudgetBytes(64L << 20);
+        Probe a = new Probe();
+        Probe b = new Probe();
+        Probe c = new Probe();
+        Probe d = new Probe();
+        Probe e = new Probe();
+        String longPrompt = "a prompt longer than the batch so far: 0123456789";
+        long[] next;
+        try (DecodeBatch batch = cached.newBatch()) {
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("ab"), fixedLength(12), 0, a)));
+            for (int i = 0; i < 4; i++) batch.step();
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode("cd"), fixedLength(120), 0, b),
+                    new DecodeBatch.Request(tokenizer.encode("ef"), fixedLength(9), 0, d)));
+            for (int i = 0; i < 3; i++) batch.step();
+            batch.admit(List.of(new DecodeBatch.Request(tokenizer.encode(longPrompt), fixedLength(6), 0, c)));
+            while (d.done == null) batch.step();
+            next = LongStream.concat(LongStream.concat(LongStream.of(tokenizer.encode("ef")), LongStream.of(d.done.tokenIds())), LongStream.of(tokenizer.encode("gh"))).toArray();
+            long reusedBefore = cached.prefixCache().tokensReused();
+            batch.admit(List.of(new DecodeBatch.Request(next, fixedLength(10), 0, e)));
+            assertEquals(tokenizer.encode("ef").length + 9 - 1, cached.prefixCache().tokensReused() - reusedBefore, "d's prompt and reply, kept across its gap");
+            while (!batch.isEmpty()) batch.step();
+        }
+        assertArrayEquals(alone("ab", fixedLength(12)).tokenIds(), a.done.tokenIds());
+        assertArrayEquals(alone(longPrompt, fixedLength(6)).tokenIds(), c.done.tokenIds());
+        assertArrayEquals(alone("ef", fixedLength(9)).tokenIds(), d.done.tokenIds());
+        assertArrayEquals(generator.generate(next, fixedLength(10)).tokenIds(), e.done.tokenIds(), "a prompt reusing d's keys and values");
+        assertArrayEquals(alone("cd", fixedLength(120)).tokenIds(), b.done.tokenIds(), "the row moved by compaction, its padding still masked");
+    }
+
+    @Test
     void aLongPromptIsPrefilledInChunksBetweenDecodeStepsAndGivesWhatItGetsWholeAtOnce() {
         String longPrompt = "the quick brown fox 12+7=19 jumps over the lazy dog; x=1+2\n".repeat(3); // well over 4 chunks of 16
         int promptTokens = tokenizer.encode(longPrompt).length;
@@ -262,6 +298,50 @@ class DecodeBatchTest {
         assertTrue(cached.prefixCache().bytes() > 0);
         cached.prefixCache().setBudgetBytes(0);
         assertEquals(0, cached.prefixCache().bytes(), "a lower budget evicts at once");
+    }
+
+    @Test
+    void aConversationsNextTurnReusesThePreviousPromptAndReplyAndGetsWhatItGetsAlone() {
+        Generator cached = new Generator(model, tokenizer);
+        cached.prefixCache().setBudgetBytes(64L << 20);
+        long blockBytes = KvCache.bytesPerToken(model.config(), ai.djl.ndarray.types.DataType.FLOAT32) * PrefixCache.BLOCK;
+        long[] turn1 = tokenizer.encode("<|im_start|>system\nanswer briefly<|im_end|>\n<|im_start|>user\nwhat is 7*8?<|im_end|>\n<|im_start|>assistant\n");
+        int replyTokens = 21;
+        assertTrue(turn1.length % PrefixCache.BLOCK != 0, "the prompt ends inside a block: " + turn1.length);
+        Probe reply = new Probe();
+        Probe longer = new Probe();
+        Probe after = new Probe();
+        Probe next = new Probe();
+        long[] turn2;
+        long[] longPrompt = tokenizer.encode("a longer prompt than the others, so that their rows are padded: " + "x".repeat(40));
+        long[] hello = tokenizer.encode("hello");
+        try (DecodeBatch batch = cached.newBatch()) {
+            // the turn shares its batch with a longer prompt (its row starts after padding) and a row after it (which moves into its place)
+            batch.admit(List.of(new DecodeBatch.Request(longPrompt, fixedLength(60), 0, longer),
+                    new DecodeBatch.Request(turn1, fixedLength(replyTokens), 0, reply),
+                    new DecodeBatch.Request(hello, fixedLength(50), 0, after)));
+            assertEquals((blocks(longPrompt.length) + blocks(turn1.length) + blocks(hello.length)) * blockBytes, cached.prefixCache().bytes(), "the prompts, kept at their prefill");
+            while (reply.done == null) batch.step();
+            assertEquals(replyTokens, reply.done.tokenIds().length);
+            assertTrue(longer.done == null && after.done == null, "the others still decode");
+            int computed = turn1.length + replyTokens - 1; // the last token generated was never fed back
+            assertEquals((blocks(longPrompt.length) + blocks(computed) + blocks(hello.length)) * blockBytes, cached.prefixCache().bytes(),
+                    "the turn's prompt and reply kept, its prompt's partial last block dropped");
+
+            long[] user2 = tokenizer.encode("<|im_end|>\n<|im_start|>user\nand 8*9?<|im_end|>\n<|im_start|>assistant\n");
+            turn2 = LongStream.concat(LongStream.concat(LongStream.of(turn1), LongStream.of(reply.done.tokenIds())), LongStream.of(user2)).toArray();
+            long reusedBefore = cached.prefixCache().tokensReused();
+            batch.admit(List.of(new DecodeBatch.Request(turn2, fixedLength(15), 0, next)));
+            assertEquals(computed, cached.prefixCache().tokensReused() - reusedBefore, "the next turn reuses the previous prompt and all of the reply that was computed");
+            while (!batch.isEmpty()) batch.step();
+        }
+        assertArrayEquals(generator.generate(turn1, fixedLength(replyTokens)).tokenIds(), reply.done.tokenIds());
+        assertArrayEquals(generator.generate(turn2, fixedLength(15)).tokenIds(), next.done.tokenIds(), "the next turn, reusing the reply's keys and values");
+        assertArrayEquals(alone("hello", fixedLength(50)).tokenIds(), after.done.tokenIds());
+    }
+
+    private static int blocks(int tokens) {
+        return (tokens + PrefixCache.BLOCK - 1) / PrefixCache.BLOCK;
     }
 
     @Test
