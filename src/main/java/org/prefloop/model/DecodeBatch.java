@@ -113,6 +113,7 @@ public final class DecodeBatch implements AutoCloseable {
     private int prefillChunk;
     private long prefillChunks;
     private long prefillPasses;
+    private long gapsClosed;
     private KvCache cache; // null while the batch is empty
 
     DecodeBatch(Generator generator, LlamaModel model, TextTokenizer tokenizer) {
@@ -447,6 +448,11 @@ public final class DecodeBatch implements AutoCloseable {
         return prefillPasses;
     }
 
+    /** Rows whose padding (masked columns left by a longer newcomer) compaction has closed so far. */
+    public long gapsClosed() {
+        return gapsClosed;
+    }
+
     /** One decode step for every running sequence; sequences that finish or were cancelled leave the batch. */
     public void step() {
         for (Row r : rows) if (!r.done && r.request.listener().cancelled()) r.finish("cancelled");
@@ -570,6 +576,7 @@ public final class DecodeBatch implements AutoCloseable {
         }
         for (int i = 0; i < rows.size(); i++) {
             int to = longest - counts[i];
+            if (runs[i].length > 1) gapsClosed++;
             cache.squeezeRow(i, runs[i], to);
             rows.get(i).start = to;
         }

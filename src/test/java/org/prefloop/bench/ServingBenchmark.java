@@ -58,7 +58,7 @@ import java.util.regex.Pattern;
  * {@code ./mvnw -B -q -Pbench -DskipNpm package -DskipTests -Dbench.main=org.prefloop.bench.ServingBenchmark}
  * (options through {@code -Dbench.jvm.args="-Dbench.clients=8,32 -Dbench.requests=4 -Dbench.tokens=32 -Dbench.spacingMs=50 -Dbench.models=demo,smollm2"};
  * {@code -Dbench.rate=R} for open-loop Poisson arrivals at R requests/s; {@code -Dbench.distinctPrompts=true}
- * for a prompt of its own per request).
+ * for a prompt of its own per request; {@code -Dbench.conversation=true} for a conversation per client).
  */
 public final class ServingBenchmark {
     static final String KEY = "bench-key-0123456789abcdef";
@@ -80,6 +80,14 @@ public final class ServingBenchmark {
      * one prompt for all, which the prefix cache holds after the first, all but its last token).
      */
     static final boolean DISTINCT_PROMPTS = Boolean.getBoolean("bench.distinctPrompts");
+    /**
+     * {@code bench.conversation=true} (closed loop only): each client's requests are the turns of
+     * one conversation, every request sending the whole conversation so far (its earlier
+     * messages and the replies it got) and a new user message, as a chat app does. The later
+     * turns' time to first token is reported on its own line.
+     */
+    static final boolean CONVERSATION = Boolean.getBoolean("bench.conversation");
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
     /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
     static final String SERVICE_JVM = System.getProperty("bench.serviceJvm", "");
     private static final Pattern USAGE = Pattern.compile("\"completion_tokens\":(\\d+)");
@@ -89,18 +97,20 @@ public final class ServingBenchmark {
     }
 
     /** The figures of one workload. */
-    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl, String breakdown) {
+    record Result(double tokensPerSecond, List<Double> ttft, List<Double> itl, List<Double> laterTurnsTtft, String breakdown) {
     }
 
     public static void main(String[] args) throws Exception {
         int[] clientCounts = Arrays.stream(System.getProperty("bench.clients", "8,32").split(",")).mapToInt(Integer::parseInt).toArray();
+        if (CONVERSATION && RATE > 0) throw new IllegalArgumentException("bench.conversation runs closed loop: leave bench.rate unset");
         List<String> models = List.of(System.getProperty("bench.models", "demo,smollm2").split(","));
         String arrivals = RATE > 0 ? String.format("open loop: clients %s x %d requests arriving as a Poisson process at %.2f requests/s",
                 Arrays.toString(clientCounts), REQUESTS, RATE)
                 : String.format("clients %s arriving %d ms apart, %d requests each", Arrays.toString(clientCounts), SPACING_MS, REQUESTS);
         System.out.printf("machine: %d cores, load average %.2f at start; %s, %d tokens per request, %s; service JVM options: %s%n",
                 Runtime.getRuntime().availableProcessors(), ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
-                arrivals, TOKENS, DISTINCT_PROMPTS ? "a prompt of its own" : "one prompt for all", SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
+                arrivals, TOKENS, CONVERSATION ? "a conversation per client, each request a turn" : DISTINCT_PROMPTS ? "a prompt of its own" : "one prompt for all",
+                SERVICE_JVM.isBlank() ? "none" : SERVICE_JVM);
         for (String name : models) {
             Path model = name.equals("demo") ? Path.of("models/demo") : name.equals("smollm2") ? smolLm2Shape() : Path.of(name);
             Path data = Files.createTempDirectory("prefloop-serving-bench");
@@ -119,12 +129,21 @@ public final class ServingBenchmark {
                 for (int i = 0; i < 3; i++) stream(service.port(), body(i, false), null, null, new AtomicLong());
                 List<Double> lone = Collections.synchronizedList(new ArrayList<>());
                 HistogramScrape beforeLone = scrape(service);
-                for (int i = 0; i < 5; i++) stream(service.port(), body(DISTINCT_PROMPTS ? 100_000 + i : 0, false), lone, null, new AtomicLong());
+                for (int i = 0; i < 5; i++) {
+                    if (!CONVERSATION) {
+                        stream(service.port(), body(DISTINCT_PROMPTS ? 100_000 + i : 0, false), lone, null, new AtomicLong());
+                        continue;
+                    }
+                    List<String> turns = new ArrayList<>(List.of("lone conversation " + i + ": " + PROMPT)); // a lone request is a second turn here
+                    turns.add(stream(service.port(), body(i, i, false, turns), null, null, new AtomicLong()));
+                    turns.add("turn 1: and again, " + PROMPT);
+                    stream(service.port(), body(i, i, false, turns), lone, null, new AtomicLong());
+                }
                 String loneBreakdown = scrape(service).breakdownSince(beforeLone);
                 Collections.sort(lone);
                 double loneTtft = pct(lone, 0.5);
-                System.out.printf("%s:%n  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s; lone request on the idle service: TTFT %.0f ms%n",
-                        model.getFileName(), core[0], CORE_BATCH, core[1], loneTtft);
+                System.out.printf("%s:%n  model core: 1 stream %.1f tokens/s, batch of %d %.1f tokens/s; lone request%s on the idle service: TTFT %.0f ms%n",
+                        model.getFileName(), core[0], CORE_BATCH, core[1], CONVERSATION ? " (a conversation's second turn)" : "", loneTtft);
                 System.out.printf("      lone TTFT breakdown: %s%n", loneBreakdown);
                 if (RATE > 0) System.out.printf("  offered load: %.2f of the core's batch-of-%d rate%n", RATE * TOKENS / core[1], CORE_BATCH);
                 for (int clients : clientCounts) {
@@ -136,6 +155,8 @@ public final class ServingBenchmark {
                                         + " ITL p50 %4.0f ms p99 %4.0f ms%n",
                                 who, r == uniform ? "uniform" : "mixed", r.tokensPerSecond, r.tokensPerSecond / core[1], CORE_BATCH,
                                 pct(r.ttft, .5), pct(r.ttft, .99), pct(r.ttft, .99) / loneTtft, pct(r.itl, .5), pct(r.itl, .99));
+                        if (CONVERSATION) System.out.printf("      turns after the first: TTFT p50 %5.0f ms p99 %5.0f ms (p50 %.2f of lone)%n",
+                                pct(r.laterTurnsTtft, .5), pct(r.laterTurnsTtft, .99), pct(r.laterTurnsTtft, .5) / loneTtft);
                         System.out.printf("      TTFT breakdown: %s%n", r.breakdown);
                     }
                     System.out.printf("  %s: mixed / uniform tokens/s %.2f%n", who, mixed.tokensPerSecond / uniform.tokensPerSecond);
@@ -201,6 +222,7 @@ public final class ServingBenchmark {
         HistogramScrape before = scrape(service);
         List<Double> ttft = Collections.synchronizedList(new ArrayList<>());
         List<Double> itl = Collections.synchronizedList(new ArrayList<>());
+        List<Double> laterTurns = Collections.synchronizedList(new ArrayList<>());
         AtomicLong generated = new AtomicLong();
         ExecutorService pool = RATE > 0 ? Executors.newCachedThreadPool() : Executors.newFixedThreadPool(clients);
         long start = System.nanoTime();
@@ -223,7 +245,19 @@ public final class ServingBenchmark {
                 int client = c;
                 all.add(pool.submit(() -> {
                     Thread.sleep((long) client * SPACING_MS);
-                    for (int r = 0; r < REQUESTS; r++) stream(port, body(client * REQUESTS + r, mixed), ttft, itl, generated);
+                    List<String> conversation = new ArrayList<>(); // user and assistant messages, alternating
+                    for (int r = 0; r < REQUESTS; r++) {
+                        int request = client * REQUESTS + r;
+                        if (!CONVERSATION) {
+                            stream(port, body(request, mixed), ttft, itl, generated);
+                            continue;
+                        }
+                        conversation.add(r == 0 ? "conversation " + client + ": " + PROMPT : "turn " + r + ": and again, " + PROMPT);
+                        List<Double> first = new ArrayList<>(1);
+                        conversation.add(stream(port, body(request, client, mixed, conversation), first, itl, generated));
+                        ttft.addAll(first);
+                        if (r > 0) laterTurns.addAll(first);
+                    }
                     return null;
                 }));
             }
@@ -233,7 +267,8 @@ public final class ServingBenchmark {
         pool.shutdown();
         Collections.sort(ttft);
         Collections.sort(itl);
-        return new Result(generated.get() / seconds, ttft, itl, scrape(service).breakdownSince(before));
+        Collections.sort(laterTurns);
+        return new Result(generated.get() / seconds, ttft, itl, laterTurns, scrape(service).breakdownSince(before));
     }
 
     /** The service's serving histograms now (the engine's breakdown of time to first token, {@code FirstTokenMeters}). */
@@ -247,10 +282,18 @@ public final class ServingBenchmark {
      * so every pair of them occurs.
      */
     static String body(int i, boolean mixed) {
+        return body(i, i, mixed, List.of((DISTINCT_PROMPTS ? "request " + i + ": " : "") + PROMPT));
+    }
+
+    /**
+     * Request {@code i}'s body with these messages, user and assistant alternating from a user's;
+     * when mixed, its version is the one {@code version} picks (a conversation keeps its own).
+     */
+    static String body(int i, int version, boolean mixed, List<String> messages) {
         String model = "bench-a";
         String sampling = "\"temperature\":1.0";
         if (mixed) {
-            model = switch (i % 3) {
+            model = switch (version % 3) {
                 case 0 -> "prefloop";
                 case 1 -> "bench-a";
                 default -> "bench-b";
@@ -263,13 +306,26 @@ public final class ServingBenchmark {
             };
         }
         return "{\"model\":\"" + model + "\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_tokens\":" + TOKENS
-                + ",\"ignore_eos\":true," + sampling + ",\"messages\":[{\"role\":\"user\",\"content\":\"" + (DISTINCT_PROMPTS ? "request " + i + ": " : "") + PROMPT + "\"}]}";
+                + ",\"ignore_eos\":true," + sampling + ",\"messages\":" + messagesJson(messages) + "}";
+    }
+
+    private static String messagesJson(List<String> contents) {
+        List<Map<String, String>> messages = new ArrayList<>();
+        for (int k = 0; k < contents.size(); k++) messages.add(Map.of("role", k % 2 == 0 ? "user" : "assistant", "content", contents.get(k)));
+        try {
+            return JSON.writeValueAsString(messages);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
-    /** One streaming request: its time to first text chunk, the gaps between text chunks, and its usage's completion tokens. */
-    static void stream(int port, String body, List<Double> ttft, List<Double> itl, AtomicLong generated) throws Exception {
+    /**
+     * One streaming request: its time to first text chunk, the gaps between text chunks, and its
+     * usage's completion tokens; returns the reply's text when {@link #CONVERSATION} (else "").
+     */
+    static String stream(int port, String body, List<Double> ttft, List<Double> itl, AtomicLong generated) throws Exception {
         HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
                 .header("Authorization", "Bearer " + KEY).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build();
@@ -277,6 +333,7 @@ public final class ServingBenchmark {
         HttpResponse<java.io.InputStream> res = HTTP.send(req, HttpResponse.BodyHandlers.ofInputStream());
         if (res.statusCode() != 200) throw new IllegalStateException("HTTP " + res.statusCode() + ": " + new String(res.body().readAllBytes(), StandardCharsets.UTF_8));
         long last = 0;
+        StringBuilder reply = new StringBuilder();
         try (BufferedReader in = new BufferedReader(new InputStreamReader(res.body(), StandardCharsets.UTF_8))) {
             for (String line; (line = in.readLine()) != null; ) {
                 if (!line.startsWith("data:")) continue;
@@ -291,8 +348,13 @@ public final class ServingBenchmark {
                 }
                 Matcher m = USAGE.matcher(line);
                 if (m.find()) generated.addAndGet(Long.parseLong(m.group(1)));
+                if (CONVERSATION && !line.contains("[DONE]")) {
+                    com.fasterxml.jackson.databind.JsonNode choices = JSON.readTree(line.substring(5)).path("choices");
+                    if (!choices.isEmpty()) reply.append(choices.get(0).path("delta").path("content").asText(""));
+                }
             }
         }
+        return reply.toString();
     }
 
     static HttpResponse<String> post(int port, String path, String json) throws Exception {
