@@ -19,13 +19,14 @@ import java.util.stream.LongStream;
  * them when their sequence ends, so that a conversation's next turn, which begins with the
  * previous prompt and reply, computes only what follows the reply. A sequence is kept in blocks
  * of {@link #BLOCK} tokens and a last, partial block for its tail (dropped when a longer block
- * that begins with it is kept). A block is found by its own tokens, the block before it (so a block means the same
- * whole prefix, never a lookalike in another context) and the adapter it was computed with (an
- * adapter changes keys and values). Reuse is by the token, not only by the block: a prompt takes
- * the whole blocks it shares and then, from the blocks that follow them, the longest run of tokens
- * it shares with one (keys and values of a token depend only on the tokens before it), always
- * leaving its last token to compute. Blocks are evicted least recently used first, to stay
- * within a byte budget (0: nothing is kept); a partial block costs a whole one. Thread-safe.
+ * that begins with it is kept). A block is found by its own tokens, the block before it (so a
+ * block means the same whole prefix, never a lookalike in another context) and the adapter it was
+ * computed with (an adapter changes keys and values). Reuse is by the token, not only by the
+ * block: a prompt takes the whole blocks it shares and then, from the blocks that follow them, the
+ * longest run of tokens it shares with one (keys and values of a token depend only on the tokens
+ * before it), always leaving its last token to compute. Blocks are evicted least recently used
+ * first, to stay within a byte budget (0: nothing is kept); a partial block costs a whole one.
+ * Thread-safe.
  */
 public final class PrefixCache {
     public static final int BLOCK = 16;
