@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Device;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,35 +28,53 @@ import org.prefloop.model.Generator.GenerationParams;
 class DecodeBatchTest {
     @TempDir
     static Path tmp;
+    static TinyGenerator tiny;
     static LlamaModel model;
     static TextTokenizer tokenizer;
     static Generator generator;
 
     @BeforeAll
     static void load() {
-        Path dir = TinyCheckpoint.write(tmp.resolve("ckpt"), LlamaModelTest.BASE.withModelType("qwen2"), 21, LlamaModelTest.CHARS);
-        LlamaModelTest.randomizeNormsAndBiases(dir, 5);
-        model = LlamaModel.load(dir, Device.cpu());
-        tokenizer = TextTokenizer.load(dir);
-        generator = new Generator(model, tokenizer);
+        tiny = new TinyGenerator(tmp.resolve("ckpt"));
+        model = tiny.model;
+        tokenizer = tiny.tokenizer;
+        generator = tiny.generator;
     }
 
     @AfterAll
     static void close() {
-        tokenizer.close();
-        model.close();
+        tiny.close();
     }
 
-    /** Collects one sequence's tokens and completion; can be cancelled. */
+    /** Collects one sequence's tokens, completion and, when asked, each token's logprob; can be cancelled. */
     static final class Probe implements DecodeBatch.Listener {
+        final boolean logprobs;
         final List<Long> tokens = new ArrayList<>();
+        final List<Float> tokenLogprobs = new ArrayList<>(); // NaN: none given (the eos/stop token that ends the sequence)
         final StringBuilder text = new StringBuilder();
         final AtomicBoolean cancel = new AtomicBoolean();
         Completion done;
 
+        Probe() {
+            this(false);
+        }
+
+        Probe(boolean logprobs) {
+            this.logprobs = logprobs;
+        }
+
         public void onToken(long tokenId, String textDelta) {
             tokens.add(tokenId);
             text.append(textDelta);
+        }
+
+        public void onToken(long tokenId, String textDelta, TokenLogprobs lp) {
+            onToken(tokenId, textDelta);
+            if (logprobs) tokenLogprobs.add(lp == null ? Float.NaN : lp.logprob());
+        }
+
+        public int topLogprobs() {
+            return logprobs ? 0 : -1;
         }
 
         public void onDone(Completion completion) {

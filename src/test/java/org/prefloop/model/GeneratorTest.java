@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.nio.file.Path;
@@ -25,23 +24,22 @@ import org.prefloop.model.Generator.GenerationParams;
 class GeneratorTest {
     @TempDir
     static Path tmp;
+    static TinyGenerator tiny;
     static LlamaModel model;
     static TextTokenizer tokenizer;
     static Generator generator;
 
     @BeforeAll
     static void load() {
-        Path dir = TinyCheckpoint.write(tmp.resolve("ckpt"), LlamaModelTest.BASE.withModelType("qwen2"), 21, LlamaModelTest.CHARS);
-        LlamaModelTest.randomizeNormsAndBiases(dir, 5);
-        model = LlamaModel.load(dir, Device.cpu());
-        tokenizer = TextTokenizer.load(dir);
-        generator = new Generator(model, tokenizer);
+        tiny = new TinyGenerator(tmp.resolve("ckpt"));
+        model = tiny.model;
+        tokenizer = tiny.tokenizer;
+        generator = tiny.generator;
     }
 
     @AfterAll
     static void close() {
-        tokenizer.close();
-        model.close();
+        tiny.close();
     }
 
     /** Greedy decoding the slow way: the whole sequence through the model for every new token, no cache. */
