@@ -25,8 +25,8 @@ import java.util.stream.LongStream;
  * block: a prompt takes the whole blocks it shares and then, from the blocks that follow them, the
  * longest run of tokens it shares with one (keys and values of a token depend only on the tokens
  * before it), always leaving its last token to compute. Blocks are evicted least recently used
- * first, to stay within a byte budget (0: nothing is kept); a partial block costs a whole one.
- * Thread-safe.
+ * first, a block that others follow only after them, to stay within a byte budget (0: nothing is
+ * kept); a partial block costs a whole one. Thread-safe.
  */
 public final class PrefixCache {
     public static final int BLOCK = 16;
@@ -204,12 +204,25 @@ public final class PrefixCache {
         }
     }
 
+    /**
+     * Evicts least recently used blocks until the cache fits its budget, leaves first: a block
+     * that others follow stays until they are gone. A lookup touches a prefix's blocks from the
+     * first on, so plain LRU order would evict the first block of a chain, typically a shared
+     * system prompt, and leave the blocks after it unreachable (a block is found through the one
+     * before it) yet still held.
+     */
     private void evict() {
-        for (Iterator<Map.Entry<Key, Block>> it = blocks.entrySet().iterator(); it.hasNext() && bytes() > budgetBytes; ) {
-            Map.Entry<Key, Block> e = it.next();
-            it.remove();
-            forget(e.getKey());
-            e.getValue().close();
+        boolean evicted = true;
+        while (evicted && bytes() > budgetBytes) {
+            evicted = false; // a pass may leave a parent a leaf behind it: the next pass takes it
+            for (Iterator<Map.Entry<Key, Block>> it = blocks.entrySet().iterator(); it.hasNext() && bytes() > budgetBytes; ) {
+                Map.Entry<Key, Block> e = it.next();
+                if (children.containsKey(new Parent(e.getKey().adapter(), e.getValue().id))) continue;
+                it.remove();
+                forget(e.getKey());
+                e.getValue().close();
+                evicted = true;
+            }
         }
     }
 
