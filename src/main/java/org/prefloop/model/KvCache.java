@@ -8,6 +8,8 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Keys and values of every layer for a batch of sequences, preallocated to a fixed capacity so
@@ -195,7 +197,7 @@ public final class KvCache implements AutoCloseable {
         try (NDScope scope = new NDScope()) {
             real = mask.get(new NDIndex("{}, {}:{}", row, from, length)).toFloatArray();
         }
-        java.util.List<int[]> runs = new java.util.ArrayList<>();
+        List<int[]> runs = new ArrayList<>();
         for (int c = 0; c < real.length; ) {
             if (real[c] == 0f) {
                 c++;

@@ -87,6 +87,11 @@ public final class PrefixCache {
         return budgetBytes < blockBytes;
     }
 
+    /** Bytes one block takes, a partial one too. */
+    long blockBytes() {
+        return blockBytes;
+    }
+
     /** Bytes held now. */
     public synchronized long bytes() {
         return blocks.size() * blockBytes;

@@ -1,6 +1,9 @@
 package org.prefloop.bench;
 
 import ai.djl.Device;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import ai.djl.pytorch.jni.JniUtils;
 import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.ChatTemplate;
@@ -87,7 +90,7 @@ public final class ServingBenchmark {
      * turns' time to first token is reported on its own line.
      */
     static final boolean CONVERSATION = Boolean.getBoolean("bench.conversation");
-    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper();
     /** JVM options of the service under test ({@code bench.serviceJvm}, through JAVA_TOOL_OPTIONS): an engine setting to compare in one window. */
     static final String SERVICE_JVM = System.getProperty("bench.serviceJvm", "");
     private static final Pattern USAGE = Pattern.compile("\"completion_tokens\":(\\d+)");
@@ -314,7 +317,7 @@ public final class ServingBenchmark {
         for (int k = 0; k < contents.size(); k++) messages.add(Map.of("role", k % 2 == 0 ? "user" : "assistant", "content", contents.get(k)));
         try {
             return JSON.writeValueAsString(messages);
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
     }
@@ -349,7 +352,7 @@ public final class ServingBenchmark {
                 Matcher m = USAGE.matcher(line);
                 if (m.find()) generated.addAndGet(Long.parseLong(m.group(1)));
                 if (CONVERSATION && !line.contains("[DONE]")) {
-                    com.fasterxml.jackson.databind.JsonNode choices = JSON.readTree(line.substring(5)).path("choices");
+                    JsonNode choices = JSON.readTree(line.substring(5)).path("choices");
                     if (!choices.isEmpty()) reply.append(choices.get(0).path("delta").path("content").asText(""));
                 }
             }

@@ -5,16 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.DecodeBatchTest.Probe;
 import org.prefloop.model.Generator.Completion;
@@ -32,19 +29,8 @@ import org.prefloop.model.Generator.GenerationParams;
 class DecodeBatchRandomTest {
     static final int SEQUENCES = 150;
     static final float LOGPROB_TOLERANCE = 1e-4f;
-    @TempDir
-    static Path tmp;
-    static TinyGenerator tiny;
-
-    @BeforeAll
-    static void load() {
-        tiny = new TinyGenerator(tmp.resolve("ckpt"));
-    }
-
-    @AfterAll
-    static void close() {
-        tiny.close();
-    }
+    @RegisterExtension
+    static final TinyGenerator tiny = new TinyGenerator();
 
     /** One sequence of the workload and what became of it. */
     private record Sequence(long[] prompt, GenerationParams params, ProjectionHook adapter, Probe probe) {
@@ -69,7 +55,7 @@ class DecodeBatchRandomTest {
              LowRankHook b = loraB.servingHook()) {
             List<ProjectionHook> versions = Arrays.asList(null, a, b);
             Generator cached = new Generator(tiny.model, tiny.tokenizer);
-            cached.prefixCache().setBudgetBytes(cacheBlocks * KvCache.bytesPerToken(tiny.model.config(), ai.djl.ndarray.types.DataType.FLOAT32) * PrefixCache.BLOCK);
+            cached.prefixCache().setBudgetBytes(cacheBlocks * cached.prefixCache().blockBytes());
             SplittableRandom random = new SplittableRandom(seed);
             List<Sequence> sequences = new ArrayList<>();
             int[] inStep = new int[1];

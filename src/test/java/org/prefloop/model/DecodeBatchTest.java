@@ -7,16 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.prefloop.lora.LoraAdapter;
 import org.prefloop.model.Generator.Completion;
 import org.prefloop.model.Generator.GenerationParams;
@@ -26,24 +24,17 @@ import org.prefloop.model.Generator.GenerationParams;
  * sampling settings, get exactly what each gets alone; finished and cancelled ones leave at once.
  */
 class DecodeBatchTest {
-    @TempDir
-    static Path tmp;
-    static TinyGenerator tiny;
+    @RegisterExtension
+    static final TinyGenerator tiny = new TinyGenerator();
     static LlamaModel model;
     static TextTokenizer tokenizer;
     static Generator generator;
 
     @BeforeAll
     static void load() {
-        tiny = new TinyGenerator(tmp.resolve("ckpt"));
         model = tiny.model;
         tokenizer = tiny.tokenizer;
         generator = tiny.generator;
-    }
-
-    @AfterAll
-    static void close() {
-        tiny.close();
     }
 
     /** Collects one sequence's tokens, completion and, when asked, each token's logprob; can be cancelled. */
@@ -321,7 +312,7 @@ class DecodeBatchTest {
     void aConversationsNextTurnReusesThePreviousPromptAndReplyAndGetsWhatItGetsAlone() {
         Generator cached = new Generator(model, tokenizer);
         cached.prefixCache().setBudgetBytes(64L << 20);
-        long blockBytes = KvCache.bytesPerToken(model.config(), ai.djl.ndarray.types.DataType.FLOAT32) * PrefixCache.BLOCK;
+        long blockBytes = cached.prefixCache().blockBytes();
         long[] turn1 = tokenizer.encode("<|im_start|>system\nanswer briefly<|im_end|>\n<|im_start|>user\nwhat is 7*8?<|im_end|>\n<|im_start|>assistant\n");
         int replyTokens = 21;
         assertTrue(turn1.length % PrefixCache.BLOCK != 0, "the prompt ends inside a block: " + turn1.length);

@@ -9,37 +9,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.prefloop.model.Generator.Completion;
 import org.prefloop.model.Generator.GenerationParams;
 
 class GeneratorTest {
-    @TempDir
-    static Path tmp;
-    static TinyGenerator tiny;
+    @RegisterExtension
+    static final TinyGenerator tiny = new TinyGenerator();
     static LlamaModel model;
     static TextTokenizer tokenizer;
     static Generator generator;
 
     @BeforeAll
     static void load() {
-        tiny = new TinyGenerator(tmp.resolve("ckpt"));
         model = tiny.model;
         tokenizer = tiny.tokenizer;
         generator = tiny.generator;
-    }
-
-    @AfterAll
-    static void close() {
-        tiny.close();
     }
 
     /** Greedy decoding the slow way: the whole sequence through the model for every new token, no cache. */

@@ -2,34 +2,20 @@ package org.prefloop.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The prefix cache's eviction: leaves first, so a shared beginning outlives the prompts that continue it. */
 class PrefixCacheTest {
-    @TempDir
-    static Path tmp;
-    static TinyGenerator tiny;
-
-    @BeforeAll
-    static void load() {
-        tiny = new TinyGenerator(tmp.resolve("ckpt"));
-    }
-
-    @AfterAll
-    static void close() {
-        tiny.close();
-    }
+    @RegisterExtension
+    static final TinyGenerator tiny = new TinyGenerator();
 
     @Test
     void aSharedBeginningOutlivesThePromptsThatContinueItWhenTheBudgetShrinks() {
         Generator cached = new Generator(tiny.model, tiny.tokenizer);
         cached.prefixCache().setBudgetBytes(64L << 20);
-        long blockBytes = KvCache.bytesPerToken(tiny.model.config(), ai.djl.ndarray.types.DataType.FLOAT32) * PrefixCache.BLOCK;
+        long blockBytes = cached.prefixCache().blockBytes();
         String system = "you answer in one word only now "; // 32 characters, a token each: two whole blocks
         long[] first = tiny.tokenizer.encode(system + "what is the sum of 1 and 2 then");
         long[] second = tiny.tokenizer.encode(system + "name a color of the sky at noon");
