@@ -623,18 +623,8 @@ public final class DecodeBatch implements AutoCloseable {
         if (fed < 0 || fed > ids.length) throw new IllegalStateException("row " + row + " holds " + count + " tokens for a prompt of " + r.promptTokens + " and " + ids.length + " generated");
         long[] sequence = Arrays.copyOf(r.request.prompt(), count);
         System.arraycopy(ids, 0, sequence, r.promptTokens, fed);
-        if (runs.length == 1) {
-            generator.prefixCache().store(sequence, r.request.adapter(), cache, row, runs[0][0]);
-            return;
-        }
-        try (KvCache together = model.newCache(1, count)) { // padding for a longer newcomer split the row: its tokens side by side
-            int at = 0;
-            for (int[] run : runs) {
-                together.copyColumns(cache, row, run[0], run[1], 0, at);
-                at += run[1];
-            }
-            generator.prefixCache().store(sequence, r.request.adapter(), together, 0, 0);
-        }
+        cache.squeezeRow(row, runs, runs[0][0]); // padding for a longer newcomer split the row, which is leaving: close the gaps in place
+        generator.prefixCache().store(sequence, r.request.adapter(), cache, row, runs[0][0]);
     }
 
     @Override

@@ -168,7 +168,7 @@ public final class PrefixCache {
 
     /** Keeps {@code prompt}'s blocks, a partial last one included, whose keys and values are in {@code src}'s row from column {@code from}. */
     synchronized void store(long[] prompt, ProjectionHook adapter, KvCache src, int row, int from) {
-        if (budgetBytes < blockBytes) return;
+        if (isOff()) return;
         long parent = 0;
         for (int b = 0; b * BLOCK < prompt.length; b++) {
             Key key = new Key(adapter, parent, tokens(prompt, b));
@@ -191,22 +191,23 @@ public final class PrefixCache {
 
     /** Whether a block already kept after the same parent begins with {@code tail}'s tokens. */
     private boolean covered(Key tail) {
-        for (Key k : children.getOrDefault(tail.parentKey(), Set.of())) {
-            if (k.tokens().size() > tail.tokens().size() && k.tokens().subList(0, tail.tokens().size()).equals(tail.tokens())) return true;
-        }
+        for (Key k : children.getOrDefault(tail.parentKey(), Set.of())) if (extendsTokens(k, tail)) return true;
         return false;
     }
 
     /** Drops partial blocks after {@code key}'s parent whose tokens {@code key}'s begin with: it serves every prompt they would. */
     private void dropCoveredBy(Key key) {
-        Set<Key> siblings = children.get(key.parentKey());
-        if (siblings == null) return;
-        for (Key k : List.copyOf(siblings)) {
-            if (k.tokens().size() < key.tokens().size() && key.tokens().subList(0, k.tokens().size()).equals(k.tokens())) {
-                forget(k);
-                blocks.remove(k).close();
-            }
+        for (Key k : List.copyOf(children.getOrDefault(key.parentKey(), Set.of()))) {
+            if (!extendsTokens(key, k)) continue;
+            forget(k);
+            blocks.remove(k).close();
         }
+    }
+
+    /** Whether {@code longer}'s tokens are more than {@code shorter}'s and begin with them. */
+    private static boolean extendsTokens(Key longer, Key shorter) {
+        int n = shorter.tokens().size();
+        return longer.tokens().size() > n && longer.tokens().subList(0, n).equals(shorter.tokens());
     }
 
     /**
